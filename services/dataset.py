@@ -1,0 +1,256 @@
+"""In-memory layout of one store generation, built for fast filtering at 1M sessions.
+
+* Rows are sorted by ``created_at``, so a date window is a contiguous slice found with
+  :func:`numpy.searchsorted` (no mask over the whole table).
+* Team, experiment, status, platform and participant are integer codes; a multi-select filter is
+  a lookup ``allowed[codes]`` on the slice.
+* Session tags are a boolean matrix ``tag_matrix[tag, row]`` (one contiguous row per tag), so
+  "any"/"all" tag logic is NumPy ``any``/``all`` over a few rows — no Python loops.
+* Numeric transcript columns are float64 with NaN where no transcript is known.
+
+Nothing here knows about Dash; :mod:`services.query` and :mod:`services.metrics` read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.records import version_sort_key
+from services.store import Tables
+
+NS_PER_DAY = 86_400 * 10**9
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Dictionary-encode a string column → (int32 codes, sorted category labels)."""
+    labels = sorted(pc.unique(column).to_pylist(), key=lambda v: (v is None, v or ""))
+    labels = [v if v is not None else "" for v in labels]
+    index = pc.index_in(pc.fill_null(column, ""), value_set=pa.array(labels, pa.string()))
+    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int32), labels
+
+
+def _membership(
+    lists: pa.ChunkedArray, n: int, order: list[str] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """A list<string> column → (bool matrix [label, row], labels)."""
+    combined = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    flat = pc.list_flatten(combined)
+    parents = np.asarray(pc.list_parent_indices(combined).to_numpy(zero_copy_only=False))
+    labels = order if order is not None else sorted(set(flat.to_pylist()))
+    matrix = np.zeros((len(labels), n), dtype=bool)
+    if len(flat) and labels:
+        index = np.asarray(
+            pc.index_in(flat, value_set=pa.array(labels, pa.string())).to_numpy(
+                zero_copy_only=False
+            )
+        )
+        matrix[index, parents] = True
+    return matrix, labels
+
+
+def _float(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(
+        pc.cast(table[name], pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+
+
+def _ns(table: pa.Table, name: str) -> np.ndarray:
+    """Timestamp column → int64 ns, with ``NaT`` as the minimum int64."""
+    arr = table[name].to_numpy(zero_copy_only=False)
+    return np.asarray(arr).astype("datetime64[ns]").view(np.int64)
+
+
+NAT = np.iinfo(np.int64).min
+
+
+@dataclass
+class Dataset:
+    generation: int
+    meta: dict
+    n: int
+    session_id: np.ndarray
+    created_ns: np.ndarray
+    day: np.ndarray
+    team_codes: np.ndarray
+    teams: list[str]
+    team_names: dict[str, str]
+    experiment_codes: np.ndarray
+    experiments: list[str]
+    experiment_names: dict[str, str]
+    experiment_team: dict[str, str]
+    status_codes: np.ndarray
+    statuses: list[str]
+    platform_codes: np.ndarray
+    platforms: list[str]
+    participant_codes: np.ndarray
+    n_participants: int
+    tag_matrix: np.ndarray
+    tag_names: list[str]
+    tag_index: dict[str, int]
+    untagged: np.ndarray
+    version_matrix: np.ndarray
+    version_names: list[str]
+    has_transcript: np.ndarray
+    human_messages: np.ndarray
+    ai_messages: np.ndarray
+    user_words: np.ndarray
+    duration_s: np.ndarray
+    thumbs_up: np.ndarray
+    thumbs_down: np.ndarray
+    cost_usd: np.ndarray
+    first_version: np.ndarray
+    last_version: np.ndarray
+    experiments_table: pd.DataFrame
+    versions_table: pd.DataFrame
+    costs_table: pd.DataFrame
+    _sessions: pa.Table = field(repr=False, default=None)
+
+    @classmethod
+    def from_tables(cls, tables: Tables, generation: int) -> Dataset:
+        sessions = tables.sessions
+        order = pc.sort_indices(
+            sessions, sort_keys=[("created_at", "ascending"), ("session_id", "ascending")]
+        )
+        sessions = sessions.take(order)
+        n = sessions.num_rows
+        created = _ns(sessions, "created_at")
+        team_codes, teams = _codes(sessions["team_slug"])
+        exp_codes, experiments = _codes(sessions["experiment_id"])
+        status_codes, statuses = _codes(sessions["status"])
+        platform_codes, platforms = _codes(sessions["platform"])
+        participant_key = pc.binary_join_element_wise(
+            sessions["team_slug"], sessions["participant_identifier"], "\x1f"
+        )
+        participant_codes, participant_labels = _codes(participant_key)
+
+        def first_label(codes: np.ndarray, labels: list[str], values: str) -> dict[str, str]:
+            mapping: dict[str, str] = {}
+            if n:
+                _, first = np.unique(codes, return_index=True)
+                column = sessions[values].take(pa.array(first)).to_pylist()
+                for pos, value in zip(first, column, strict=True):
+                    mapping[labels[codes[pos]]] = value
+            return mapping
+
+        team_names = first_label(team_codes, teams, "team_name")
+        exp_team = first_label(exp_codes, experiments, "team_slug")
+        # The newest session carries the newest experiment name.
+        exp_names: dict[str, str] = {}
+        if n:
+            rev = np.arange(n - 1, -1, -1)
+            _, last = np.unique(exp_codes[rev], return_index=True)
+            idx = rev[last]
+            names = sessions["experiment_name"].take(pa.array(idx)).to_pylist()
+            for pos, name in zip(idx, names, strict=True):
+                exp_names[experiments[exp_codes[pos]]] = name
+        experiments_table = tables.experiments.to_pandas()
+        for row in experiments_table.itertuples():
+            if row.experiment_id in exp_names or row.experiment_id not in experiments:
+                exp_names.setdefault(row.experiment_id, row.name)
+            # The experiments list is authoritative for current names.
+            if row.experiment_id in experiments:
+                exp_names[row.experiment_id] = row.name
+                exp_team.setdefault(row.experiment_id, row.team_slug)
+
+        tag_matrix, tag_names = _membership(sessions["tags"], n)
+        version_labels = sorted(
+            set(pc.list_flatten(sessions["versions"].combine_chunks()).to_pylist()),
+            key=version_sort_key,
+        )
+        version_matrix, version_names = _membership(sessions["versions"], n, version_labels)
+        first_version = np.full(n, -1, dtype=np.int32)
+        last_version = np.full(n, -1, dtype=np.int32)
+        if version_names:
+            versions_lists = sessions["versions"].combine_chunks()
+            first = pc.list_element(
+                pc.if_else(pc.greater(pc.list_value_length(versions_lists), 0), versions_lists, None),
+                0,
+            )
+            lengths = pc.list_value_length(versions_lists)
+            flat = pc.list_flatten(versions_lists)
+            offsets = np.asarray(versions_lists.offsets.to_numpy())
+            lens = np.asarray(pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False))
+            value_set = pa.array(version_names, pa.string())
+            has = lens > 0
+            first_idx = np.asarray(
+                pc.fill_null(pc.index_in(first, value_set=value_set), -1).to_numpy(
+                    zero_copy_only=False
+                )
+            )
+            first_version[:] = first_idx
+            flat_idx = np.asarray(
+                pc.index_in(flat, value_set=value_set).to_numpy(zero_copy_only=False)
+            )
+            last_pos = offsets[1:] - 1
+            last_version[has] = flat_idx[last_pos[has] - offsets[0]]
+
+        first_msg = _ns(sessions, "first_message_at")
+        last_msg = _ns(sessions, "last_message_at")
+        duration = np.where(
+            (first_msg == NAT) | (last_msg == NAT), np.nan, (last_msg - first_msg) / 1e9
+        )
+        return cls(
+            generation=generation,
+            meta=dict(tables.meta),
+            n=n,
+            session_id=np.asarray(sessions["session_id"].to_numpy(zero_copy_only=False)),
+            created_ns=created,
+            day=(created // NS_PER_DAY).astype(np.int32),
+            team_codes=team_codes,
+            teams=teams,
+            team_names=team_names,
+            experiment_codes=exp_codes,
+            experiments=experiments,
+            experiment_names=exp_names,
+            experiment_team=exp_team,
+            status_codes=status_codes,
+            statuses=statuses,
+            platform_codes=platform_codes,
+            platforms=platforms,
+            participant_codes=participant_codes,
+            n_participants=len(participant_labels),
+            tag_matrix=tag_matrix,
+            tag_names=tag_names,
+            tag_index={name: i for i, name in enumerate(tag_names)},
+            untagged=~tag_matrix.any(axis=0) if tag_names else np.ones(n, dtype=bool),
+            version_matrix=version_matrix,
+            version_names=version_names,
+            has_transcript=np.asarray(
+                sessions["has_transcript"].to_numpy(zero_copy_only=False), dtype=bool
+            ),
+            human_messages=_float(sessions, "human_messages"),
+            ai_messages=_float(sessions, "ai_messages"),
+            user_words=_float(sessions, "user_words"),
+            duration_s=duration,
+            thumbs_up=_float(sessions, "thumbs_up"),
+            thumbs_down=_float(sessions, "thumbs_down"),
+            cost_usd=_float(sessions, "cost_usd"),
+            first_version=first_version,
+            last_version=last_version,
+            experiments_table=experiments_table,
+            versions_table=tables.experiment_versions.to_pandas(),
+            costs_table=tables.session_costs.to_pandas(),
+            _sessions=sessions,
+        )
+
+    # ---- row access for tables and exports -------------------------------------------------
+
+    def rows(self, positions: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
+        """Materialise the given row positions (already filtered/sorted) as a DataFrame."""
+        table = self._sessions.take(pa.array(np.asarray(positions, dtype=np.int64)))
+        if columns:
+            table = table.select(columns)
+        return table.to_pandas()
+
+    @property
+    def data_start_ns(self) -> int | None:
+        return int(self.created_ns[0]) if self.n else None
+
+    @property
+    def data_end_ns(self) -> int | None:
+        return int(self.created_ns[-1]) if self.n else None

@@ -1,0 +1,275 @@
+"""The filter state of a view, its URL query-string form, and date windows.
+
+The whole view is described by one :class:`FilterState`. It round-trips through the URL query
+string (``to_query`` / ``parse_query``), so a copied link reproduces the view. Parsing never
+fails: unknown or invalid values are dropped and reported as notices the page shows.
+
+Query keys::
+
+    range=7d|30d|90d|365d|all|custom   start=YYYY-MM-DD  end=YYYY-MM-DD (inclusive)
+    experiment=<id>,<id>   team=<slug>,...   tag=<name>,...,__untagged__   tag_mode=any|all
+    platform=<slug>,...    status=<name>,... version=<label>,...   granularity=auto|day|week|month
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
+
+PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
+RANGE_CHOICES = ("7d", "30d", "90d", "365d", "all", "custom")
+RANGE_LABELS = {
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "90d": "Last 90 days",
+    "365d": "Last 365 days",
+    "all": "All time",
+    "custom": "Custom range",
+}
+GRANULARITIES = ("auto", "day", "week", "month")
+TAG_MODES = ("any", "all")
+UNTAGGED = "__untagged__"
+DEFAULT_EXCLUDED_PLATFORMS = ("evaluations",)
+DEFAULT_EXCLUDED_STATUSES = ("setup",)
+DEFAULT_RANGE = "90d"
+_LIST_KEYS = {
+    "experiment": "experiments",
+    "team": "teams",
+    "tag": "tags",
+    "platform": "platforms",
+    "status": "statuses",
+    "version": "versions",
+}
+_MAX_VALUES = 200
+NS_PER_DAY = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Known values, used to drop unknown ones from a URL. None = accept anything."""
+
+    experiments: frozenset[str] | None = None
+    teams: frozenset[str] | None = None
+    tags: frozenset[str] | None = None
+    platforms: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    versions: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class FilterState:
+    range: str = DEFAULT_RANGE
+    start: date | None = None
+    end: date | None = None
+    experiments: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    tag_mode: str = "any"
+    platforms: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    versions: tuple[str, ...] = ()
+    granularity: str = "auto"
+    notices: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_dict(self) -> dict:
+        """JSON-safe form (for a dcc.Store of filter values — never rows)."""
+        data = asdict(self)
+        data.pop("notices")
+        data["start"] = self.start.isoformat() if self.start else None
+        data["end"] = self.end.isoformat() if self.end else None
+        for key in _LIST_KEYS.values():
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> FilterState:
+        if not data:
+            return cls()
+        state, _ = parse_params(
+            {
+                "range": data.get("range"),
+                "start": data.get("start"),
+                "end": data.get("end"),
+                "tag_mode": data.get("tag_mode"),
+                "granularity": data.get("granularity"),
+                **{k: ",".join(data.get(v) or []) for k, v in _LIST_KEYS.items()},
+            }
+        )
+        return state
+
+    def to_query(self) -> str:
+        """Canonical query string ("" for the default view), keys in a fixed order."""
+        params: list[tuple[str, str]] = []
+        if self.range != DEFAULT_RANGE:
+            params.append(("range", self.range))
+        if self.range == "custom":
+            if self.start:
+                params.append(("start", self.start.isoformat()))
+            if self.end:
+                params.append(("end", self.end.isoformat()))
+        for key, attr in _LIST_KEYS.items():
+            values = getattr(self, attr)
+            if values:
+                params.append((key, ",".join(values)))
+        if self.tag_mode != "any":
+            params.append(("tag_mode", self.tag_mode))
+        if self.granularity != "auto":
+            params.append(("granularity", self.granularity))
+        return "?" + urlencode(params, safe=",:") if params else ""
+
+    def with_changes(self, **changes) -> FilterState:
+        return replace(self, **changes)
+
+
+def _parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        return None
+
+
+def _split(raw: str) -> list[str]:
+    values: list[str] = []
+    for part in raw.split(","):
+        value = part.strip()
+        if value and value not in values:
+            values.append(value)
+    return values
+
+
+def parse_params(
+    params: dict[str, str | None], vocabulary: Vocabulary | None = None
+) -> tuple[FilterState, list[str]]:
+    """Build a valid state from raw parameter values; returns (state, notices)."""
+    vocabulary = vocabulary or Vocabulary()
+    notices: list[str] = []
+    state: dict = {}
+
+    raw_range = (params.get("range") or "").strip()
+    if raw_range:
+        if raw_range in RANGE_CHOICES:
+            state["range"] = raw_range
+        else:
+            notices.append(f"Unknown date range “{raw_range[:40]}” ignored.")
+    start = end = None
+    for key in ("start", "end"):
+        raw = params.get(key)
+        if raw:
+            parsed = _parse_date(raw)
+            if parsed is None:
+                notices.append(f"Invalid {key} date “{raw[:40]}” ignored.")
+            elif key == "start":
+                start = parsed
+            else:
+                end = parsed
+    if (start or end) and "range" not in state:
+        state["range"] = "custom"
+    if state.get("range") == "custom":
+        if start and end and end < start:
+            notices.append("The end date was before the start date; the two were swapped.")
+            start, end = end, start
+        state["start"], state["end"] = start, end
+    elif start or end:
+        notices.append("Start/end dates are only used with a custom range; ignored.")
+
+    for key, attr in _LIST_KEYS.items():
+        raw = params.get(key)
+        if not raw:
+            continue
+        values = _split(raw)
+        if len(values) > _MAX_VALUES:
+            notices.append(f"Too many {key} values; only the first {_MAX_VALUES} were kept.")
+            values = values[:_MAX_VALUES]
+        known = getattr(vocabulary, attr)
+        if known is not None:
+            allowed = set(known) | ({UNTAGGED} if attr == "tags" else set())
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                shown = ", ".join(u[:40] for u in unknown[:3]) + ("…" if len(unknown) > 3 else "")
+                notices.append(f"Unknown {key} “{shown}” not in the data; ignored.")
+            values = [v for v in values if v in allowed]
+        if values:
+            state[attr] = tuple(values)
+
+    mode = (params.get("tag_mode") or "").strip()
+    if mode:
+        if mode in TAG_MODES:
+            state["tag_mode"] = mode
+        else:
+            notices.append(f"Unknown tag_mode “{mode[:40]}” ignored (use any or all).")
+    granularity = (params.get("granularity") or "").strip()
+    if granularity:
+        if granularity in GRANULARITIES:
+            state["granularity"] = granularity
+        else:
+            notices.append(f"Unknown granularity “{granularity[:40]}” ignored.")
+    return FilterState(**state, notices=tuple(notices)), notices
+
+
+def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
+    """Parse ``location.search`` (with or without ``?``) → (FilterState, notices)."""
+    text = (search or "").lstrip("?")
+    notices: list[str] = []
+    params: dict[str, str] = {}
+    known = {"range", "start", "end", "tag_mode", "granularity", *_LIST_KEYS}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key not in known:
+            notices.append(f"Unknown link parameter “{key[:40]}” ignored.")
+            continue
+        if key in params and key in _LIST_KEYS:
+            params[key] = params[key] + "," + value
+        else:
+            params[key] = value
+    state, more = parse_params(params, vocabulary)
+    notices.extend(more)
+    return replace(state, notices=tuple(notices)), notices
+
+
+# ---- date windows -------------------------------------------------------------------------
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()
+
+
+def _day_ns(day: date) -> int:
+    return (day - date(1970, 1, 1)).days * NS_PER_DAY
+
+
+def window(
+    state: FilterState, today: date | None = None, data_start: date | None = None
+) -> tuple[int | None, int | None]:
+    """The half-open window ``[start, end)`` in epoch ns; None means unbounded on that side.
+
+    Presets count whole days ending today: "last 7 days" is today and the six days before.
+    A custom end date is inclusive (the window ends at the next midnight).
+    """
+    today = today or today_utc()
+    if state.range in PRESETS:
+        days = PRESETS[state.range]
+        return _day_ns(today - timedelta(days=days - 1)), _day_ns(today + timedelta(days=1))
+    if state.range == "custom":
+        start = _day_ns(state.start) if state.start else None
+        end = _day_ns(state.end + timedelta(days=1)) if state.end else None
+        return start, end
+    return None, None
+
+
+def previous_window(start: int | None, end: int | None) -> tuple[int, int] | None:
+    """The window of equal length just before ``[start, end)``; None if unbounded."""
+    if start is None or end is None:
+        return None
+    return start - (end - start), start
+
+
+def auto_granularity(start: int | None, end: int | None) -> str:
+    """day up to 62 days, week up to ~9 months, month beyond (and for all time)."""
+    if start is None or end is None:
+        return "month"
+    days = (end - start) / NS_PER_DAY
+    if days <= 62:
+        return "day"
+    if days <= 270:
+        return "week"
+    return "month"

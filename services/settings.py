@@ -1,0 +1,209 @@
+"""The one place that reads configuration: environment variables, then `.env` (python-dotenv).
+
+Real environment variables win over `.env` (``override=False``), so Heroku/Render config vars
+always take precedence. Every setting is listed in `.env.example` and in the README.
+
+Invalid values never produce a traceback: :func:`load_settings` raises :class:`SettingsError`
+with one readable line per problem, and the entry points print it and exit.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_BASE_URL = "https://www.openchatstudio.com/api"
+TRANSCRIPT_POLICIES = ("all", "recent", "none")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or invalid; ``str(err)`` is meant for the user."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Configuration problem:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    port: int = 8050
+    ocs_api_base_url: str = DEFAULT_BASE_URL
+    ocs_api_keys: tuple[str, ...] = ()
+    secret_key: str = ""
+    production: bool = False
+    auth_disabled: bool = False
+    dashboard_users: dict[str, str] = field(default_factory=dict)
+    show_participant_ids: bool = False
+    sync_history_days: int = 0
+    sync_transcripts: str = "all"
+    sync_recent_days: int = 14
+    sync_overlap_days: int = 3
+    sync_concurrency: int = 4
+    sync_auto_start: bool = True
+    demo_sessions: int = 20_000
+    monthly_budget_usd: float = 0.0
+    log_level: str = "INFO"
+
+    @property
+    def demo_mode(self) -> bool:
+        """No OCS key configured: the dashboard serves the generated demo world."""
+        return not self.ocs_api_keys
+
+    @property
+    def ocs_web_base_url(self) -> str:
+        """The OCS web host (for links to sessions), derived from the API base URL."""
+        parts = urlsplit(self.ocs_api_base_url)
+        path = parts.path.rstrip("/")
+        if path.endswith("/api"):
+            path = path[: -len("/api")]
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Dash background-callback results (DiskcacheManager)."""
+        return self.data_dir / "cache" / "callbacks"
+
+    @property
+    def status_dir(self) -> Path:
+        """Sync status and the cross-process sync lock."""
+        return self.data_dir / "cache" / "status"
+
+
+def _bool(name: str, raw: str | None, default: bool, problems: list[str]) -> bool:
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    problems.append(f"{name} must be true or false (got {raw!r})")
+    return default
+
+
+def _int(name: str, raw: str | None, default: int, problems: list[str], minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a whole number (got {raw!r})")
+        return default
+    if value < minimum:
+        problems.append(f"{name} must be at least {minimum} (got {value})")
+        return default
+    return value
+
+
+def _float(name: str, raw: str | None, default: float, problems: list[str]) -> float:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a number (got {raw!r})")
+        return default
+    if value < 0:
+        problems.append(f"{name} must not be negative (got {value})")
+        return default
+    return value
+
+
+def parse_keys(single: str | None, many: str | None) -> tuple[str, ...]:
+    """Collect API keys from ``OCS_API_KEY`` and comma-separated ``OCS_API_KEYS``, deduplicated."""
+    keys: list[str] = []
+    for raw in [single or "", *(many or "").split(",")]:
+        key = raw.strip()
+        if key and key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def parse_users(raw: str | None, problems: list[str]) -> dict[str, str]:
+    """``DASHBOARD_USERS``: ``name:hash`` pairs separated by commas or whitespace.
+
+    Hashes come from ``python -m services.auth hash`` (werkzeug's scrypt/pbkdf2 format, which
+    itself contains ``:`` and ``$`` but never a comma or whitespace).
+    """
+    users: dict[str, str] = {}
+    if not raw:
+        return users
+    for item in raw.replace(",", " ").split():
+        name, sep, hashed = item.partition(":")
+        if not sep or not name or not hashed:
+            problems.append("DASHBOARD_USERS entries must look like name:hash (see README, Sign-in)")
+            continue
+        users[name] = hashed
+    return users
+
+
+def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
+    """Read settings from ``env`` (default: ``os.environ`` after loading ``.env``)."""
+    if env is None:
+        if dotenv:
+            from dotenv import load_dotenv
+
+            load_dotenv(override=False)
+        env = dict(os.environ)
+    problems: list[str] = []
+
+    base_url = (env.get("OCS_API_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(
+            f"OCS_API_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL} (got {base_url!r})"
+        )
+
+    transcripts = (env.get("SYNC_TRANSCRIPTS") or "all").strip().lower()
+    if transcripts not in TRANSCRIPT_POLICIES:
+        problems.append(f"SYNC_TRANSCRIPTS must be one of {', '.join(TRANSCRIPT_POLICIES)}")
+        transcripts = "all"
+
+    environment = (env.get("APP_ENV") or "").strip().lower()
+    if environment not in ("", "production", "development"):
+        problems.append(f"APP_ENV must be production or development (got {environment!r})")
+    production = environment == "production" or (environment == "" and bool(env.get("PORT")))
+
+    log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
+        log_level = "INFO"
+
+    settings = Settings(
+        data_dir=Path(env.get("DATA_DIR") or "data"),
+        port=_int("PORT", env.get("PORT"), 8050, problems, minimum=1),
+        ocs_api_base_url=base_url,
+        ocs_api_keys=parse_keys(env.get("OCS_API_KEY"), env.get("OCS_API_KEYS")),
+        secret_key=(env.get("SECRET_KEY") or "").strip(),
+        production=production,
+        auth_disabled=_bool("AUTH_DISABLED", env.get("AUTH_DISABLED"), False, problems),
+        dashboard_users=parse_users(env.get("DASHBOARD_USERS"), problems),
+        show_participant_ids=_bool(
+            "SHOW_PARTICIPANT_IDS", env.get("SHOW_PARTICIPANT_IDS"), False, problems
+        ),
+        sync_history_days=_int("SYNC_HISTORY_DAYS", env.get("SYNC_HISTORY_DAYS"), 0, problems),
+        sync_transcripts=transcripts,
+        sync_recent_days=_int("SYNC_RECENT_DAYS", env.get("SYNC_RECENT_DAYS"), 14, problems),
+        sync_overlap_days=_int("SYNC_OVERLAP_DAYS", env.get("SYNC_OVERLAP_DAYS"), 3, problems),
+        sync_concurrency=_int(
+            "SYNC_CONCURRENCY", env.get("SYNC_CONCURRENCY"), 4, problems, minimum=1
+        ),
+        sync_auto_start=_bool("SYNC_AUTO_START", env.get("SYNC_AUTO_START"), True, problems),
+        demo_sessions=_int("DEMO_SESSIONS", env.get("DEMO_SESSIONS"), 20_000, problems, minimum=1),
+        monthly_budget_usd=_float("MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems),
+        log_level=log_level,
+    )
+    if settings.sync_concurrency > 16:
+        problems.append("SYNC_CONCURRENCY must be at most 16 (the team shares one rate budget)")
+    if problems:
+        raise SettingsError(problems)
+    return settings
