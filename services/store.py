@@ -127,6 +127,9 @@ class Tables:
     experiment_versions: pa.Table
     session_costs: pa.Table
     meta: dict = field(default_factory=dict)
+    sync_state: pa.Table | None = None
+    """Optional sync bookkeeping (per-session transcript fetch times, see services.sync);
+    written as ``sync_state.parquet`` when present, None for demo generations."""
 
 
 def build_tables(
@@ -212,6 +215,8 @@ class Store:
             for name, schema in _FILES.items():
                 table = getattr(tables, name).cast(schema)
                 pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
+            if tables.sync_state is not None:
+                pq.write_table(tables.sync_state, tmp / "sync_state.parquet", compression="zstd")
             meta = dict(tables.meta, generation=generation, written_at=time.time())
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
             _fsync_dir(tmp)
@@ -241,11 +246,13 @@ class Store:
                 for name, schema in _FILES.items()
             }
             meta = json.loads((folder / "meta.json").read_text())
+            extra = folder / "sync_state.parquet"
+            sync_state = pq.read_table(extra) if extra.exists() else None
         except FileNotFoundError as exc:
             raise StoreError(f"generation {generation} is incomplete ({exc.filename})") from exc
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise StoreError(f"generation {generation} cannot be read: {exc}") from exc
-        return Tables(meta=meta, **loaded)
+        return Tables(meta=meta, sync_state=sync_state, **loaded)
 
     def read_meta(self, generation: int | None = None) -> dict:
         generation = self.current_generation() if generation is None else generation
