@@ -1,0 +1,6 @@
+"""Callback modules. Importing this package registers every callback (``@dash.callback``).
+
+Callbacks are thin: they read inputs, call :mod:`services` and return components/figures.
+"""
+
+from callbacks import filters, overview, sessions, status, theme  # noqa: F401

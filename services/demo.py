@@ -35,7 +35,13 @@ CHATBOTS = [
         "connect-experiments",
         0.28,
         {"commcare_connect": 0.86, "web": 0.1, "evaluations": 0.04},
-        [(0, "Launch"), (70, "Shorter replies"), (150, "Refrigerator example added"), (250, "Follow-up questions"), (320, "Local language greetings")],
+        [
+            (0, "Launch"),
+            (70, "Shorter replies"),
+            (150, "Refrigerator example added"),
+            (250, "Follow-up questions"),
+            (320, "Local language greetings"),
+        ],
     ),
     (
         "ECD Control Bot",
@@ -120,9 +126,8 @@ class DemoWorld:
 
 
 def _ts(moment: datetime) -> str:
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """OCS renders UTC with ``Z`` and drops zero microseconds (ocs-api.md §3)."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _pick(rng: random.Random, weights: dict[str, float]) -> str:
@@ -182,7 +187,10 @@ def generate(n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None
     # participant pools per team: heavy users come back, most appear a few times
     pools = {
         slug: [
-            (f"{slug[:3]}{rng.randrange(16**6):06x}", f"flw-{rng.randrange(10000)}" if rng.random() < 0.4 else "")
+            (
+                f"{slug[:3]}{rng.randrange(16**6):06x}",
+                f"flw-{rng.randrange(10000)}" if rng.random() < 0.4 else "",
+            )
             for _ in range(max(20, n_sessions // 9))
         ]
         for slug, _ in TEAMS
@@ -208,7 +216,10 @@ def generate(n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None
         day_index = _bisect(cumulative, rng.random() * total)
         hour = min(23, max(0, int(rng.gauss(13, 3.5))))
         created = start + timedelta(
-            days=day_index, hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60),
+            days=day_index,
+            hours=hour,
+            minutes=rng.randrange(60),
+            seconds=rng.randrange(60),
             microseconds=rng.randrange(1_000_000) if rng.random() < 0.8 else 0,
         )
         if created > end:
@@ -234,7 +245,11 @@ def _bisect(cumulative: list[float], value: float) -> int:
 def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
     team = bot["team"]
     platform = _pick(rng, bot["platforms"])
-    identifier, remote = pools[team][min(int(rng.paretovariate(1.2)) - 1, len(pools[team]) - 1) if rng.random() < 0.5 else rng.randrange(len(pools[team]))]
+    identifier, remote = pools[team][
+        min(int(rng.paretovariate(1.2)) - 1, len(pools[team]) - 1)
+        if rng.random() < 0.5
+        else rng.randrange(len(pools[team]))
+    ]
     if platform == "web" and rng.random() < 0.5:
         identifier, remote = f"anon:{uuid.UUID(int=rng.getrandbits(128), version=4)}", ""
     if platform == "slack":
@@ -249,9 +264,7 @@ def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
     roll = rng.random()
     if roll < 0.02:
         status = "setup"
-    elif age_days < 2 and roll < 0.7:
-        status = "active"
-    elif roll < 0.3:
+    elif (age_days < 2 and roll < 0.7) or roll < 0.3:
         status = "active"
     elif roll < 0.85:
         status = "pending-review"
@@ -267,7 +280,9 @@ def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
     for turn in range(turns):
         if unreleased:
             tag = f"v{len(releases) + 1}-unreleased"
-        elif turn > 0 and version_index + 1 < len(releases) and moment >= releases[version_index + 1]:
+        elif (
+            turn > 0 and version_index + 1 < len(releases) and moment >= releases[version_index + 1]
+        ):
             tag = f"v{version_index + 2}"
         else:
             tag = label
@@ -316,7 +331,11 @@ def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
     # annotations: a minority of ended sessions is reviewed; later versions do better
     tags: list[str] = []
     quality_boost = 0.04 * version_index
-    if status in ("pending-review", "complete") and turns >= 2 and rng.random() < 0.16 + 0.02 * (turns > 6):
+    if (
+        status in ("pending-review", "complete")
+        and turns >= 2
+        and rng.random() < 0.16 + 0.02 * (turns > 6)
+    ):
         for category, (p_annotated, p_good) in CATEGORY_RATES.items():
             if rng.random() < p_annotated:
                 if category == "coaching" and rng.random() < 0.08:
@@ -337,7 +356,9 @@ def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
     for model, price in MODELS:
         if ai and (model == "gpt-4o" or rng.random() < 0.6):
             tokens = ai * rng.randint(300, 1400)
-            by_model.append({"model_name": model, "cost": f"{tokens * price:.8f}", "tokens": tokens})
+            by_model.append(
+                {"model_name": model, "cost": f"{tokens * price:.8f}", "tokens": tokens}
+            )
     by_model.sort(key=lambda row: float(row["cost"]), reverse=True)
     total_cost = sum(float(row["cost"]) for row in by_model)
     updated = created + timedelta(minutes=rng.randrange(1, 240)) if status != "setup" else created
@@ -402,4 +423,3 @@ def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None
     tables = world_tables(generate(n_sessions, seed, anchor))
     tables.meta["demo_seed"] = seed
     return store.write(tables)
-

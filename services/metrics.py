@@ -71,7 +71,9 @@ def annotation_categories(tag_names: list[str]) -> list[Category]:
         if match:
             found.setdefault(match.group("category"), {})[match.group("verdict")] = tag
     categories = []
-    for key in sorted(found, key=lambda k: (list(CATEGORY_LABELS).index(k) if k in CATEGORY_LABELS else 99, k)):
+    for key in sorted(
+        found, key=lambda k: (list(CATEGORY_LABELS).index(k) if k in CATEGORY_LABELS else 99, k)
+    ):
         parts = found[key]
         if "good" not in parts and "bad" not in parts:
             continue
@@ -86,9 +88,7 @@ def annotation_categories(tag_names: list[str]) -> list[Category]:
         )
     for tag in PRESENCE_TAGS:
         if tag in tag_names:
-            categories.append(
-                Category(tag, CATEGORY_LABELS[tag], tag, None, None, presence=True)
-            )
+            categories.append(Category(tag, CATEGORY_LABELS[tag], tag, None, None, presence=True))
     return categories
 
 
@@ -286,7 +286,9 @@ def sessions_over_time(sel: Selection) -> pd.DataFrame:
     start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
     end = sel.end_ns if sel.end_ns is not None else (ds.data_end_ns + NS_PER_DAY if ds.n else None)
     if start is None or end is None or end <= start:
-        return pd.DataFrame({"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)})
+        return pd.DataFrame(
+            {"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)}
+        )
     first_day = start // NS_PER_DAY
     last_day = (end - 1) // NS_PER_DAY
     span = int(last_day - first_day + 1)
@@ -456,7 +458,7 @@ def table_order(sel: Selection, sort_by: str = "created_at", descending: bool = 
     positions = sel.positions()
     if sort_by == "messages":
         key = np.nan_to_num(sel.column("human_messages") + sel.column("ai_messages"), nan=-1)
-    elif sort_by in _SORTABLE and _SORTABLE[sort_by]:
+    elif _SORTABLE.get(sort_by):
         key = sel.column(_SORTABLE[sort_by])
         key = np.nan_to_num(key, nan=-1) if key.dtype.kind == "f" else key
     else:
@@ -505,7 +507,10 @@ def session_rows(
             "created_at": frame["created_at"].dt.strftime("%Y-%m-%d %H:%M"),
             "session_id": frame["session_id"],
             "team": frame["team_name"],
-            "experiment": [ds.experiment_names.get(e, n) for e, n in zip(frame["experiment_id"], frame["experiment_name"], strict=True)],
+            "experiment": [
+                ds.experiment_names.get(e, n)
+                for e, n in zip(frame["experiment_id"], frame["experiment_name"], strict=True)
+            ],
             "participant": identifiers if show_identifiers else identifiers.map(mask_identifier),
             "status": frame["status"],
             "platform": frame["platform"],
@@ -519,6 +524,8 @@ def session_rows(
     base = web_base_url.rstrip("/")
     out["link"] = [
         f"{base}/a/{team}/experiments/e/{exp}/s/{quote(str(sid), safe='')}/view/" if base else ""
-        for team, exp, sid in zip(frame["team_slug"], frame["experiment_id"], frame["session_id"], strict=True)
+        for team, exp, sid in zip(
+            frame["team_slug"], frame["experiment_id"], frame["session_id"], strict=True
+        )
     ]
     return out

@@ -1,0 +1,86 @@
+"""The OCS session dashboard.
+
+``python app.py`` serves it at http://127.0.0.1:8050 (``PORT`` to change) for local use: no
+sign-in, and demo data when no OCS key is configured. ``wsgi.py`` builds the hosted variant
+(sign-in, security headers) for gunicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import dash_bootstrap_components as dbc  # noqa: F401  (registers component scripts)
+import diskcache
+from dash import Dash, DiskcacheManager
+
+import callbacks  # noqa: F401  (registers every callback)
+from layouts.page import dropdown_options, page
+from services import runtime
+from services.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("dashboard")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event on stdout; never secrets (keys are not logged anywhere)."""
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        force=True,
+    )
+
+
+def serve_layout():
+    """Built per page load, so a reload shows the newest data and options."""
+    current = runtime.settings()
+    cache = runtime.datasets()
+    dataset = cache.get()
+    auth_note = None
+    if getattr(current, "_hosted_auth_off", False):
+        auth_note = "Sign-in is turned off (AUTH_DISABLED)"
+    return page(dropdown_options(dataset), current.demo_mode, auth_note, cache.notice)
+
+
+def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
+    """Create the Dash app on ``settings``; ``hosted`` adds sign-in and security headers."""
+    runtime.configure(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime.prepare_data(settings)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    manager = DiskcacheManager(diskcache.Cache(str(settings.cache_dir)))
+    app = Dash(
+        __name__,
+        title="OCS Session Analytics",
+        update_title=None,
+        assets_folder=str(ROOT / "assets"),
+        background_callback_manager=manager,
+        serve_locally=True,
+        compress=True,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    app.server.secret_key = settings.secret_key or secrets.token_hex(32)
+    app.layout = serve_layout
+    return app
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    app = build_app(settings, hosted=False)
+    mode = "demo data" if settings.demo_mode else f"{len(settings.ocs_api_keys)} OCS team key(s)"
+    log.info("serving on http://127.0.0.1:%s (%s, no sign-in)", settings.port, mode)
+    app.run(host="127.0.0.1", port=settings.port, debug=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

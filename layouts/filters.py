@@ -1,0 +1,158 @@
+"""The filter bar: date range, experiment, team, tag (+ any/all), platform and status."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from services.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED
+
+
+def _field(label: str, control, width: dict, help_text: str | None = None) -> dbc.Col:
+    return dbc.Col(
+        [
+            html.Label(label, className="filter-label", htmlFor=getattr(control, "id", None)),
+            control,
+            html.Div(help_text, className="filter-help") if help_text else None,
+        ],
+        **width,
+        className="filter-field",
+    )
+
+
+def filter_bar(options: dict) -> dbc.Card:
+    """``options`` holds dropdown option lists: experiments, teams, tags, platforms, statuses."""
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Row(
+                    [
+                        _field(
+                            "Date range",
+                            dcc.Dropdown(
+                                id="f-range",
+                                options=[
+                                    {"label": RANGE_LABELS[r], "value": r} for r in RANGE_CHOICES
+                                ],
+                                value="90d",
+                                clearable=False,
+                                searchable=False,
+                            ),
+                            {"xs": 12, "md": 6, "xl": 2},
+                        ),
+                        _field(
+                            "Custom dates (end inclusive)",
+                            dcc.DatePickerRange(
+                                id="f-dates",
+                                display_format="YYYY-MM-DD",
+                                start_date_placeholder_text="Start",
+                                end_date_placeholder_text="End",
+                                clearable=True,
+                                minimum_nights=0,
+                                first_day_of_week=1,
+                            ),
+                            {"xs": 12, "md": 6, "xl": 3},
+                        ),
+                        _field(
+                            "Experiment (chatbot)",
+                            dcc.Dropdown(
+                                id="f-experiment",
+                                options=options["experiments"],
+                                multi=True,
+                                placeholder="All experiments",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 4},
+                        ),
+                        _field(
+                            "Team",
+                            dcc.Dropdown(
+                                id="f-team",
+                                options=options["teams"],
+                                multi=True,
+                                placeholder="All teams",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 3},
+                        ),
+                    ],
+                    className="g-2",
+                ),
+                dbc.Row(
+                    [
+                        _field(
+                            "Session tag",
+                            dcc.Dropdown(
+                                id="f-tag",
+                                options=[
+                                    {"label": "(untagged)", "value": UNTAGGED},
+                                    *options["tags"],
+                                ],
+                                multi=True,
+                                placeholder="Any or no tag",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 4},
+                        ),
+                        _field(
+                            "Tags must match",
+                            dbc.RadioItems(
+                                id="f-tag-mode",
+                                options=[
+                                    {"label": "any", "value": "any"},
+                                    {"label": "all", "value": "all"},
+                                ],
+                                value="any",
+                                inline=True,
+                                className="pt-1",
+                            ),
+                            {"xs": 6, "md": 3, "xl": 1},
+                        ),
+                        _field(
+                            "Platform",
+                            dcc.Dropdown(
+                                id="f-platform",
+                                options=options["platforms"],
+                                multi=True,
+                                placeholder="All but evaluations",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 3},
+                        ),
+                        _field(
+                            "Status",
+                            dcc.Dropdown(
+                                id="f-status",
+                                options=options["statuses"],
+                                multi=True,
+                                placeholder="All but setup",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 2},
+                        ),
+                        dbc.Col(
+                            html.Div(
+                                [
+                                    html.Button(
+                                        "Reset",
+                                        id="f-reset",
+                                        className="btn btn-outline-secondary btn-sm",
+                                        n_clicks=0,
+                                    ),
+                                    dcc.Clipboard(
+                                        id="copy-link",
+                                        title="Copy a link to this view",
+                                        className="btn btn-outline-secondary btn-sm copy-link",
+                                        children="Copy link",
+                                    ),
+                                ],
+                                className="filter-actions",
+                            ),
+                            xs=12,
+                            md=6,
+                            xl=2,
+                            className="filter-field d-flex align-items-end",
+                        ),
+                    ],
+                    className="g-2 mt-1",
+                ),
+                html.Div(id="filter-summary", className="filter-summary"),
+            ]
+        ),
+        className="filter-card mb-3",
+    )

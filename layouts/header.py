@@ -1,0 +1,95 @@
+"""The top bar: product name, data freshness, Refresh/Cancel and the light/dark switch."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+
+def header(demo_mode: bool, auth_note: str | None = None) -> html.Header:
+    return html.Header(
+        dbc.Container(
+            [
+                html.Div(
+                    [
+                        html.Span("◎", className="brand-mark", **{"aria-hidden": "true"}),
+                        html.Div(
+                            [
+                                html.H1("OCS Session Analytics", className="brand-title"),
+                                html.Div(id="data-freshness", className="brand-sub"),
+                            ]
+                        ),
+                    ],
+                    className="brand",
+                ),
+                html.Div(
+                    [
+                        html.Span(auth_note, className="badge text-bg-warning me-2")
+                        if auth_note
+                        else None,
+                        html.Div(id="sync-progress", className="sync-progress"),
+                        html.Button(
+                            "↻ Refresh",
+                            id="refresh-button",
+                            className="btn btn-primary btn-sm",
+                            title="Sync new sessions from OpenChatStudio"
+                            if not demo_mode
+                            else "Demo data: configure OCS_API_KEY to sync real sessions",
+                            disabled=demo_mode,
+                            n_clicks=0,
+                        ),
+                        html.Button(
+                            "Cancel",
+                            id="cancel-button",
+                            className="btn btn-outline-secondary btn-sm d-none",
+                            n_clicks=0,
+                        ),
+                        dbc.Switch(
+                            id="theme-switch",
+                            label="Dark",
+                            value=False,
+                            className="theme-switch mb-0",
+                            persistence=True,
+                            persistence_type="local",
+                        ),
+                    ],
+                    className="header-actions",
+                ),
+            ],
+            fluid=True,
+            className="header-inner",
+        ),
+        className="app-header",
+    )
+
+
+def demo_banner() -> dbc.Alert:
+    return dbc.Alert(
+        [
+            html.Strong("Demo data. "),
+            "You are looking at a generated demo world (3 teams, 7 chatbots, one year). "
+            "To see your own chatbot sessions, set ",
+            html.Code("OCS_API_KEY"),
+            " (one team) or ",
+            html.Code("OCS_API_KEYS"),
+            " (comma-separated, one key per team) in the environment or a ",
+            html.Code(".env"),
+            " file and restart — see the README, “Connect your OCS team”.",
+        ],
+        color="info",
+        className="demo-banner mb-3",
+        id="demo-banner",
+    )
+
+
+def stores() -> list:
+    return [
+        dcc.Location(id="url", refresh=False),
+        dcc.Store(id="filter-state"),
+        dcc.Store(id="data-generation"),
+        dcc.Store(id="refresh-nonce"),
+        dcc.Store(id="theme", storage_type="local"),
+        dcc.Interval(id="status-poll", interval=3000),
+        dcc.Download(id="download-csv"),
+        dcc.Store(id="grid-purge"),
+    ]

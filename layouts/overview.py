@@ -1,0 +1,209 @@
+"""The Overview tab: KPI cards and the main charts."""
+
+from __future__ import annotations
+
+import math
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from services.metrics import Kpi
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
+
+
+def format_value(kpi: Kpi) -> str:
+    if kpi.kind == "share":
+        return "–" if math.isnan(kpi.value) else f"{kpi.value:.1%}"
+    return f"{int(kpi.value):,}"
+
+
+def format_change(kpi: Kpi) -> tuple[str, str]:
+    """(text, css class) for the change against the previous period."""
+    if kpi.change is None:
+        return (
+            "no previous period" if kpi.previous is None else "no basis to compare",
+            "delta-none",
+        )
+    if kpi.kind == "share":
+        points = kpi.change * 100
+        text = f"{points:+.1f} pts vs previous period"
+    else:
+        text = f"{kpi.change:+.1%} vs previous period"
+    if abs(kpi.change) < 1e-9:
+        return (text, "delta-flat")
+    return (text, "delta-up" if kpi.change > 0 else "delta-down")
+
+
+def kpi_cards(kpis: list[Kpi]) -> list:
+    cards = []
+    for kpi in kpis:
+        text, css = format_change(kpi)
+        cards.append(
+            dbc.Col(
+                dbc.Card(
+                    dbc.CardBody(
+                        [
+                            html.Div(
+                                [
+                                    html.Span(kpi.label, className="kpi-label"),
+                                    html.Span(
+                                        "i",
+                                        className="kpi-info",
+                                        title=kpi.help,
+                                        **{"aria-label": kpi.help},
+                                    ),
+                                ],
+                                className="kpi-head",
+                            ),
+                            html.Div(format_value(kpi), className="kpi-value", id=f"kpi-{kpi.key}"),
+                            html.Div(text, className=f"kpi-delta {css}"),
+                        ]
+                    ),
+                    className="kpi-card h-100",
+                ),
+                xs=6,
+                md=4,
+                xl=True,
+            )
+        )
+    return cards
+
+
+def chart_card(title: str, graph_id: str, extra=None, subtitle_id: str | None = None) -> dbc.Card:
+    return dbc.Card(
+        [
+            dbc.CardHeader(
+                [
+                    html.Div(
+                        [
+                            html.H2(title, className="card-title-sm"),
+                            html.Div(id=subtitle_id, className="card-subtitle-sm")
+                            if subtitle_id
+                            else None,
+                        ]
+                    ),
+                    extra,
+                ],
+                className="chart-header",
+            ),
+            dbc.CardBody(
+                dcc.Loading(
+                    dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="chart"),
+                    type="dot",
+                    delay_show=400,
+                ),
+                className="p-2",
+            ),
+        ],
+        className="chart-card h-100",
+    )
+
+
+def overview_tab() -> html.Div:
+    granularity = dbc.RadioItems(
+        id="f-granularity",
+        options=[
+            {"label": "auto", "value": "auto"},
+            {"label": "day", "value": "day"},
+            {"label": "week", "value": "week"},
+            {"label": "month", "value": "month"},
+        ],
+        value="auto",
+        inline=True,
+        className="granularity",
+    )
+    return html.Div(
+        [
+            dbc.Row(id="kpi-row", className="g-3 mb-3"),
+            dbc.Row(
+                dbc.Col(
+                    chart_card("Sessions over time", "fig-time", granularity, "time-subtitle"),
+                    xs=12,
+                ),
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(chart_card("Sessions by experiment", "fig-experiment"), xs=12, lg=7),
+                    dbc.Col(chart_card("Sessions by team", "fig-team"), xs=12, lg=5),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        chart_card(
+                            "Annotation quality — good rate with 95% interval",
+                            "fig-annotations",
+                            subtitle_id="annotation-subtitle",
+                        ),
+                        xs=12,
+                        lg=7,
+                    ),
+                    dbc.Col(
+                        dbc.Card(
+                            [
+                                dbc.CardHeader(
+                                    html.H2("Annotation counts", className="card-title-sm")
+                                ),
+                                dbc.CardBody(id="annotation-table", className="p-2"),
+                            ],
+                            className="chart-card h-100",
+                        ),
+                        xs=12,
+                        lg=5,
+                    ),
+                ],
+                className="g-3 mb-3",
+            ),
+        ]
+    )
+
+
+def annotation_table(frame) -> html.Div:
+    """Small table under the annotation chart: good / bad / undetermined / n per category."""
+    if frame.empty or int(frame["n"].sum()) == 0:
+        return html.Div("No annotated sessions match these filters.", className="empty-state")
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th("Category"),
+                html.Th("Good"),
+                html.Th("Bad"),
+                html.Th("Undet."),
+                html.Th("n"),
+                html.Th("Good rate (95% CI)"),
+            ]
+        )
+    )
+    rows = []
+    for row in frame.itertuples():
+        rate = "–" if row.n == 0 else f"{row.rate:.0%} ({row.ci_low:.0%}–{row.ci_high:.0%})"
+        bad = "–" if row.presence else f"{row.bad:,}"
+        und = "–" if row.presence else f"{row.undetermined:,}"
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(row.label),
+                    html.Td(f"{row.good:,}"),
+                    html.Td(bad),
+                    html.Td(und),
+                    html.Td(f"{row.n:,}", className="small-n" if 0 < row.n < 30 else None),
+                    html.Td(rate),
+                ]
+            )
+        )
+    return html.Div(
+        [
+            dbc.Table(
+                [header, html.Tbody(rows)], size="sm", hover=True, className="mb-1 annotation-table"
+            ),
+            html.Div(
+                "Good rate = good ÷ (good + bad) among sessions annotated in that category; "
+                "for safe/accurate, the share of annotated sessions carrying the tag. "
+                "n under 30 is highlighted: read those rates with care.",
+                className="table-note",
+            ),
+        ]
+    )

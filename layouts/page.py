@@ -1,0 +1,80 @@
+"""The whole page, assembled from the parts in this package."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from layouts.filters import filter_bar
+from layouts.header import demo_banner, header, stores
+from layouts.overview import overview_tab
+from layouts.sessions import sessions_tab
+
+EMPTY_OPTIONS = {"experiments": [], "teams": [], "tags": [], "platforms": [], "statuses": []}
+
+
+def dropdown_options(dataset) -> dict:
+    """Dropdown options from the loaded data (labels are names, values are ids/slugs)."""
+    if dataset is None:
+        return dict(EMPTY_OPTIONS)
+    from services.metrics import label_for
+
+    experiments = sorted(
+        (
+            {
+                "label": f"{label_for(dataset, 'experiment', e)} · {dataset.team_names.get(dataset.experiment_team.get(e, ''), '')}",
+                "value": e,
+            }
+            for e in dataset.experiments
+        ),
+        key=lambda o: o["label"].lower(),
+    )
+    return {
+        "experiments": experiments,
+        "teams": [{"label": dataset.team_names.get(t, t), "value": t} for t in dataset.teams],
+        "tags": [{"label": t, "value": t} for t in dataset.tag_names],
+        "platforms": [{"label": p, "value": p} for p in dataset.platforms],
+        "statuses": [{"label": s, "value": s} for s in dataset.statuses],
+    }
+
+
+def page(options: dict, demo_mode: bool, auth_note: str | None = None, notice: str | None = None):
+    return html.Div(
+        [
+            *stores(),
+            header(demo_mode, auth_note),
+            dbc.Container(
+                [
+                    demo_banner() if demo_mode else None,
+                    html.Div(id="store-notice", children=_notice(notice)),
+                    html.Div(id="url-notices"),
+                    filter_bar(options),
+                    dbc.Tabs(
+                        [
+                            dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),
+                            dbc.Tab(sessions_tab(), label="Sessions", tab_id="sessions"),
+                        ],
+                        id="tabs",
+                        active_tab="overview",
+                        className="mb-3",
+                    ),
+                    html.Footer(
+                        [
+                            "Numbers follow OCS's metric definitions (ADR-0051) where OCS has one; "
+                            "hover the (i) on a card for its definition.",
+                        ],
+                        className="app-footer",
+                    ),
+                ],
+                fluid=True,
+                className="app-main",
+            ),
+        ],
+        className="app-root",
+    )
+
+
+def _notice(text: str | None):
+    if not text:
+        return None
+    return dbc.Alert(text, color="warning", className="mb-3")
