@@ -14,6 +14,7 @@ A record that cannot be understood raises :class:`MalformedRecord`; callers skip
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,7 @@ UNREPORTED = "unreported"
 """Status/platform value for records from servers that do not send the field (2025 shape)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NS_MIN, _NS_MAX = -(2**63) + 1, 2**63 - 1  # the store's timestamp[ns] range (1677–2262)
 
 
 class MalformedRecord(ValueError):
@@ -46,7 +48,10 @@ def parse_timestamp(value: Any) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    nanos = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    if not _NS_MIN <= nanos <= _NS_MAX:
+        raise MalformedRecord(f"timestamp out of range {value!r}")
+    return nanos
 
 
 def parse_version_tag(tag: str) -> tuple[int, bool] | None:
@@ -135,9 +140,24 @@ def parse_session(record: Any) -> dict:
 
 def _decimal(value: Any) -> float:
     try:
-        return float(Decimal(str(value)))
+        number = float(Decimal(str(value)))
     except (InvalidOperation, ValueError) as exc:
         raise MalformedRecord(f"bad decimal {value!r}") from exc
+    if not math.isfinite(number):
+        raise MalformedRecord(f"bad decimal {value!r}")
+    return number
+
+
+def _count(value: Any, key: str) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MalformedRecord(f"{key} must be a whole number") from exc
+    if not _NS_MIN <= number <= _NS_MAX:
+        raise MalformedRecord(f"{key} out of range")
+    return number
 
 
 TRANSCRIPT_COLUMNS = (
@@ -180,7 +200,10 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
             words += len(content.split()) if isinstance(content, str) else 0
         elif role == "assistant":
             ai += 1
-            for tag in message.get("tags") or ():
+            tags = message.get("tags") or ()
+            if not isinstance(tags, list | tuple):
+                raise MalformedRecord("message tags must be a list")
+            for tag in tags:
                 if tag == THUMBS_UP:
                     up += 1
                 elif tag == THUMBS_DOWN:
@@ -199,14 +222,17 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
     usage = detail.get("usage")
     if isinstance(usage, dict):
         cost = _decimal(usage.get("total_cost", "0"))
-        for row in usage.get("by_model") or ():
+        by_model = usage.get("by_model") or ()
+        if not isinstance(by_model, list | tuple):
+            raise MalformedRecord("usage.by_model must be a list")
+        for row in by_model:
             if not isinstance(row, dict):
                 raise MalformedRecord("usage.by_model rows must be objects")
             cost_rows.append(
                 {
                     "model": _text(row, "model_name") or "unknown",
                     "cost_usd": _decimal(row.get("cost", "0")),
-                    "tokens": int(row.get("tokens") or 0),
+                    "tokens": _count(row.get("tokens"), "tokens"),
                 }
             )
     summary = {
@@ -223,6 +249,11 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
     return summary, cost_rows
 
 
+def _int32(value: Any) -> bool:
+    """An int that fits the store's int32 version columns."""
+    return isinstance(value, int) and -(2**31) <= value < 2**31
+
+
 def parse_experiment(record: Any, team_slug: str) -> tuple[dict, list[dict]]:
     """An experiment/chatbot record (§6.3) → (experiment row, published version rows)."""
     if not isinstance(record, dict):
@@ -235,7 +266,7 @@ def parse_experiment(record: Any, team_slug: str) -> tuple[dict, list[dict]]:
         raise MalformedRecord("experiment versions must be a list")
     version_rows = []
     for version in versions:
-        if not isinstance(version, dict) or not isinstance(version.get("version_number"), int):
+        if not isinstance(version, dict) or not _int32(version.get("version_number")):
             raise MalformedRecord("experiment version needs a version_number")
         version_rows.append(
             {
@@ -251,6 +282,6 @@ def parse_experiment(record: Any, team_slug: str) -> tuple[dict, list[dict]]:
         "team_slug": team_slug,
         "name": _text(record, "name") or experiment_id,
         "description": _text(record, "description"),
-        "working_version": int(number) if isinstance(number, int) else None,
+        "working_version": int(number) if _int32(number) else None,
     }
     return row, version_rows
