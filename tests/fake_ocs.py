@@ -98,6 +98,7 @@ class FakeOCS:
         self.delay_path_prefix = ""
         self.force_429: set[int] = set()
         self.retry_after = 7
+        self.send_retry_after_header = True  # False: only the body's available_in says how long
         self.malformed_list_ids: set[str] = set()
         self.malformed_detail_ids: set[str] = set()
         # bookkeeping
@@ -123,7 +124,9 @@ class FakeOCS:
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -392,17 +395,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, {"detail": "Invalid token."}, challenge)
             return
         entry["team"] = team
-        headers = self._rate(team)
-        if force_429 or (headers is not None and headers.pop("_over", False) and fake.rate_enforce):
-            wait = (
-                int(headers["X-RateLimit-Reset"]) if headers and not force_429 else fake.retry_after
-            )
-            extra = dict(headers or {})
-            extra["Retry-After"] = str(wait)
+        headers = self._rate(team) or {}
+        over = headers.pop("_over", False)
+        if force_429 or (over and fake.rate_enforce):
+            wait = int(headers["X-RateLimit-Reset"]) if over and not force_429 else fake.retry_after
+            extra = dict(headers)
+            if fake.send_retry_after_header:
+                extra["Retry-After"] = str(wait)
             self._send(429, {"detail": "Rate limit exceeded.", "available_in": wait}, extra)
             return
-        headers = headers or {}
-        headers.pop("_over", None)
         if path == "/api/v2/me/":
             if not fake.has_me:
                 self._send(404, {"detail": "Not found."}, headers)
