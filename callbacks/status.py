@@ -1,4 +1,9 @@
-"""Data freshness: watch the store generation, show when data was synced, reload views."""
+"""Data freshness and sync status for every viewer.
+
+An interval reads the store's current generation and the shared sync status. When a new
+generation lands, ``data-generation`` changes and every view recomputes; the dropdown options
+follow the new data. With a key configured and no data yet, the first poll starts the sync.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import time
 
 from dash import Input, Output, State, callback, no_update
 
-from layouts.page import dropdown_options
-from services import runtime
+from layouts.header import sync_progress
+from layouts.page import dropdown_options, store_notice
+from services import runtime, sync_status
+from services.filters import UNTAGGED
+from services.sync_trigger import maybe_auto_start
 
 
 def age_text(seconds: float) -> str:
@@ -40,35 +48,61 @@ def freshness(dataset, now: float | None = None) -> str:
     return f"{count}{team_text}"
 
 
+def status_outputs(dataset, settings, status: dict, result: dict | None, started: bool):
+    """(freshness text, progress component, refresh disabled, cancel class) for the header."""
+    running = bool(status.get("running")) or started
+    text = freshness(dataset)
+    if dataset is None and not settings.demo_mode:
+        text = "No data yet — syncing" if running else "No data yet"
+    progress = sync_progress(
+        status if not started else dict(status, running=True, message="starting the first sync…"),
+        result,
+    )
+    cancel_class = "btn btn-outline-secondary btn-sm" + ("" if running else " d-none")
+    return text, progress, running or settings.demo_mode, cancel_class
+
+
 @callback(
     Output("data-generation", "data"),
     Output("data-freshness", "children"),
     Output("store-notice", "children"),
+    Output("sync-progress", "children"),
+    Output("refresh-button", "disabled"),
+    Output("cancel-button", "className"),
     Output("f-experiment", "options"),
     Output("f-team", "options"),
     Output("f-tag", "options"),
     Output("f-platform", "options"),
     Output("f-status", "options"),
     Input("status-poll", "n_intervals"),
+    Input("sync-result", "data"),
     State("data-generation", "data"),
 )
-def poll_data(_n, known_generation):
-    """Every few seconds: reload when a new generation landed and refresh the freshness text."""
-    from layouts.page import _notice
-
+def poll_data(_n, result, known_generation):
+    """Every few seconds: pick up a new generation, show sync progress, maybe start a sync."""
+    settings = runtime.settings()
     cache = runtime.datasets()
     dataset = cache.get()
+    started = False
+    if not settings.demo_mode:
+        started = maybe_auto_start(
+            settings, has_data=runtime.store().current_generation() is not None
+        )
+        status = sync_status.read_status(settings)
+    else:
+        status = {}
+    text, progress, disabled, cancel_class = status_outputs(
+        dataset, settings, status, result, started
+    )
     generation = dataset.generation if dataset is not None else None
-    notice = _notice(cache.notice) if cache.notice else None
+    notice = store_notice(cache.notice)
+    head = (text, notice, progress, disabled, cancel_class)
     if generation == known_generation:
-        return (no_update, freshness(dataset), notice, *([no_update] * 5))
+        return (no_update, *head, *([no_update] * 5))
     options = dropdown_options(dataset)
-    from services.filters import UNTAGGED
-
     return (
         generation,
-        freshness(dataset),
-        notice,
+        *head,
         options["experiments"],
         options["teams"],
         [{"label": "(untagged)", "value": UNTAGGED}, *options["tags"]],

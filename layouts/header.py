@@ -89,7 +89,47 @@ def stores() -> list:
         dcc.Store(id="data-generation"),
         dcc.Store(id="refresh-nonce"),
         dcc.Store(id="theme", storage_type="local"),
-        dcc.Interval(id="status-poll", interval=3000),
+        dcc.Interval(id="status-poll", interval=2000),
         dcc.Download(id="download-csv"),
         dcc.Store(id="grid-purge"),
+        dcc.Store(id="sync-result"),
+        dcc.Store(id="sync-cancel-ack"),
     ]
+
+
+def sync_progress(status: dict | None, result: dict | None = None):
+    """Progress bar and one-line state of the shared sync status (same for every viewer)."""
+    status = status or {}
+    if status.get("running"):
+        done = (status.get("sessions_done") or 0) + (status.get("transcripts_done") or 0)
+        total = (status.get("sessions_total") or 0) + (status.get("transcripts_total") or 0)
+        value = int(100 * done / total) if total else None
+        return html.Div(
+            [
+                html.Div(
+                    [html.Strong("Syncing "), status.get("message") or status.get("phase") or "…"],
+                    id="sync-message",
+                ),
+                dbc.Progress(
+                    value=value if value is not None else 100,
+                    striped=True,
+                    animated=True,
+                    label=f"{value}%" if value is not None else None,
+                    className="sync-bar",
+                ),
+            ]
+        )
+    if result and result.get("state") in ("already-running", "error", "cancelled"):
+        color = "text-danger" if result["state"] == "error" else "text-muted"
+        return html.Div(result.get("message"), id="sync-message", className=color)
+    if result and result.get("state") == "ok":
+        return html.Div(
+            "✓ Sync finished", id="sync-message", className="text-success", title=result["message"]
+        )
+    if status.get("state") == "error" and status.get("last_error"):
+        return html.Div(
+            f"Last sync failed: {status['last_error']}", id="sync-message", className="text-danger"
+        )
+    if status.get("state") == "cancelled":
+        return html.Div("Last sync was cancelled; data unchanged.", id="sync-message")
+    return html.Div(id="sync-message")

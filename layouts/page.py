@@ -46,7 +46,7 @@ def page(options: dict, demo_mode: bool, auth_note: str | None = None, notice: s
             dbc.Container(
                 [
                     demo_banner() if demo_mode else None,
-                    html.Div(id="store-notice", children=_notice(notice)),
+                    html.Div(id="store-notice", children=store_notice(notice)),
                     html.Div(id="url-notices"),
                     filter_bar(options),
                     dbc.Tabs(
@@ -74,7 +74,7 @@ def page(options: dict, demo_mode: bool, auth_note: str | None = None, notice: s
     )
 
 
-def _notice(text: str | None):
+def store_notice(text: str | None):
     if not text:
         return None
     return dbc.Alert(text, color="warning", className="mb-3")
