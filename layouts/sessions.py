@@ -6,6 +6,15 @@ import dash_ag_grid as dag
 from dash import html
 
 COLUMN_DEFS = [
+    {
+        "field": "link",
+        "headerName": "Transcript",
+        "cellRenderer": "markdown",
+        "cellRendererParams": {"linkTarget": "_blank"},
+        "pinned": "left",
+        "width": 90,
+        "flex": 0,
+    },
     {"field": "created_at", "headerName": "Started (UTC)", "sortable": True, "minWidth": 140},
     {"field": "experiment", "headerName": "Experiment", "minWidth": 170},
     {"field": "team", "headerName": "Team", "minWidth": 140},
@@ -37,14 +46,6 @@ COLUMN_DEFS = [
         "valueFormatter": {
             "function": "params.value == null ? '' : d3.format('.4f')(params.value)"
         },
-    },
-    {
-        "field": "link",
-        "headerName": "Transcript",
-        "cellRenderer": "markdown",
-        "cellRendererParams": {"linkTarget": "_blank"},
-        "minWidth": 110,
-        "maxWidth": 130,
     },
 ]
 

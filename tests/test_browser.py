@@ -1,0 +1,188 @@
+"""Browser tests: the real app (``python app.py``) in Debian's headless Chromium.
+
+They check what a person sees: the page loads with demo data and no console errors, every
+filter changes the views and the URL, a copied link restores the view, bad links give a notice,
+and the sessions table agrees with the cards (also in the downloaded CSV).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
+
+pytestmark = pytest.mark.browser
+IGNORED_CONSOLE = ("favicon", "AG Grid: warning #29")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, base = start_app(tmp_path_factory.mktemp("browser-data"))
+    yield base
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not any(s in m.text for s in IGNORED_CONSOLE)
+            and page.console_errors.append(m.text)
+        ),
+    )
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    yield page
+    context.close()
+
+
+def kpi(page, key: str = "sessions") -> int:
+    text = page.locator(f"#kpi-{key}").inner_text()
+    return int(re.sub(r"[^\d]", "", text))
+
+
+def wait_ready(page) -> None:
+    page.wait_for_selector("#kpi-sessions", timeout=60_000)
+    page.wait_for_selector("#fig-time .main-svg", timeout=60_000)
+
+
+def wait_kpi_change(page, before: str) -> str:
+    expect(page.locator("#kpi-sessions")).not_to_have_text(before, timeout=20_000)
+    return page.locator("#kpi-sessions").inner_text()
+
+
+def pick(page, dropdown_id: str, option_text: str) -> None:
+    page.click(f"#{dropdown_id}")
+    page.locator(".dash-dropdown-option", has_text=option_text).first.click()
+    page.keyboard.press("Escape")
+
+
+def test_page_loads_with_demo_data_and_no_console_errors(server, page):
+    page.goto(server + "/")
+    wait_ready(page)
+    assert kpi(page) > 0
+    assert kpi(page, "participants") > 0
+    expect(page.locator("#demo-banner")).to_contain_text("Demo data")
+    expect(page.locator("#data-freshness")).to_contain_text("Demo data")
+    for graph in ("fig-time", "fig-experiment", "fig-team", "fig-annotations"):
+        expect(page.locator(f"#{graph} .main-svg").first).to_be_visible()
+    expect(page.locator("#annotation-table")).to_contain_text("Bot performance")
+    assert page.console_errors == []
+
+
+def test_each_filter_changes_every_view_and_the_url(server, page):
+    page.goto(server + "/")
+    wait_ready(page)
+    current = page.locator("#kpi-sessions").inner_text()
+
+    def check(step: str, url_part: str):
+        nonlocal current
+        summary_before = page.locator("#filter-summary").inner_text()
+        new = wait_kpi_change(page, current)
+        expect(page.locator("#filter-summary")).not_to_have_text(summary_before, timeout=10_000)
+        assert url_part in page.url, (step, page.url)
+        current = new
+
+    pick(page, "f-range", "All time")
+    check("range", "range=all")
+    pick(page, "f-experiment", "ECD Coach - Nigeria")
+    check("experiment", "experiment=")
+    annotation_before = page.locator("#annotation-subtitle").inner_text()
+    pick(page, "f-tag", "coaching_good")
+    check("tag", "tag=coaching_good")
+    assert page.locator("#annotation-subtitle").inner_text() != annotation_before
+    pick(page, "f-tag", "safe")
+    page.get_by_text("all", exact=True).click()
+    check("tag mode", "tag_mode=all")
+    pick(page, "f-platform", "web")
+    check("platform", "platform=web")
+    page.goto(server + "/?range=all")
+    wait_ready(page)
+    current = page.locator("#kpi-sessions").inner_text()
+    pick(page, "f-team", "Maternal Health Helpline")
+    check("team", "team=maternal-helpline")
+    pick(page, "f-status", "setup")
+    check("status", "status=setup")
+    assert page.console_errors == []
+
+
+def test_copied_link_restores_the_view(server, page, browser):
+    page.goto(server + "/?range=all")
+    wait_ready(page)
+    pick(page, "f-team", "ECD Nigeria Programme")
+    page.wait_for_url(re.compile("team=ecd-nigeria"))
+    pick(page, "f-tag", "engagement_bad")
+    page.wait_for_url(re.compile("tag=engagement_bad"))
+    expect(page.locator("#filter-summary")).to_contain_text("engagement_bad")
+    link = page.url
+    sessions = page.locator("#kpi-sessions").inner_text()
+    summary = page.locator("#filter-summary").inner_text()
+
+    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other.goto(link)
+    wait_ready(other)
+    expect(other.locator("#kpi-sessions")).to_have_text(sessions, timeout=20_000)
+    expect(other.locator("#filter-summary")).to_have_text(summary)
+    expect(other.locator("#f-team")).to_contain_text("ECD Nigeria Programme")
+    other.reload()
+    wait_ready(other)
+    expect(other.locator("#kpi-sessions")).to_have_text(sessions, timeout=20_000)
+    other.close()
+
+
+def test_bad_link_values_give_a_notice_not_an_error(server, page):
+    page.goto(server + "/?range=fortnight&experiment=not-a-bot&granularity=hourly&bogus=1")
+    wait_ready(page)
+    notice = page.locator(".url-notice")
+    expect(notice).to_contain_text("fortnight")
+    expect(notice).to_contain_text("not-a-bot")
+    expect(notice).to_contain_text("bogus")
+    assert kpi(page) > 0
+    assert page.console_errors == []
+
+
+def test_no_match_shows_an_empty_state(server, page):
+    page.goto(server + "/?range=7d&tag=__untagged__,coaching_bad&tag_mode=all")
+    wait_ready(page)
+    expect(page.locator("#kpi-sessions")).to_have_text("0", timeout=20_000)
+    expect(page.locator("#fig-time")).to_contain_text("No sessions match these filters")
+
+
+def test_sessions_table_and_csv_agree_with_the_card(server, page):
+    page.goto(server + "/?range=30d&team=connect-experiments")
+    wait_ready(page)
+    sessions = kpi(page)
+    page.get_by_role("tab", name="Sessions").click()
+    expect(page.locator("#sessions-count")).to_contain_text(
+        f"{sessions:,} sessions", timeout=20_000
+    )
+    page.wait_for_selector("#sessions-grid .ag-row", timeout=20_000)
+    first = page.locator("#sessions-grid .ag-center-cols-container .ag-row[row-index='0']")
+    expect(first).to_contain_text("Connect Experiments")
+    pinned = page.locator("#sessions-grid .ag-pinned-left-cols-container .ag-row[row-index='0']")
+    assert pinned.locator("a[href*='/s/']").count() == 1
+    with page.expect_download() as info:
+        page.click("#download-button")
+    text = Path(info.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == sessions
+    assert {row["team"] for row in rows} == {"Connect Experiments"}
+    assert "•" in rows[0]["participant"]  # identifiers masked by default
