@@ -284,7 +284,9 @@ def sessions_over_time(sel: Selection) -> pd.DataFrame:
     """
     ds = sel.dataset
     start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
-    end = sel.end_ns if sel.end_ns is not None else (ds.data_end_ns + NS_PER_DAY if ds.n else None)
+    end = sel.end_ns
+    if end is None and ds.n:  # all time: up to the midnight after the newest session
+        end = (ds.data_end_ns // NS_PER_DAY + 1) * NS_PER_DAY
     if start is None or end is None or end <= start:
         return pd.DataFrame(
             {"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)}
