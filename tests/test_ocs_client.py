@@ -265,7 +265,7 @@ def test_budget_pauses_are_bounded_when_server_keeps_saying_zero(fake):
     fake.rate_limit = 1
     for sid in fake.session_ids(TEAM)[:20]:
         client.session_detail(sid)  # all answered 200
-    assert sum(sleeps) <= 250 and len(sleeps) <= 3
+    assert sum(sleeps) <= 250 and len(sleeps) < 10  # then it stops pausing
     assert all(entry["status"] == 200 for entry in fake.log)
 
 
