@@ -249,7 +249,8 @@ class Store:
             extra = folder / "sync_state.parquet"
             sync_state = pq.read_table(extra) if extra.exists() else None
         except FileNotFoundError as exc:
-            raise StoreError(f"generation {generation} is incomplete ({exc.filename})") from exc
+            missing = exc.filename or (exc.args[0] if exc.args else "a file")  # pyarrow: args only
+            raise StoreError(f"generation {generation} is incomplete (missing {missing})") from exc
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise StoreError(f"generation {generation} cannot be read: {exc}") from exc
         return Tables(meta=meta, sync_state=sync_state, **loaded)
