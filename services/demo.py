@@ -18,7 +18,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from services.records import parse_experiment, parse_session, summarise_transcript
+from services.records import (
+    parse_experiment,
+    parse_session,
+    parse_timestamp,
+    summarise_transcript,
+)
 from services.store import Tables, build_tables
 
 DEMO_HOST = "https://demo.openchatstudio.invalid"
@@ -227,7 +232,8 @@ def generate(n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None
         live = [b for b in bots if b["first"] <= created]
         bot = rng.choices(live, weights=[b["weight"] for b in live])[0]
         sessions.append(_session(rng, bot, teams, pools, created, anchor))
-    sessions.sort(key=lambda s: (s["created_at"], s["id"]), reverse=True)
+    # by instant, not by text: "…:11Z" sorts after "…:11.496150Z" as a string
+    sessions.sort(key=lambda s: (parse_timestamp(s["created_at"]), s["id"]), reverse=True)
     return DemoWorld(anchor=anchor, experiments=experiments, sessions=sessions)
 
 
