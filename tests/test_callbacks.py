@@ -1,0 +1,279 @@
+"""Dash callbacks called directly against a small demo store (no browser, no server)."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from datetime import UTC, datetime, timedelta
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+import pytest
+from dash import no_update
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+
+from callbacks.filters import CONTROL_IDS, controls_from_state, sync_filters
+from callbacks.overview import render_overview
+from callbacks.sessions import csv_export, grid_rows
+from services import demo, metrics, runtime
+from services.figures import NO_SESSIONS
+from services.filters import FilterState
+from services.query import select
+from services.settings import Settings
+from services.store import Store
+
+N_SESSIONS = 1500
+
+
+@pytest.fixture(scope="module")
+def app_runtime(tmp_path_factory):
+    """runtime configured on a temporary DATA_DIR holding today's demo world."""
+    saved = (runtime._settings, runtime._store, runtime._cache)
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = runtime.configure(Settings(data_dir=data_dir))
+    today = datetime.now(UTC).date()
+    demo.ensure_demo_store(Store(settings.store_dir), N_SESSIONS, anchor=today)
+    dataset = runtime.dataset()
+    assert dataset is not None and dataset.n == N_SESSIONS
+    yield dataset
+    runtime._settings, runtime._store, runtime._cache = saved
+
+
+def expected_count(dataset, state_data) -> int:
+    return metrics.session_count(select(dataset, FilterState.from_dict(state_data)))
+
+
+def find_by_id(component, wanted: str):
+    """Depth-first search of a Dash component tree (or list of them) for an id."""
+    if isinstance(component, list | tuple):
+        for child in component:
+            found = find_by_id(child, wanted)
+            if found is not None:
+                return found
+        return None
+    if getattr(component, "id", None) == wanted:
+        return component
+    children = getattr(component, "children", None)
+    return None if children is None or isinstance(children, str) else find_by_id(children, wanted)
+
+
+def text_of(component) -> str:
+    if component is None:
+        return ""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(text_of(c) for c in component)
+    return text_of(getattr(component, "children", None))
+
+
+def annotation_texts(figure) -> list[str]:
+    return [a.text for a in (figure.layout.annotations or ())]
+
+
+# ---- overview -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "state_data",
+    [
+        None,
+        {"range": "30d"},
+        {"range": "all", "granularity": "month"},
+        {"range": "all", "tags": ["bot_performance_good", "coaching_bad"], "tag_mode": "all"},
+    ],
+)
+def test_render_overview_outputs_and_session_kpi(app_runtime, state_data):
+    outputs = render_overview(state_data, dark=False)
+    assert len(outputs) == 9
+    kpis, *figs = outputs[:5]
+    assert len(kpis) == 5
+    n = expected_count(app_runtime, state_data)
+    assert text_of(find_by_id(kpis, "kpi-sessions")) == f"{n:,}"
+    assert n > 0
+    for fig in figs:
+        assert NO_SESSIONS not in annotation_texts(fig)
+    assert outputs[8].startswith(f"{n:,} sessions")
+
+
+def test_render_overview_dark_theme(app_runtime):
+    light = render_overview({"range": "all"}, dark=False)
+    dark = render_overview({"range": "all"}, dark=True)
+    assert light[1].layout.font.color != dark[1].layout.font.color
+
+
+def test_render_overview_nothing_matches(app_runtime):
+    outputs = render_overview({"range": "all", "experiments": ["no-such-bot"]}, dark=False)
+    assert len(outputs) == 9
+    assert text_of(find_by_id(outputs[0], "kpi-sessions")) == "0"
+    for fig in outputs[1:5]:
+        assert NO_SESSIONS in annotation_texts(fig)
+        assert not fig.data
+    assert outputs[7] == ""  # no annotation subtitle without sessions
+    assert outputs[8].startswith("0 sessions")
+
+
+def test_render_overview_without_data(tmp_path):
+    saved = (runtime._settings, runtime._store, runtime._cache)
+    try:
+        runtime.configure(Settings(data_dir=tmp_path))
+        outputs = render_overview(None, dark=False)
+    finally:
+        runtime._settings, runtime._store, runtime._cache = saved
+    assert len(outputs) == 9
+    assert outputs[0] == []
+    assert outputs[8] == "No data loaded"
+    assert "No data yet" in annotation_texts(outputs[1])
+
+
+# ---- sessions grid and CSV ----------------------------------------------------------------
+
+
+def test_grid_rows_count_and_paging(app_runtime):
+    state = {"range": "90d"}
+    n = expected_count(app_runtime, state)
+    assert n > 100
+    first = grid_rows(state, {"startRow": 0, "endRow": 50, "sortModel": []})
+    assert first["rowCount"] == n
+    assert len(first["rowData"]) == 50
+    page = grid_rows(state, {"startRow": 10, "endRow": 20, "sortModel": []})
+    assert len(page["rowData"]) == 10
+    assert [r["session_id"] for r in page["rowData"]] == [
+        r["session_id"] for r in first["rowData"][10:20]
+    ]
+    tail = grid_rows(state, {"startRow": n - 5, "endRow": n + 100})
+    assert len(tail["rowData"]) == 5
+    # newest first by default
+    created = [r["created_at"] for r in first["rowData"]]
+    assert created == sorted(created, reverse=True)
+    row = first["rowData"][0]
+    assert set(metrics.TABLE_COLUMNS) <= set(row)
+    assert all(not isinstance(v, float) or v == v for v in row.values())  # no NaN in JSON
+
+
+def test_grid_rows_sorting(app_runtime):
+    state = {"range": "all"}
+    oldest = grid_rows(
+        state, {"startRow": 0, "endRow": 30, "sortModel": [{"colId": "created_at", "sort": "asc"}]}
+    )
+    created = [r["created_at"] for r in oldest["rowData"]]
+    assert created == sorted(created)
+    assert created[0] <= grid_rows(state, {"startRow": 0, "endRow": 1})["rowData"][0]["created_at"]
+    most = grid_rows(
+        state, {"startRow": 0, "endRow": 40, "sortModel": [{"colId": "messages", "sort": "desc"}]}
+    )
+    messages = [r["messages"] for r in most["rowData"]]
+    assert messages == sorted(messages, reverse=True)
+    least = grid_rows(
+        state, {"startRow": 0, "endRow": 40, "sortModel": [{"colId": "messages", "sort": "asc"}]}
+    )
+    assert [r["messages"] for r in least["rowData"]] == sorted(
+        r["messages"] for r in least["rowData"]
+    )
+    assert least["rowData"][0]["messages"] <= most["rowData"][-1]["messages"]
+    costly = grid_rows(
+        state, {"startRow": 0, "endRow": 20, "sortModel": [{"colId": "cost_usd", "sort": "desc"}]}
+    )
+    costs = [r["cost_usd"] for r in costly["rowData"]]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_grid_rows_caps_block_size(app_runtime):
+    result = grid_rows({"range": "all"}, {"startRow": 0, "endRow": 100_000})
+    assert len(result["rowData"]) == 1000
+
+
+def test_grid_rows_nothing_matches(app_runtime):
+    result = grid_rows({"range": "all", "teams": ["nobody"]}, {"startRow": 0, "endRow": 100})
+    assert result == {"rowData": [], "rowCount": 0}
+
+
+@pytest.mark.parametrize(
+    "state_data", [None, {"range": "all"}, {"range": "30d", "platforms": ["web"]}]
+)
+def test_csv_export_row_count(app_runtime, state_data):
+    name, text = csv_export(state_data)
+    assert name.startswith("ocs-sessions-") and name.endswith(".csv")
+    frame = pd.read_csv(io.StringIO(text))
+    assert len(frame) == expected_count(app_runtime, state_data)
+    assert list(frame.columns) == [*metrics.TABLE_COLUMNS, "link"]
+    assert frame["session_id"].is_unique
+
+
+# ---- filter sync --------------------------------------------------------------------------
+
+
+def run_sync(trigger: str | None, search: str | None, values: list, reset_clicks=None):
+    triggered = [] if trigger is None else [{"prop_id": trigger, "value": None}]
+
+    def call():
+        context_value.set(AttributeDict(triggered_inputs=triggered))
+        return sync_filters(search, reset_clicks, *values)
+
+    result = contextvars.copy_context().run(call)
+    assert len(result) == len(CONTROL_IDS) + 3
+    return result
+
+
+def test_sync_filters_url_with_unknown_experiment(app_runtime):
+    known = app_runtime.experiments[0]
+    search = f"?range=30d&experiment={known},not-a-bot"
+    result = run_sync("url.search", search, [None] * len(CONTROL_IDS))
+    controls, state_data, url, notice = result[:-3], *result[-3:]
+    assert state_data["experiments"] == [known]
+    assert state_data["range"] == "30d"
+    assert controls[0] == "30d"
+    assert controls[3] == [known]
+    assert url == f"?range=30d&experiment={known}"  # canonical, unknown value dropped
+    assert isinstance(notice, dbc.Alert)
+    assert "not-a-bot" in text_of(notice)
+
+
+def test_sync_filters_clean_url_gives_no_notice(app_runtime):
+    result = run_sync("url.search", "?range=7d", [None] * len(CONTROL_IDS))
+    assert result[-3]["range"] == "7d"
+    assert result[-2] is no_update  # already canonical
+    assert result[-1] is no_update
+    initial = run_sync(None, "", [None] * len(CONTROL_IDS))
+    assert initial[-3] == FilterState().to_dict()
+    assert initial[-1] is None
+
+
+def test_sync_filters_control_change_writes_canonical_query(app_runtime):
+    values = controls_from_state(FilterState())
+    values[0] = "7d"
+    team = app_runtime.teams[1]
+    values[4] = [team]
+    result = run_sync("f-range.value", "", values)
+    state_data, url, notice = result[-3:]
+    assert state_data["range"] == "7d"
+    assert state_data["teams"] == [team]
+    assert url == f"?range=7d&team={team}"
+    assert notice is no_update
+    assert all(v is no_update for v in result[: len(CONTROL_IDS)])  # controls already right
+    # the same state again: URL unchanged
+    again = run_sync("f-team.value", url, values)
+    assert again[-2] is no_update
+
+
+def test_sync_filters_date_picker_switches_to_custom(app_runtime):
+    today = datetime.now(UTC).date()
+    values = controls_from_state(FilterState())
+    values[1] = (today - timedelta(days=10)).isoformat()
+    values[2] = today.isoformat() + "T00:00:00"
+    result = run_sync("f-dates.start_date", "", values)
+    state_data, url = result[-3], result[-2]
+    assert state_data["range"] == "custom"
+    assert state_data["start"] == (today - timedelta(days=10)).isoformat()
+    assert state_data["end"] == today.isoformat()
+    assert result[0] == "custom"  # the range control follows
+    assert url.startswith("?range=custom&start=")
+
+
+def test_sync_filters_reset(app_runtime):
+    values = controls_from_state(FilterState(range="7d", teams=("x",)))
+    result = run_sync("f-reset.n_clicks", "?range=7d&team=x", values, reset_clicks=1)
+    assert result[-3] == FilterState().to_dict()
+    assert result[-2] == ""
+    assert result[-1] is None
