@@ -323,7 +323,9 @@ class DatasetCache:
             try:
                 generation = self.store.current_generation()
             except StoreError as exc:
-                self.notice = f"The stored data could not be read ({exc}); showing what was loaded before."
+                self.notice = (
+                    f"The stored data could not be read ({exc}); showing what was loaded before."
+                )
                 return self._dataset
             if generation is None:
                 self.notice = None
