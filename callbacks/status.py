@@ -11,7 +11,7 @@ import time
 
 from dash import Input, Output, State, callback, no_update
 
-from layouts.header import sync_progress
+from layouts.header import sync_progress, sync_result_message
 from layouts.page import dropdown_options, store_notice
 from services import runtime, sync_status
 from services.filters import UNTAGGED
@@ -48,18 +48,31 @@ def freshness(dataset, now: float | None = None) -> str:
     return f"{count}{team_text}"
 
 
-def status_outputs(dataset, settings, status: dict, result: dict | None, started: bool):
+def status_outputs(dataset, settings, status: dict, started: bool):
     """(freshness text, progress component, refresh disabled, cancel class) for the header."""
     running = bool(status.get("running")) or started
     text = freshness(dataset)
     if dataset is None and not settings.demo_mode:
         text = "No data yet — syncing" if running else "No data yet"
     progress = sync_progress(
-        status if not started else dict(status, running=True, message="starting the first sync…"),
-        result,
+        status if not started else dict(status, running=True, message="starting the first sync…")
     )
     cancel_class = "btn btn-outline-secondary btn-sm" + ("" if running else " d-none")
     return text, progress, running or settings.demo_mode, cancel_class
+
+
+@callback(
+    Output("sync-result-message", "children"),
+    Input("sync-result", "data"),
+    prevent_initial_call=True,
+)
+def show_sync_result(result):
+    """The outcome of this tab's Refresh click (already running, failed, cancelled, done).
+
+    Kept apart from :func:`poll_data`: Dash holds back callbacks whose inputs are outputs of a
+    running (background) callback, and the poll must keep running during a sync.
+    """
+    return sync_result_message(result)
 
 
 @callback(
@@ -75,10 +88,9 @@ def status_outputs(dataset, settings, status: dict, result: dict | None, started
     Output("f-platform", "options"),
     Output("f-status", "options"),
     Input("status-poll", "n_intervals"),
-    Input("sync-result", "data"),
     State("data-generation", "data"),
 )
-def poll_data(_n, result, known_generation):
+def poll_data(_n, known_generation):
     """Every few seconds: pick up a new generation, show sync progress, maybe start a sync."""
     settings = runtime.settings()
     cache = runtime.datasets()
@@ -92,7 +104,7 @@ def poll_data(_n, result, known_generation):
     else:
         status = {}
     text, progress, disabled, cancel_class = status_outputs(
-        dataset, settings, status, result, started
+        dataset, settings, status, None, started
     )
     generation = dataset.generation if dataset is not None else None
     notice = store_notice(cache.notice)

@@ -19,22 +19,26 @@ log = logging.getLogger(__name__)
 
 
 def run_refresh(settings) -> dict:
-    """Run one sync and describe the outcome for the page (never raises)."""
-    from services.ocs_client import OCSError
-    from services.sync import SyncCancelled, SyncError, run_sync
+    """Run one sync as ``python -m services.sync`` and wait for it (never raises).
 
-    try:
-        summary = run_sync(settings)
-    except sync_status.SyncAlreadyRunning:
+    The sync runs in its own exec'd process rather than in the forked background job: it then
+    shares nothing with the web process (SQLite handles must not cross a fork), it survives
+    page reloads, and it is exactly the command schedulers run.
+    """
+    from services import sync
+    from services.sync_trigger import start_detached_sync
+
+    process = start_detached_sync(settings, capture=True)
+    output, _ = process.communicate()
+    line = (output or "").strip().splitlines()[-1:] or [""]
+    message = line[0]
+    if process.returncode == sync.EXIT_OK:
+        return {"state": "ok", "message": message}
+    if process.returncode == sync.EXIT_ALREADY_RUNNING:
         return {"state": "already-running", "message": "A sync is already running."}
-    except SyncCancelled:
+    if process.returncode == sync.EXIT_CANCELLED:
         return {"state": "cancelled", "message": "Sync cancelled; the previous data is kept."}
-    except (SyncError, OCSError) as exc:
-        return {"state": "error", "message": f"{exc} (previous data kept)"}
-    except Exception as exc:  # the page shows a message, the log keeps the details
-        log.exception("sync failed")
-        return {"state": "error", "message": f"Sync failed: {exc} (previous data kept)"}
-    return {"state": "ok", "message": summary.line()}
+    return {"state": "error", "message": message or "Sync failed (previous data kept)."}
 
 
 @callback(
@@ -51,7 +55,9 @@ def refresh(_clicks, _click_nonce):
         return {"state": "error", "message": "Demo mode: configure an OCS API key to sync."}
     if sync_status.is_running(settings):
         return {"state": "already-running", "message": "A sync is already running."}
-    return run_refresh(settings)
+    result = run_refresh(settings)
+    log.info("refresh %s: %s", result["state"], result["message"])
+    return result
 
 
 @callback(

@@ -6,7 +6,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 
-def header(demo_mode: bool, auth_note: str | None = None) -> html.Header:
+def header(demo_mode: bool, auth_note: str | None = None, user: str | None = None) -> html.Header:
+    """``user``: the signed-in user on the hosted app (shows a Sign out link), else None."""
     return html.Header(
         dbc.Container(
             [
@@ -28,6 +29,7 @@ def header(demo_mode: bool, auth_note: str | None = None) -> html.Header:
                         if auth_note
                         else None,
                         html.Div(id="sync-progress", className="sync-progress"),
+                        html.Div(id="sync-result-message", className="sync-progress"),
                         html.Button(
                             "↻ Refresh",
                             id="refresh-button",
@@ -44,6 +46,15 @@ def header(demo_mode: bool, auth_note: str | None = None) -> html.Header:
                             className="btn btn-outline-secondary btn-sm d-none",
                             n_clicks=0,
                         ),
+                        html.A(
+                            "Sign out",
+                            href="/logout",
+                            id="sign-out",
+                            className="btn btn-outline-secondary btn-sm",
+                            title=f"Signed in as {user}",
+                        )
+                        if user
+                        else None,
                         dbc.Switch(
                             id="theme-switch",
                             label="Dark",
@@ -97,7 +108,7 @@ def stores() -> list:
     ]
 
 
-def sync_progress(status: dict | None, result: dict | None = None):
+def sync_progress(status: dict | None):
     """Progress bar and one-line state of the shared sync status (same for every viewer)."""
     status = status or {}
     if status.get("running"):
@@ -119,13 +130,6 @@ def sync_progress(status: dict | None, result: dict | None = None):
                 ),
             ]
         )
-    if result and result.get("state") in ("already-running", "error", "cancelled"):
-        color = "text-danger" if result["state"] == "error" else "text-muted"
-        return html.Div(result.get("message"), id="sync-message", className=color)
-    if result and result.get("state") == "ok":
-        return html.Div(
-            "✓ Sync finished", id="sync-message", className="text-success", title=result["message"]
-        )
     if status.get("state") == "error" and status.get("last_error"):
         return html.Div(
             f"Last sync failed: {status['last_error']}", id="sync-message", className="text-danger"
@@ -133,3 +137,14 @@ def sync_progress(status: dict | None, result: dict | None = None):
     if status.get("state") == "cancelled":
         return html.Div("Last sync was cancelled; data unchanged.", id="sync-message")
     return html.Div(id="sync-message")
+
+
+def sync_result_message(result: dict | None):
+    """What happened to this tab's own Refresh click."""
+    if not result:
+        return None
+    state = result.get("state")
+    if state == "ok":
+        return html.Span("✓ Sync finished", className="text-success", title=result.get("message"))
+    css = "text-danger" if state == "error" else "text-muted"
+    return html.Span(result.get("message"), className=css)

@@ -38,11 +38,17 @@ def dropdown_options(dataset) -> dict:
     }
 
 
-def page(options: dict, demo_mode: bool, auth_note: str | None = None, notice: str | None = None):
+def page(
+    options: dict,
+    demo_mode: bool,
+    auth_note: str | None = None,
+    notice: str | None = None,
+    user: str | None = None,
+):
     return html.Div(
         [
             *stores(),
-            header(demo_mode, auth_note),
+            header(demo_mode, auth_note, user),
             dbc.Container(
                 [
                     demo_banner() if demo_mode else None,

@@ -25,8 +25,11 @@ AUTO_START_KEY = "sync:auto-start-at"
 RETRY_AFTER = 600.0
 
 
-def start_detached_sync(settings, full: bool = False) -> subprocess.Popen:
-    """Run the CLI sync in a new session (it outlives the request, not the dyno)."""
+def start_detached_sync(settings, full: bool = False, capture: bool = False) -> subprocess.Popen:
+    """Run the CLI sync in a new session (it outlives the request, not the dyno).
+
+    With ``capture`` its one-line summary (stdout and stderr together) can be read.
+    """
     args = [sys.executable, "-m", "services.sync"] + (["--full"] if full else [])
     env = dict(os.environ, DATA_DIR=str(settings.data_dir.resolve()))
     return subprocess.Popen(
@@ -34,8 +37,9 @@ def start_detached_sync(settings, full: bool = False) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if capture else subprocess.DEVNULL,
+        text=capture,
         start_new_session=True,
     )
 
