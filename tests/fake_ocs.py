@@ -88,6 +88,7 @@ class FakeOCS:
         self.rate_limit: int | None = 2000
         self.rate_window = 300
         self.rate_enforce = False
+        self.rate_reset: int | None = None  # fixed X-RateLimit-Reset (tests), else real window
         self.fail_requests: set[int] = set()
         self.fail_every = 0
         self.fail_from: int | None = None
@@ -322,6 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body=None, headers: dict | None = None) -> None:
         data = b"" if body is None else json.dumps(body).encode()
+        self._status = status
+        if getattr(self, "_entry", None) is not None:
+            self._entry["status"] = status  # before the client can see the answer
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -363,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._status = None
+        self._entry = entry
         try:
             self._route(path, parts.query, query, entry, fail, force_429)
         finally:
@@ -449,6 +454,8 @@ class _Handler(BaseHTTPRequestHandler):
             used = fake._buckets.get((team, window), 0) + 1
             fake._buckets[(team, window)] = used
         reset = math.ceil((window + 1) * fake.rate_window - now)
+        if fake.rate_reset is not None:
+            reset = fake.rate_reset
         return {
             "X-RateLimit-Limit": str(fake.rate_limit),
             "X-RateLimit-Remaining": str(max(0, fake.rate_limit - used)),

@@ -145,9 +145,10 @@ def test_demo_store_is_fully_replaced(tmp_path, fake):
 
 
 def test_incremental_after_changes_equals_full_resync(tmp_path, fake):
+    teams = [slug for slug, _ in demo.TEAMS]
+    chatty, ending = fake.add_sessions(teams[2], 2, status="active")  # open, recent
     settings = settings_for(fake, tmp_path / "a")
     sync(settings)
-    teams = [slug for slug, _ in demo.TEAMS]
 
     new_ids = fake.add_sessions(teams[0], 3)
     deleted = fake.session_ids(teams[0])[4]
@@ -155,29 +156,19 @@ def test_incremental_after_changes_equals_full_resync(tmp_path, fake):
     # tag changes land when inside the re-read window (newest stored - SYNC_OVERLAP_DAYS)
     retagged = fake.session_ids(teams[1])[0]
     fake.set_tags(retagged, ["coaching_good", "safe", "late_tag"])
+    fake.append_messages(chatty, 4)  # updated_at does not move: found by the open+recent rule
+    fake.set_status(ending, "pending-review")
+    # an older open session that is still within SYNC_RECENT_DAYS gets new messages too
     day = 86_400 * 10**9
-    newest = {t: parse_timestamp(fake.session(fake.session_ids(t)[1])["created_at"]) for t in teams}
-
-    def created(sid):
-        return parse_timestamp(fake.session(sid)["created_at"])
-
-    open_sessions = [
+    older_open = [
         sid
         for sid in fake.session_ids()
-        if fake.session(sid)["status"] == "active" and sid not in (retagged, *new_ids)
+        if fake.session(sid)["status"] == "active"
+        and time.time_ns() - 12 * day < parse_timestamp(fake.session(sid)["created_at"])
+        and sid not in (chatty, ending, retagged, *new_ids)
     ]
-    # a status change is seen by re-listing, so inside the window; new messages are seen by
-    # re-fetching open sessions active within SYNC_RECENT_DAYS, so anywhere in those 14 days
-    ending = next(
-        s for s in open_sessions if created(s) > newest[fake.session(s)["team"]["slug"]] - 2 * day
-    )
-    chatty = next(
-        s
-        for s in open_sessions
-        if s != ending and time.time_ns() - 12 * day < created(s) < created(ending) - 3 * day
-    )
-    fake.append_messages(chatty, 4)
-    fake.set_status(ending, "pending-review")
+    for sid in older_open[-2:]:
+        fake.append_messages(sid, 2)
 
     incremental = sync(settings)
     assert not incremental.full
@@ -186,7 +177,7 @@ def test_incremental_after_changes_equals_full_resync(tmp_path, fake):
     assert incremental.transcripts_fetched < N / 3
     fresh_settings = settings_for(fake, tmp_path / "b")
     full = sync(fresh_settings, full=True)
-    assert full.full and full.sessions_total == N + 2
+    assert full.full and full.sessions_total == N + 4
 
     got = comparable(Store(settings.store_dir).read())
     want = comparable(Store(fresh_settings.store_dir).read())
