@@ -422,6 +422,18 @@ def tag_counts(sel: Selection) -> pd.DataFrame:
     return frame.sort_values(["sessions", "tag"], ascending=[False, True], ignore_index=True)
 
 
+def sessions_by_hour(sel: Selection) -> pd.DataFrame:
+    """Sessions started in each hour of the day (UTC, by ``created_at``), all 24 hours.
+
+    Columns: ``hour`` (0–23), ``sessions``, ``share`` (of the selection; 0 when it is empty).
+    """
+    hours = (sel.column("created_ns") // (3600 * 10**9)) % 24
+    counts = np.bincount(hours, minlength=24)[:24] if hours.size else np.zeros(24, np.int64)
+    frame = pd.DataFrame({"hour": np.arange(24), "sessions": counts.astype(np.int64)})
+    frame["share"] = frame["sessions"] / max(sel.n, 1)
+    return frame
+
+
 # ---- the sessions table -------------------------------------------------------------------
 
 TABLE_COLUMNS = [
