@@ -103,9 +103,7 @@ def poll_data(_n, known_generation):
         status = sync_status.read_status(settings)
     else:
         status = {}
-    text, progress, disabled, cancel_class = status_outputs(
-        dataset, settings, status, None, started
-    )
+    text, progress, disabled, cancel_class = status_outputs(dataset, settings, status, started)
     generation = dataset.generation if dataset is not None else None
     notice = store_notice(cache.notice)
     head = (text, notice, progress, disabled, cancel_class)
