@@ -1,0 +1,284 @@
+"""Export builders: chart CSVs, the whole Overview as CSV or JSON, and the JSON API's summary.
+
+Pure functions over an :class:`~services.views.OverviewView` (the same view model the page
+renders), so an exported or API number is the number on the page. Every file says what it
+shows: the canonical filters (the page's URL query), the time zone of dates and buckets
+(``UTC``), the data generation and the last sync time — CSV as leading ``# key: value``
+comment lines (``pandas.read_csv(path, comment="#")`` reads it back), JSON in a ``meta``
+object.
+
+No Dash import: callbacks (``callbacks/exports.py``), the API (``services/api.py``) and the
+weekly report call these.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from services.dataset import Dataset
+from services.filters import FilterState
+from services.views import OverviewView
+
+TIMEZONE = "UTC"
+CHARTS = {
+    "time": "Sessions over time",
+    "experiment": "Sessions by experiment",
+    "team": "Sessions by team",
+    "annotations": "Annotation quality",
+}
+"""Chart key → title, for the per-chart CSV downloads of the Overview."""
+VIEW_CSV_COLUMNS = ["section", "key", "label", "metric", "value"]
+ANNOTATION_COLUMNS = [
+    "category",
+    "label",
+    "good",
+    "bad",
+    "undetermined",
+    "conflicting",
+    "n",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "presence",
+]
+
+
+# ---- JSON-safe values ---------------------------------------------------------------------
+
+
+def iso_utc(epoch_ns_or_s: float | int | None, *, ns: bool = True) -> str | None:
+    """Epoch nanoseconds (or seconds with ``ns=False``) → ``2026-11-22T00:00:00Z``; None stays."""
+    if epoch_ns_or_s is None:
+        return None
+    seconds = epoch_ns_or_s / 1e9 if ns else float(epoch_ns_or_s)
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def plain(value):
+    """A numpy/pandas scalar as a JSON-safe Python value (NaN, NA and NaT → None)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.bool_ | bool):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).strftime("%Y-%m-%d")
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """DataFrame → list of dicts with JSON-safe values."""
+    columns = list(frame.columns)
+    return [
+        {c: plain(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+# ---- what every export says about itself --------------------------------------------------
+
+
+def window_info(view: OverviewView) -> dict:
+    """The view's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
+    sel = view.selection
+    return {"start": iso_utc(sel.start_ns), "end": iso_utc(sel.end_ns), "end_exclusive": True}
+
+
+def synced_at(dataset: Dataset) -> str | None:
+    """When the shown data was last synced from OCS (demo: when it was generated), ISO UTC."""
+    stamp = dataset.meta.get("synced_at")
+    return iso_utc(stamp, ns=False) if isinstance(stamp, int | float) else None
+
+
+def export_meta(
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None = None,
+) -> dict:
+    """The ``meta`` of an export: filters, window, time zone, data generation and sync time."""
+    now = now or datetime.now(UTC)
+    return {
+        "title": "OCS Session Analytics",
+        "filters": state.to_query(),
+        "filter_state": state.to_dict(),
+        "description": view.summary,
+        "window": window_info(view),
+        "granularity": view.selection.granularity,
+        "timezone": TIMEZONE,
+        "data_source": dataset.meta.get("source"),
+        "generation": dataset.generation,
+        "synced_at": synced_at(dataset),
+        "exported_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+
+
+# ---- the view's numbers -------------------------------------------------------------------
+
+
+def kpi_records(view: OverviewView) -> list[dict]:
+    """The five cards: key, label, kind (count/share), value, previous, change."""
+    out = []
+    for kpi in view.kpis:
+        value, previous = plain(kpi.value), plain(kpi.previous)
+        if kpi.kind == "count":
+            value = int(value) if value is not None else None
+            previous = int(previous) if previous is not None else None
+        out.append(
+            {
+                "key": kpi.key,
+                "label": kpi.label,
+                "kind": kpi.kind,
+                "value": value,
+                "previous": previous,
+                "change": plain(kpi.change),
+            }
+        )
+    return out
+
+
+def chart_frame(view: OverviewView, chart: str) -> pd.DataFrame:
+    """The aggregate behind one Overview chart, with readable column names.
+
+    ``time``: bucket (start date, UTC), sessions · ``experiment``: experiment_id, experiment,
+    sessions, share · ``team``: team_slug, team, sessions, share · ``annotations``: per
+    category good/bad/undetermined/conflicting, n, rate, ci_low, ci_high, presence.
+    """
+    if chart == "time":
+        frame = view.over_time.copy()
+        frame["bucket"] = pd.to_datetime(frame["bucket"]).dt.strftime("%Y-%m-%d")
+        return frame[["bucket", "sessions"]].reset_index(drop=True)
+    if chart == "experiment":
+        return view.by_experiment.rename(
+            columns={"value": "experiment_id", "label": "experiment"}
+        ).reset_index(drop=True)
+    if chart == "team":
+        return view.by_team.rename(columns={"value": "team_slug", "label": "team"}).reset_index(
+            drop=True
+        )
+    if chart == "annotations":
+        return view.annotations[ANNOTATION_COLUMNS].reset_index(drop=True)
+    raise KeyError(f"unknown chart {chart!r} (one of {', '.join(CHARTS)})")
+
+
+def view_data(view: OverviewView) -> dict:
+    """Every number of the Overview as JSON-safe lists (the body of the JSON export and API)."""
+    return {
+        "kpis": kpi_records(view),
+        "granularity": view.selection.granularity,
+        "sessions_over_time": records(chart_frame(view, "time")),
+        "by_experiment": records(view.by_experiment),
+        "by_team": records(view.by_team),
+        "annotations": records(view.annotations[ANNOTATION_COLUMNS]),
+    }
+
+
+def summary(
+    view: OverviewView, dataset: Dataset, state: FilterState, notices: list[str] | tuple = ()
+) -> dict:
+    """The body of ``GET /api/v1/summary``."""
+    return {
+        "filters": state.to_query(),
+        "filter_state": state.to_dict(),
+        "notices": list(notices),
+        "window": window_info(view),
+        "timezone": TIMEZONE,
+        **view_data(view),
+        "generation": dataset.generation,
+        "synced_at": synced_at(dataset),
+    }
+
+
+# ---- files --------------------------------------------------------------------------------
+
+
+def _stamp(now: datetime) -> str:
+    return now.strftime("%Y%m%d-%H%M")
+
+
+def comment_header(meta: dict, title: str) -> str:
+    """``# key: value`` lines for the top of a CSV (one line each, no newlines inside)."""
+    window = meta["window"]
+    lines = {
+        "export": title,
+        "filters": meta["filters"] or "(default view)",
+        "description": meta["description"],
+        "window": f"{window['start'] or 'first session'} to {window['end'] or 'now'}"
+        " (end exclusive)",
+        "granularity": meta["granularity"],
+        "timezone": meta["timezone"],
+        "data_source": meta["data_source"] or "",
+        "generation": meta["generation"],
+        "last_sync": meta["synced_at"] or "unknown",
+        "exported_at": meta["exported_at"],
+    }
+    return "".join(f"# {key}: {' '.join(str(value).split())}\n" for key, value in lines.items())
+
+
+def chart_csv(
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    chart: str,
+    now: datetime | None = None,
+) -> tuple[str, str]:
+    """(filename, CSV text) of one chart's aggregate, with the comment header."""
+    now = now or datetime.now(UTC)
+    frame = chart_frame(view, chart)
+    meta = export_meta(view, dataset, state, now)
+    name = CHARTS[chart].lower().replace(" ", "-")
+    text = comment_header(meta, CHARTS[chart]) + frame.to_csv(index=False)
+    return f"ocs-{name}-{_stamp(now)}.csv", text
+
+
+def view_frame(view: OverviewView) -> pd.DataFrame:
+    """The whole Overview in long form: one row per number (columns :data:`VIEW_CSV_COLUMNS`).
+
+    Sections: ``kpi`` (metric value/previous/change), ``sessions_over_time`` (key = bucket
+    start), ``by_experiment`` and ``by_team`` (metric sessions/share), ``annotations`` (metric
+    good/bad/undetermined/conflicting/n/rate/ci_low/ci_high).
+    """
+    rows: list[tuple] = []
+    for kpi in kpi_records(view):
+        for metric in ("value", "previous", "change"):
+            rows.append(("kpi", kpi["key"], kpi["label"], metric, kpi[metric]))
+    for row in records(chart_frame(view, "time")):
+        rows.append(
+            ("sessions_over_time", row["bucket"], row["bucket"], "sessions", row["sessions"])
+        )
+    for section, frame in (("by_experiment", view.by_experiment), ("by_team", view.by_team)):
+        for row in records(frame):
+            for metric in ("sessions", "share"):
+                rows.append((section, row["value"], row["label"], metric, row[metric]))
+    for row in records(view.annotations):
+        for metric in ANNOTATION_COLUMNS[2:10]:
+            rows.append(("annotations", row["category"], row["label"], metric, row[metric]))
+    return pd.DataFrame(rows, columns=VIEW_CSV_COLUMNS)
+
+
+def view_csv(
+    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+) -> tuple[str, str]:
+    """(filename, CSV text) of the whole Overview (long form, comment header on top)."""
+    now = now or datetime.now(UTC)
+    meta = export_meta(view, dataset, state, now)
+    text = comment_header(meta, "Overview") + view_frame(view).to_csv(index=False)
+    return f"ocs-overview-{_stamp(now)}.csv", text
+
+
+def view_json(
+    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+) -> tuple[str, dict]:
+    """(filename, JSON-safe document) of the whole Overview: ``{"meta": …, "kpis": …, …}``."""
+    now = now or datetime.now(UTC)
+    return f"ocs-overview-{_stamp(now)}.json", {
+        "meta": export_meta(view, dataset, state, now),
+        **view_data(view),
+    }
