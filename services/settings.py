@@ -10,6 +10,7 @@ with one readable line per problem, and the entry points print it and exit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +19,14 @@ DEFAULT_BASE_URL = "https://www.openchatstudio.com/api"
 TRANSCRIPT_POLICIES = ("all", "recent", "none")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_HASH_SHAPE = re.compile(r"(scrypt|pbkdf2)(:[A-Za-z0-9:]+)?\$[^$\s,]+\$[0-9a-f]+")
+"""werkzeug's password hash format, ``method[:params]$salt$hexdigest`` (scrypt or pbkdf2)."""
+
+
+def looks_like_password_hash(value: str) -> bool:
+    """Whether ``value`` is shaped like a werkzeug scrypt/pbkdf2 hash (not a plain password)."""
+    return _HASH_SHAPE.fullmatch(value) is not None
+
 
 
 class SettingsError(ValueError):
@@ -142,6 +151,15 @@ def parse_users(raw: str | None, problems: list[str]) -> dict[str, str]:
         if not sep or not name or not hashed:
             problems.append("DASHBOARD_USERS entries must look like name:hash (see README, Sign-in)")
             continue
+        if not looks_like_password_hash(hashed):
+            # never echo the value: it may be a plain password typed in by mistake
+            problems.append(
+                f"DASHBOARD_USERS: the entry for {name!r} is not a password hash; make one with "
+                "`python -m services.auth hash` (see README, Sign-in)"
+            )
+            continue
+        if name in users:
+            problems.append(f"DASHBOARD_USERS: {name!r} is listed twice")
         users[name] = hashed
     return users
 
