@@ -7,6 +7,8 @@ state and the URL are written from the controls.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, ctx, html, no_update
 
@@ -26,6 +28,55 @@ CONTROL_IDS = [
     ("f-status", "value"),
     ("f-granularity", "value"),
 ]
+
+
+CLICKABLE = ["fig-experiment", "fig-team", "fig-time", "fig-cooccurrence"]
+
+
+def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterState | None:
+    """The filter state after clicking a point of ``chart`` (None: the click changes nothing).
+
+    * a bar of "by experiment"/"by team" selects that experiment/team (clicking the only
+      selected one again clears it);
+    * a bar of "sessions over time" narrows the date range to that day/week/month;
+    * a cell of the tag co-occurrence matrix selects both tags with match "all".
+    """
+    points = (click or {}).get("points") or []
+    if not points:
+        return None
+    point = points[0]
+    if chart in ("fig-experiment", "fig-team"):
+        value = point.get("customdata")
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not value:
+            return None
+        attr = "experiments" if chart == "fig-experiment" else "teams"
+        chosen = () if getattr(state, attr) == (value,) else (value,)
+        return state.with_changes(**{attr: chosen})
+    if chart == "fig-time":
+        from services.query import select
+
+        dataset = runtime.dataset()
+        try:
+            start = date.fromisoformat(str(point.get("x"))[:10])
+        except ValueError:
+            return None
+        granularity = select(dataset, state).granularity if dataset is not None else "day"
+        if granularity == "week":
+            end = start + timedelta(days=6)
+        elif granularity == "month":
+            end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        else:
+            end = start
+        return state.with_changes(range="custom", start=start, end=end)
+    if chart == "fig-cooccurrence":
+        tag_a, tag_b = point.get("y"), point.get("x")
+        if not tag_a or not tag_b:
+            return None
+        tags = (tag_a,) if tag_a == tag_b else (tag_a, tag_b)
+        return state.with_changes(tags=tags, tag_mode="all")
+    return None
 
 
 def controls_from_state(state: FilterState) -> list:
@@ -83,11 +134,34 @@ def notices_alert(notices: list[str]):
         Output("url", "search"),
         Output("url-notices", "children"),
     ],
-    [Input("url", "search"), Input("f-reset", "n_clicks")] + [Input(i, p) for i, p in CONTROL_IDS],
+    [Input("url", "search"), Input("f-reset", "n_clicks")]
+    + [Input(i, p) for i, p in CONTROL_IDS]
+    + [Input(i, "clickData") for i in CLICKABLE],
 )
-def sync_filters(search, _reset, *values):
+def sync_filters(search, _reset, *inputs):
     """Single owner of filter controls, the filter-state store and the URL."""
     trigger = ctx.triggered_id
+    values = list(inputs[: len(CONTROL_IDS)])
+    clicks = dict(
+        zip(CLICKABLE, [*inputs[len(CONTROL_IDS) :], *[None] * len(CLICKABLE)], strict=False)
+    )
+    if trigger in CLICKABLE:
+        click = clicks.get(trigger)
+        current, _ = state_from_controls(values, None)
+        state = cross_filter(current, trigger, click)
+        if state is None:
+            return [no_update] * (len(CONTROL_IDS) + 3)
+        controls = controls_from_state(state)
+        changed = [
+            new if new != old else no_update for new, old in zip(controls, values, strict=True)
+        ]
+        query = state.to_query()
+        return [
+            *changed,
+            state.to_dict(),
+            query if query != (search or "") else no_update,
+            no_update,
+        ]
     if trigger == "f-reset":
         state = FilterState()
         return [*controls_from_state(state), state.to_dict(), state.to_query(), None]
@@ -101,7 +175,7 @@ def sync_filters(search, _reset, *values):
             query if query != (search or "") else no_update,
             notices_alert(notices) if notices else (None if trigger is None else no_update),
         ]
-    state, _ = state_from_controls(list(values), trigger)
+    state, _ = state_from_controls(values, trigger)
     controls = controls_from_state(state)
     changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
     query = state.to_query()

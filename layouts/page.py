@@ -8,6 +8,7 @@ from dash import html
 from layouts.filters import filter_bar
 from layouts.header import demo_banner, header, stores
 from layouts.overview import overview_tab
+from layouts.quality import quality_tab
 from layouts.sessions import sessions_tab
 
 EMPTY_OPTIONS = {"experiments": [], "teams": [], "tags": [], "platforms": [], "statuses": []}
@@ -58,6 +59,7 @@ def page(
                     dbc.Tabs(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),
+                            dbc.Tab(quality_tab(), label="Quality & versions", tab_id="quality"),
                             dbc.Tab(sessions_tab(), label="Sessions", tab_id="sessions"),
                         ],
                         id="tabs",

@@ -1,0 +1,234 @@
+"""The Quality tab: version A/B comparison, quality over time, coverage and tag co-occurrence."""
+
+from __future__ import annotations
+
+import math
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from layouts.overview import GRAPH_CONFIG, chart_card
+
+
+def quality_tab() -> html.Div:
+    compare_controls = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Label("Compare", className="filter-label"),
+                    dbc.RadioItems(
+                        id="q-mode",
+                        options=[
+                            {"label": "two versions", "value": "versions"},
+                            {"label": "this vs previous period", "value": "periods"},
+                        ],
+                        value="versions",
+                        inline=True,
+                    ),
+                ],
+                xs=12,
+                lg=3,
+            ),
+            dbc.Col(
+                [
+                    html.Label("Experiment", className="filter-label"),
+                    dcc.Dropdown(id="q-experiment", clearable=False, placeholder="Choose"),
+                ],
+                xs=12,
+                lg=3,
+            ),
+            dbc.Col(
+                [
+                    html.Label("Version A", className="filter-label"),
+                    dcc.Dropdown(id="q-version-a", placeholder="Choose"),
+                ],
+                xs=6,
+                lg=3,
+            ),
+            dbc.Col(
+                [
+                    html.Label("Version B", className="filter-label"),
+                    dcc.Dropdown(id="q-version-b", placeholder="Choose"),
+                ],
+                xs=6,
+                lg=3,
+            ),
+        ],
+        className="g-2 mb-2",
+    )
+    return html.Div(
+        [
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        html.Div(
+                            [
+                                html.H2("Version comparison", className="card-title-sm"),
+                                html.Div(
+                                    "Sessions that talked to exactly one version, with the page's "
+                                    "other filters. Good rate = good ÷ (good + bad) in each category.",
+                                    className="card-subtitle-sm",
+                                ),
+                            ]
+                        ),
+                        className="chart-header",
+                    ),
+                    dbc.CardBody(
+                        [
+                            compare_controls,
+                            html.Div(id="q-warnings"),
+                            dcc.Loading(
+                                dcc.Graph(id="fig-compare", config=GRAPH_CONFIG, className="chart"),
+                                type="dot",
+                                delay_show=400,
+                            ),
+                            html.Div(id="q-compare-table", className="mt-2"),
+                        ]
+                    ),
+                ],
+                className="chart-card mb-3",
+            ),
+            dbc.Row(
+                dbc.Col(
+                    chart_card(
+                        "Quality over time — good rate with 95% band",
+                        "fig-quality-time",
+                        subtitle_id="q-quality-subtitle",
+                    ),
+                    xs=12,
+                ),
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        chart_card(
+                            "Annotation coverage over time",
+                            "fig-coverage-time",
+                            subtitle_id="q-coverage-subtitle",
+                        ),
+                        xs=12,
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        chart_card("Annotation coverage by experiment", "fig-coverage-experiment"),
+                        xs=12,
+                        lg=6,
+                    ),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                dbc.Col(
+                    chart_card(
+                        "Tag co-occurrence — sessions with both tags (colour: lift)",
+                        "fig-cooccurrence",
+                        subtitle_id="q-cooccurrence-subtitle",
+                    ),
+                    xs=12,
+                ),
+                className="g-3 mb-3",
+            ),
+        ]
+    )
+
+
+def _pct(value: float) -> str:
+    return (
+        "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
+    )
+
+
+def _num(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.2f}" if abs(value) < 1 else f"{value:.1f}"
+    return f"{int(value):,}"
+
+
+def comparison_table(comparison) -> html.Div:
+    """Per category: A and B good rates with intervals, the difference and its p-value in words."""
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th("Category"),
+                html.Th(f"{comparison.a}"),
+                html.Th(f"{comparison.b}"),
+                html.Th("Difference (95% CI)"),
+                html.Th("p"),
+                html.Th("Reading"),
+            ]
+        )
+    )
+    body = []
+    for row in comparison.rows.itertuples():
+        side_a = f"{_pct(row.rate_a)} ({_pct(row.ci_low_a)}–{_pct(row.ci_high_a)}) n={row.n_a:,}"
+        side_b = f"{_pct(row.rate_b)} ({_pct(row.ci_low_b)}–{_pct(row.ci_high_b)}) n={row.n_b:,}"
+        if math.isnan(row.difference):
+            diff = "–"
+        else:
+            diff = f"{row.difference * 100:+.1f} pts ({row.diff_low * 100:+.1f} to {row.diff_high * 100:+.1f})"
+        p = (
+            "–"
+            if math.isnan(row.p_value)
+            else (f"{row.p_value:.3f}" if row.p_value >= 0.001 else "<0.001")
+        )
+        body.append(
+            html.Tr(
+                [
+                    html.Td(row.label),
+                    html.Td(side_a),
+                    html.Td(side_b),
+                    html.Td(diff),
+                    html.Td(p),
+                    html.Td(row.verdict),
+                ]
+            )
+        )
+    engagement_rows = [
+        html.Tr(
+            [
+                html.Td(row.metric),
+                html.Td(_pct(row.a) if "share" in row.metric else _num(row.a)),
+                html.Td(_pct(row.b) if "share" in row.metric else _num(row.b)),
+            ]
+        )
+        for row in comparison.engagement.itertuples()
+    ]
+    return html.Div(
+        [
+            dbc.Table(
+                [header, html.Tbody(body)],
+                size="sm",
+                hover=True,
+                responsive=True,
+                className="compare-table",
+            ),
+            dbc.Table(
+                [
+                    html.Thead(
+                        html.Tr(
+                            [html.Th("Engagement"), html.Th(comparison.a), html.Th(comparison.b)]
+                        )
+                    ),
+                    html.Tbody(engagement_rows),
+                ],
+                size="sm",
+                className="compare-table",
+            ),
+            html.Div(
+                "Difference: Newcombe's score interval; p: two-proportion z-test. A difference "
+                "whose interval includes 0 is not established.",
+                className="table-note",
+            ),
+        ]
+    )
+
+
+def warnings_alert(warnings: list[str]):
+    if not warnings:
+        return None
+    return dbc.Alert(
+        html.Ul([html.Li(w) for w in warnings], className="mb-0"), color="warning", className="py-2"
+    )
