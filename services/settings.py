@@ -28,7 +28,6 @@ def looks_like_password_hash(value: str) -> bool:
     return _HASH_SHAPE.fullmatch(value) is not None
 
 
-
 class SettingsError(ValueError):
     """One or more settings are missing or invalid; ``str(err)`` is meant for the user."""
 
