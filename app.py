@@ -41,10 +41,13 @@ def serve_layout():
     current = runtime.settings()
     cache = runtime.datasets()
     dataset = cache.get()
-    auth_note = None
-    if getattr(current, "_hosted_auth_off", False):
-        auth_note = "Sign-in is turned off (AUTH_DISABLED)"
-    return page(dropdown_options(dataset), current.demo_mode, auth_note, cache.notice)
+    return page(
+        dropdown_options(dataset),
+        current.demo_mode,
+        runtime.auth_note(),
+        cache.notice,
+        user=runtime.signed_in_user(),
+    )
 
 
 def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
@@ -67,6 +70,10 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.server.secret_key = settings.secret_key or secrets.token_hex(32)
     app.layout = serve_layout
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
+    if hosted:
+        from services import web
+
+        web.install(app.server, settings, script_hashes=app.csp_hashes())
     return app
 
 

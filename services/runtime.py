@@ -2,12 +2,17 @@
 
 ``configure(settings)`` is called once by the entry point (``app.py``, ``wsgi.py``, tests);
 afterwards ``settings()``, ``store()`` and ``dataset()`` return the same objects everywhere.
+
+The hosted web layer (:mod:`services.web`) reports how sign-in is set up through
+:func:`set_auth` so the page can show it without importing Flask session details:
+:func:`auth_note` (a warning such as "sign-in is off") and :func:`signed_in_user`.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +24,8 @@ log = logging.getLogger(__name__)
 _settings: Settings | None = None
 _store: Store | None = None
 _cache: DatasetCache | None = None
+_auth_note: str | None = None
+_user_provider: Callable[[], str | None] | None = None
 
 
 def configure(settings: Settings | None = None) -> Settings:
@@ -45,6 +52,25 @@ def datasets() -> DatasetCache:
     if _cache is None:
         configure()
     return _cache
+
+
+def set_auth(note: str | None = None, user: Callable[[], str | None] | None = None) -> None:
+    """Record the sign-in setup: a warning ``note`` for the page, and who is signed in.
+
+    ``user`` is called during a request and returns the signed-in user's name (or None).
+    """
+    global _auth_note, _user_provider
+    _auth_note, _user_provider = note, user
+
+
+def auth_note() -> str | None:
+    """A warning about sign-in to show on the page (e.g. it is turned off), or None."""
+    return _auth_note
+
+
+def signed_in_user() -> str | None:
+    """The name of the user making the current request, when sign-in is on."""
+    return _user_provider() if _user_provider is not None else None
 
 
 def dataset():
