@@ -3,4 +3,4 @@
 Callbacks are thin: they read inputs, call :mod:`services` and return components/figures.
 """
 
-from callbacks import filters, overview, quality, sessions, status, sync, theme  # noqa: F401
+from callbacks import exports, filters, overview, quality, sessions, status, sync, theme  # noqa: F401

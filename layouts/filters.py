@@ -20,6 +20,30 @@ def _field(label: str, control, width: dict, help_text: str | None = None) -> db
     )
 
 
+def export_menu() -> html.Div:
+    """The Export dropdown: the whole Overview as CSV or JSON (``callbacks/exports.py``)."""
+    return html.Div(
+        [
+            dbc.DropdownMenu(
+                [
+                    dbc.DropdownMenuItem("Overview as CSV", id="export-view-csv", n_clicks=0),
+                    dbc.DropdownMenuItem("Overview as JSON", id="export-view-json", n_clicks=0),
+                    dbc.DropdownMenuItem(divider=True),
+                    dbc.DropdownMenuItem(
+                        "Every number with the filters, time zone (UTC) and last-sync time",
+                        header=True,
+                    ),
+                ],
+                label="Export",
+                id="export-menu",
+                size="sm",
+                color="outline-secondary",
+            ),
+            dcc.Download(id="view-download"),
+        ]
+    )
+
+
 def filter_bar(options: dict) -> dbc.Card:
     """``options`` holds dropdown option lists: experiments, teams, tags, platforms, statuses."""
     return dbc.Card(
@@ -140,6 +164,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                         className="btn btn-outline-secondary btn-sm copy-link",
                                         children="Copy link",
                                     ),
+                                    export_menu(),
                                 ],
                                 className="filter-actions",
                             ),

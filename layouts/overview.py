@@ -70,7 +70,29 @@ def kpi_cards(kpis: list[Kpi]) -> list:
     return cards
 
 
-def chart_card(title: str, graph_id: str, extra=None, subtitle_id: str | None = None) -> dbc.Card:
+def csv_button(chart: str) -> html.Button:
+    """A small "CSV" button that downloads the chart's numbers (``callbacks/exports.py``)."""
+    return html.Button(
+        "CSV",
+        id={"type": "chart-csv", "chart": chart},
+        className="btn btn-outline-secondary btn-sm py-0 px-2",
+        title="Download this chart's numbers as CSV (with the filters and last-sync time)",
+        n_clicks=0,
+    )
+
+
+def chart_card(
+    title: str,
+    graph_id: str,
+    extra=None,
+    subtitle_id: str | None = None,
+    csv_chart: str | None = None,
+) -> dbc.Card:
+    """A chart in a card; ``csv_chart`` adds a CSV download of that chart's aggregate."""
+    if csv_chart:
+        extra = html.Div(
+            [extra, csv_button(csv_chart)], className="d-flex align-items-center gap-2"
+        )
     return dbc.Card(
         [
             dbc.CardHeader(
@@ -115,18 +137,31 @@ def overview_tab() -> html.Div:
     )
     return html.Div(
         [
+            dcc.Download(id="chart-download"),
             dbc.Row(id="kpi-row", className="g-3 mb-3"),
             dbc.Row(
                 dbc.Col(
-                    chart_card("Sessions over time", "fig-time", granularity, "time-subtitle"),
+                    chart_card(
+                        "Sessions over time", "fig-time", granularity, "time-subtitle", "time"
+                    ),
                     xs=12,
                 ),
                 className="g-3 mb-3",
             ),
             dbc.Row(
                 [
-                    dbc.Col(chart_card("Sessions by experiment", "fig-experiment"), xs=12, lg=7),
-                    dbc.Col(chart_card("Sessions by team", "fig-team"), xs=12, lg=5),
+                    dbc.Col(
+                        chart_card(
+                            "Sessions by experiment", "fig-experiment", csv_chart="experiment"
+                        ),
+                        xs=12,
+                        lg=7,
+                    ),
+                    dbc.Col(
+                        chart_card("Sessions by team", "fig-team", csv_chart="team"),
+                        xs=12,
+                        lg=5,
+                    ),
                 ],
                 className="g-3 mb-3",
             ),
@@ -137,6 +172,7 @@ def overview_tab() -> html.Div:
                             "Annotation quality — good rate with 95% interval",
                             "fig-annotations",
                             subtitle_id="annotation-subtitle",
+                            csv_chart="annotations",
                         ),
                         xs=12,
                         lg=7,

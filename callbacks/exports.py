@@ -1,0 +1,77 @@
+"""Downloads of the Overview: one chart's numbers as CSV, or the whole view as CSV or JSON.
+
+The files are built by :mod:`services.exports` from the same view model the page renders
+(:func:`services.views.overview`), so a downloaded number is the number on screen. Plotly's
+mode bar keeps giving each chart as PNG.
+"""
+
+from __future__ import annotations
+
+import orjson
+from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
+
+from services import exports, runtime
+from services.filters import FilterState
+from services.views import overview
+
+
+def _view(state_data: dict | None):
+    dataset = runtime.dataset()
+    if dataset is None:
+        return None
+    state = FilterState.from_dict(state_data)
+    return overview(dataset, state), dataset, state
+
+
+def chart_export(state_data: dict | None, chart: str) -> tuple[str, str] | None:
+    """(filename, CSV text) of one Overview chart, or None without data / for an unknown chart."""
+    found = _view(state_data)
+    if found is None or chart not in exports.CHARTS:
+        return None
+    return exports.chart_csv(*found, chart)
+
+
+def view_export(state_data: dict | None, fmt: str) -> tuple[str, str] | None:
+    """(filename, text) of the whole Overview as ``csv`` or ``json``, or None without data."""
+    found = _view(state_data)
+    if found is None:
+        return None
+    if fmt == "json":
+        name, document = exports.view_json(*found)
+        return name, orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    return exports.view_csv(*found)
+
+
+@callback(
+    Output("chart-download", "data"),
+    Input({"type": "chart-csv", "chart": ALL}, "n_clicks"),
+    State("filter-state", "data"),
+    prevent_initial_call=True,
+)
+def download_chart(_clicks, state_data):
+    trigger = ctx.triggered_id
+    if not trigger or not ctx.triggered or not ctx.triggered[0].get("value"):
+        return no_update
+    result = chart_export(state_data, trigger["chart"])
+    if result is None:
+        return no_update
+    name, text = result
+    return dcc.send_string(text, name, type="text/csv")
+
+
+@callback(
+    Output("view-download", "data"),
+    Input("export-view-csv", "n_clicks"),
+    Input("export-view-json", "n_clicks"),
+    State("filter-state", "data"),
+    prevent_initial_call=True,
+)
+def download_view(_csv, _json, state_data):
+    if not ctx.triggered or not ctx.triggered[0].get("value"):
+        return no_update
+    fmt = "json" if ctx.triggered_id == "export-view-json" else "csv"
+    result = view_export(state_data, fmt)
+    if result is None:
+        return no_update
+    name, text = result
+    return dcc.send_string(text, name, type="application/json" if fmt == "json" else "text/csv")
