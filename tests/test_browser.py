@@ -39,6 +39,8 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_navigation_timeout(120_000)  # a loaded 2-core machine is slow
+    context.set_default_timeout(60_000)
     page = context.new_page()
     page.console_errors = []
     page.on(
@@ -137,6 +139,8 @@ def test_copied_link_restores_the_view(server, page, browser):
     summary = page.locator("#filter-summary").inner_text()
 
     other = browser.new_page(viewport={"width": 1280, "height": 900})
+    other.set_default_navigation_timeout(120_000)
+    other.set_default_timeout(60_000)
     other.goto(link)
     wait_ready(other)
     expect(other.locator("#kpi-sessions")).to_have_text(sessions, timeout=20_000)

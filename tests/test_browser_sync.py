@@ -40,6 +40,8 @@ def test_refresh_shows_progress_survives_reload_and_loads_new_data(fake, app_url
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_navigation_timeout(120_000)
+        page.set_default_timeout(60_000)
         page.goto(app_url + "/?range=all")
         expect(page.locator("#data-freshness")).to_contain_text("No data yet", timeout=30_000)
         expect(page.locator("#fig-time")).to_contain_text("No data yet")
