@@ -162,6 +162,19 @@ def allow_cookies_over_http(session: requests.Session) -> None:
         cookie.secure = False
 
 
+class HttpSession(requests.Session):
+    """A requests session that keeps sending ``Secure`` cookies over plain HTTP.
+
+    Flask re-sends the (Secure, in production) session cookie on every response; a plain
+    session would then stop sending it to the ``http://127.0.0.1`` test server.
+    """
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        allow_cookies_over_http(self)
+        return response
+
+
 def form_token(html_text: str) -> str:
     match = re.search(r'name="token" value="([^"]+)"', html_text)
     assert match, "no form token in the page"
