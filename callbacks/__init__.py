@@ -3,4 +3,15 @@
 Callbacks are thin: they read inputs, call :mod:`services` and return components/figures.
 """
 
-from callbacks import exports, filters, overview, quality, sessions, status, sync, theme  # noqa: F401
+from callbacks import (  # noqa: F401
+    cost,
+    engagement,
+    exports,
+    filters,
+    overview,
+    quality,
+    sessions,
+    status,
+    sync,
+    theme,
+)

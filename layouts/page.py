@@ -5,6 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts.cost import cost_tab
+from layouts.engagement import engagement_tab
 from layouts.filters import filter_bar
 from layouts.header import demo_banner, header, stores
 from layouts.overview import overview_tab
@@ -60,6 +62,8 @@ def page(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),
                             dbc.Tab(quality_tab(), label="Quality & versions", tab_id="quality"),
+                            dbc.Tab(engagement_tab(), label="Engagement", tab_id="engagement"),
+                            dbc.Tab(cost_tab(), label="Cost", tab_id="cost"),
                             dbc.Tab(sessions_tab(), label="Sessions", tab_id="sessions"),
                         ],
                         id="tabs",

@@ -1,0 +1,57 @@
+"""Cost tab: computed only while the tab is open, so filter changes stay fast."""
+
+from __future__ import annotations
+
+from dash import Input, Output, callback, no_update
+
+from layouts.cost import budget_panel, cost_cards, model_table
+from services import figures, runtime
+from services.filters import FilterState
+from services.views_engagement import cost_view
+
+TAB = "cost"
+OUTPUTS = [
+    Output("cost-budget", "children"),
+    Output("cost-cards", "children"),
+    Output("cost-coverage", "children"),
+    Output("cost-fig-time", "figure"),
+    Output("cost-fig-model", "figure"),
+    Output("cost-fig-experiment", "figure"),
+    Output("cost-sub-time", "children"),
+    Output("cost-model-table", "children"),
+]
+
+
+def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=None) -> list:
+    theme = "dark" if dark else "light"
+    dataset = dataset if dataset is not None else runtime.dataset()
+    if budget_usd is None:
+        budget_usd = runtime.settings().monthly_budget_usd
+    if dataset is None:
+        empty = figures.empty_figure("No data yet", theme=theme)
+        return [None, [], "", empty, empty, empty, "", None]
+    view = cost_view(dataset, FilterState.from_dict(state_data), theme, budget_usd)
+    sel = view.selection
+    return [
+        budget_panel(view.budget),
+        cost_cards(view.summary) if sel.n else [],
+        view.coverage_note,
+        view.figures["time"],
+        view.figures["model"],
+        view.figures["experiment"],
+        f"Known cost of sessions started per {sel.granularity} (UTC)" if sel.n else "",
+        model_table(view.by_model),
+    ]
+
+
+@callback(
+    OUTPUTS,
+    Input("tabs", "active_tab"),
+    Input("filter-state", "data"),
+    Input("theme-switch", "value"),
+    Input("data-generation", "data"),
+)
+def update_cost(active_tab, state_data, dark, _generation):
+    if active_tab != TAB:
+        return [no_update] * len(OUTPUTS)
+    return render_cost(state_data, bool(dark))

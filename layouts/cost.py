@@ -1,0 +1,181 @@
+"""The Cost tab: LLM spend from OCS session usage, by model and experiment, and the budget."""
+
+from __future__ import annotations
+
+import math
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from layouts.engagement import _card
+from layouts.overview import chart_card
+from services.cost import BUDGET_RED
+
+
+def cost_tab() -> html.Div:
+    return html.Div(
+        [
+            html.Div(id="cost-budget", className="mb-3"),
+            dbc.Row(id="cost-cards", className="g-3 mb-2"),
+            html.Div(id="cost-coverage", className="table-note mb-3"),
+            dbc.Row(
+                dbc.Col(
+                    chart_card("Cost over time", "cost-fig-time", subtitle_id="cost-sub-time"),
+                    xs=12,
+                ),
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(chart_card("Cost by model", "cost-fig-model"), xs=12, lg=5),
+                    dbc.Col(chart_card("Cost by experiment", "cost-fig-experiment"), xs=12, lg=7),
+                ],
+                className="g-3 mb-3",
+            ),
+            dbc.Row(
+                dbc.Col(
+                    dbc.Card(
+                        [
+                            dbc.CardHeader(
+                                html.H2("Models", className="card-title-sm"),
+                                className="chart-header",
+                            ),
+                            dbc.CardBody(id="cost-model-table", className="p-2"),
+                        ],
+                        className="chart-card h-100",
+                    ),
+                    xs=12,
+                ),
+                className="g-3 mb-3",
+            ),
+        ]
+    )
+
+
+def _usd(value: float, digits: int = 2) -> str:
+    return "–" if value is None or math.isnan(value) else f"${value:,.{digits}f}"
+
+
+def cost_cards(summary) -> list:
+    """Total, mean, median per session and coverage of the selection's cost."""
+    return [
+        _card(
+            "total",
+            "Total cost",
+            _usd(summary.total),
+            f"{summary.known:,} sessions with a known cost",
+            "Sum of usage.total_cost (OCS, chat-source LLM spend) over selected sessions whose "
+            "cost is known.",
+        ),
+        _card(
+            "mean",
+            "Per session",
+            _usd(summary.mean, 4),
+            "mean",
+            "Mean cost per selected session with a known cost.",
+        ),
+        _card(
+            "median",
+            "Median session",
+            _usd(summary.median, 4),
+            "median",
+            "Median cost per selected session with a known cost.",
+        ),
+        _card(
+            "coverage",
+            "Cost coverage",
+            "–" if math.isnan(summary.coverage) else f"{summary.coverage:.0%}",
+            f"of {summary.sessions:,} sessions",
+            "Share of selected sessions whose cost is known (transcript synced from an OCS that "
+            "reports usage). Below 100%, totals are lower bounds.",
+        ),
+    ]
+
+
+def budget_panel(budget) -> html.Div:
+    """Progress bar of this month's spend against ``MONTHLY_BUDGET_USD`` with a projection."""
+    if budget is None:
+        return html.Div(
+            "No monthly budget set (MONTHLY_BUDGET_USD).",
+            className="table-note",
+            id="cost-no-budget",
+        )
+    month = f"{budget.month:%B %Y}"
+    percent = budget.share * 100
+    projection_class = (
+        "text-danger"
+        if budget.projected_share > 1
+        else ("text-warning" if budget.projected_share >= BUDGET_RED else None)
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(
+                    [
+                        html.Span(f"Budget {month}", className="kpi-label"),
+                        html.Span(
+                            f"{_usd(budget.spent_usd)} of {_usd(budget.budget_usd)} "
+                            f"({budget.share:.0%}) · day {budget.elapsed_days} of "
+                            f"{budget.days_in_month}",
+                            className="budget-figures",
+                        ),
+                    ],
+                    className="kpi-head",
+                ),
+                dbc.Progress(
+                    value=min(percent, 100),
+                    color=budget.colour,
+                    className="my-2",
+                    style={"height": "0.9rem"},
+                    id="cost-budget-bar",
+                ),
+                html.Div(
+                    [
+                        "Projected for the month: ",
+                        html.Strong(
+                            f"{_usd(budget.projected_usd)} ({budget.projected_share:.0%})",
+                            className=projection_class,
+                        ),
+                        " — spend so far ÷ elapsed days × days in the month. "
+                        "All sessions started this month (UTC), whatever the filters: the budget "
+                        "covers the whole deployment.",
+                    ],
+                    className="table-note",
+                ),
+            ]
+        ),
+        className="kpi-card",
+    )
+
+
+def model_table(frame) -> html.Div:
+    if frame.empty:
+        return html.Div("No cost by model for these sessions.", className="empty-state")
+    rows = [
+        html.Tr(
+            [
+                html.Td(row.model),
+                html.Td(_usd(row.cost_usd)),
+                html.Td(f"{row.share:.0%}"),
+                html.Td(f"{row.tokens:,}"),
+                html.Td(f"{row.sessions:,}"),
+                html.Td(_usd(row.cost_usd / row.sessions, 4) if row.sessions else "–"),
+            ]
+        )
+        for row in frame.itertuples()
+    ]
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th("Model"),
+                html.Th("Cost"),
+                html.Th("Share"),
+                html.Th("Tokens"),
+                html.Th("Sessions"),
+                html.Th("Per session using it"),
+            ]
+        )
+    )
+    return dbc.Table(
+        [header, html.Tbody(rows)], size="sm", hover=True, className="mb-1 annotation-table"
+    )

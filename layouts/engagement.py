@@ -1,0 +1,236 @@
+"""The Engagement tab: conversation depth, drop-off, ratings, participants, retention, flags."""
+
+from __future__ import annotations
+
+import math
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from layouts.overview import chart_card
+from services.anomalies import METRIC_LABELS
+from services.engagement import LEXICON_NOTE
+
+
+def _row(*cols, lg=6) -> dbc.Row:
+    return dbc.Row([dbc.Col(c, xs=12, lg=lg) for c in cols], className="g-3 mb-3")
+
+
+def engagement_tab() -> html.Div:
+    return html.Div(
+        [
+            dbc.Row(id="eng-cards", className="g-3 mb-2"),
+            html.Div(
+                [html.Span(id="eng-coverage"), " ", html.Span(LEXICON_NOTE)],
+                className="table-note mb-3",
+                id="eng-notes",
+            ),
+            _row(
+                chart_card(
+                    "Messages per session", "eng-fig-messages", subtitle_id="eng-sub-messages"
+                ),
+                chart_card(
+                    "Words per participant message", "eng-fig-words", subtitle_id="eng-sub-words"
+                ),
+            ),
+            _row(
+                chart_card("Session length", "eng-fig-duration", subtitle_id="eng-sub-duration"),
+                chart_card(
+                    "Where conversations end", "eng-fig-dropoff", subtitle_id="eng-sub-dropoff"
+                ),
+            ),
+            _row(
+                chart_card(
+                    "Active participants over time",
+                    "eng-fig-participants",
+                    subtitle_id="eng-sub-participants",
+                ),
+                chart_card(
+                    "Sessions per participant",
+                    "eng-fig-per-participant",
+                    subtitle_id="eng-sub-per-participant",
+                ),
+            ),
+            _row(
+                chart_card(
+                    "Retention — weekly cohorts of new participants",
+                    "eng-fig-retention",
+                    subtitle_id="eng-sub-retention",
+                ),
+                lg=12,
+            ),
+            _row(
+                dbc.Card(
+                    [
+                        dbc.CardHeader(
+                            html.Div(
+                                [
+                                    html.H2("Unusual days", className="card-title-sm"),
+                                    html.Div(
+                                        "Days whose sessions or good rate left the band expected "
+                                        "from the previous 4 weeks (same weekday for sessions). "
+                                        "Today is not judged.",
+                                        className="card-subtitle-sm",
+                                    ),
+                                ]
+                            ),
+                            className="chart-header",
+                        ),
+                        dbc.CardBody(id="eng-anomalies", className="p-2"),
+                    ],
+                    className="chart-card h-100",
+                ),
+                lg=12,
+            ),
+        ]
+    )
+
+
+def _fmt(value: float, spec: str, suffix: str = "") -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
+
+
+def _card(key: str, label: str, value: str, detail: str, help_text: str) -> dbc.Col:
+    return dbc.Col(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    html.Div(
+                        [
+                            html.Span(label, className="kpi-label"),
+                            html.Span(
+                                "i",
+                                className="kpi-info",
+                                title=help_text,
+                                **{"aria-label": help_text},
+                            ),
+                        ],
+                        className="kpi-head",
+                    ),
+                    html.Div(value, className="kpi-value", id=f"eng-kpi-{key}"),
+                    html.Div(detail, className="kpi-delta delta-none"),
+                ]
+            ),
+            className="kpi-card h-100",
+        ),
+        xs=6,
+        md=4,
+        xl=True,
+    )
+
+
+def engagement_cards(view) -> list:
+    """Headline numbers of the Engagement tab (medians, 👍 rate, retention at week 1)."""
+    r = view.ratings
+    cohorts = view.cohorts
+    week1 = math.nan
+    if not cohorts.empty and "week_1" in cohorts:
+        seen = cohorts["week_1"].notna()
+        if seen.any():
+            week1 = float(
+                (cohorts.loc[seen, "week_1"] * cohorts.loc[seen, "size"]).sum()
+                / cohorts.loc[seen, "size"].sum()
+            )
+    rating_detail = (
+        f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · {r.up + r.down:,} ratings"
+        if r.up + r.down
+        else "no 👍/👎 ratings"
+    )
+    return [
+        _card(
+            "messages",
+            "Messages / session",
+            _fmt(view.messages.median, ".0f"),
+            f"median · mean {_fmt(view.messages.mean, '.1f')}",
+            "Participant + bot messages per session with a synced transcript (system summaries "
+            "not counted).",
+        ),
+        _card(
+            "words",
+            "Words / message",
+            _fmt(view.words.median, ".1f"),
+            "median per session",
+            "Words per participant message: per session, participant words ÷ participant "
+            "messages; sessions with at least one participant message.",
+        ),
+        _card(
+            "duration",
+            "Session length",
+            _fmt(view.duration.median, ".1f", " min"),
+            f"median · mean {_fmt(view.duration.mean, '.1f', ' min')}",
+            "Minutes from a session's first to its last message.",
+        ),
+        _card(
+            "thumbs",
+            "👍 rate",
+            _fmt(r.rate, ".0%"),
+            rating_detail,
+            "👍 ÷ (👍 + 👎) over rated bot messages, with a 95% Wilson interval.",
+        ),
+        _card(
+            "rated",
+            "Rated sessions",
+            _fmt(r.rated_share, ".1%"),
+            f"{r.rated_sessions:,} with any 👍/👎",
+            "Share of sessions with a synced transcript that have at least one 👍 or 👎 "
+            "(only the web chat offers ratings).",
+        ),
+        _card(
+            "week1",
+            "Back in week 1",
+            _fmt(week1, ".0%"),
+            "of new participants",
+            "Share of new participants (first session ever under these filters, inside the "
+            "window) with another session in the week after their first week; cohorts whose "
+            "week 1 is after the window are left out.",
+        ),
+    ]
+
+
+def anomaly_list(flags) -> html.Div:
+    """The flagged days, newest first, or a line saying there are none."""
+    if flags is None or flags.empty:
+        return html.Div(
+            "No unusual days in this window.", className="empty-state", id="eng-no-anomalies"
+        )
+    rows = []
+    for row in flags.iloc[::-1].itertuples():
+        arrow = "↑" if row.direction == "up" else "↓"
+        if row.metric == "good_rate":
+            value = f"{row.value:.0%} (n={row.n:,})"
+            expected = f"{row.expected:.0%} ({row.low:.0%}–{row.high:.0%})"
+        else:
+            value = f"{row.value:,.0f}"
+            expected = f"{row.expected:,.0f} ({row.low:,.0f}–{row.high:,.0f})"
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(f"{row.day:%a %d %b %Y}"),
+                    html.Td(METRIC_LABELS.get(row.metric, row.metric)),
+                    html.Td(
+                        f"{value} {arrow}",
+                        className="delta-up" if row.direction == "up" else "delta-down",
+                    ),
+                    html.Td(expected),
+                ]
+            )
+        )
+    return dbc.Table(
+        [
+            html.Thead(
+                html.Tr(
+                    [
+                        html.Th("Day (UTC)"),
+                        html.Th("Metric"),
+                        html.Th("Value"),
+                        html.Th("Expected (band)"),
+                    ]
+                )
+            ),
+            html.Tbody(rows),
+        ],
+        size="sm",
+        hover=True,
+        className="mb-1 annotation-table",
+        id="eng-anomaly-table",
+    )
