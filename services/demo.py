@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from services.records import (
     parse_experiment,
@@ -142,6 +147,19 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
 def generate(n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None) -> DemoWorld:
     """Build the demo world as API-shaped JSON records (see module docstring)."""
     anchor = anchor or datetime.now(UTC).date()
+    experiments, stream = _stream(n_sessions, seed, anchor)
+    sessions = list(stream)
+    # by instant, not by text: "…:11Z" sorts after "…:11.496150Z" as a string
+    sessions.sort(key=lambda s: (parse_timestamp(s["created_at"]), s["id"]), reverse=True)
+    return DemoWorld(anchor=anchor, experiments=experiments, sessions=sessions)
+
+
+def _stream(n_sessions: int, seed: int, anchor: date) -> tuple[dict[str, list[dict]], Iterator]:
+    """(experiment records per team, an iterator of session details in generation order).
+
+    The iterator draws from the same random stream as always, so :func:`generate` and
+    :func:`demo_tables` give the same world; it must be consumed fully and only once.
+    """
     rng = random.Random(f"{seed}-{n_sessions}-{anchor.isoformat()}")
     start = datetime.combine(anchor - timedelta(days=364), datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(anchor, datetime.min.time(), tzinfo=UTC) + timedelta(hours=20)
@@ -216,25 +234,29 @@ def generate(n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None
         total += value
         cumulative.append(total)
 
-    sessions = []
-    for _ in range(n_sessions):
-        day_index = _bisect(cumulative, rng.random() * total)
-        hour = min(23, max(0, int(rng.gauss(13, 3.5))))
-        created = start + timedelta(
-            days=day_index,
-            hours=hour,
-            minutes=rng.randrange(60),
-            seconds=rng.randrange(60),
-            microseconds=rng.randrange(1_000_000) if rng.random() < 0.8 else 0,
-        )
-        if created > end:
-            created = end - timedelta(minutes=rng.randrange(600))
-        live = [b for b in bots if b["first"] <= created]
-        bot = rng.choices(live, weights=[b["weight"] for b in live])[0]
-        sessions.append(_session(rng, bot, teams, pools, created, anchor))
-    # by instant, not by text: "…:11Z" sorts after "…:11.496150Z" as a string
-    sessions.sort(key=lambda s: (parse_timestamp(s["created_at"]), s["id"]), reverse=True)
-    return DemoWorld(anchor=anchor, experiments=experiments, sessions=sessions)
+    def sessions():
+        for _ in range(n_sessions):
+            yield _next_session(rng, bots, teams, pools, cumulative, total, start, end, anchor)
+
+    return experiments, sessions()
+
+
+def _next_session(rng, bots, teams, pools, cumulative, total, start, end, anchor) -> dict:
+    """One session detail: its start drawn from the daily intensity, then its bot."""
+    day_index = _bisect(cumulative, rng.random() * total)
+    hour = min(23, max(0, int(rng.gauss(13, 3.5))))
+    created = start + timedelta(
+        days=day_index,
+        hours=hour,
+        minutes=rng.randrange(60),
+        seconds=rng.randrange(60),
+        microseconds=rng.randrange(1_000_000) if rng.random() < 0.8 else 0,
+    )
+    if created > end:
+        created = end - timedelta(minutes=rng.randrange(600))
+    live = [b for b in bots if b["first"] <= created]
+    bot = rng.choices(live, weights=[b["weight"] for b in live])[0]
+    return _session(rng, bot, teams, pools, created, anchor)
 
 
 def _bisect(cumulative: list[float], value: float) -> int:
@@ -390,29 +412,76 @@ def list_item(detail: dict) -> dict:
     return {k: v for k, v in detail.items() if k not in ("messages", "usage")}
 
 
-def world_tables(world: DemoWorld) -> Tables:
-    """Normalise the demo JSON through the same code as the sync and build store tables."""
+def _normalise(details, experiments: dict[str, list[dict]], meta: dict | None = None) -> Tables:
+    """Session details → store tables through :mod:`services.records` (as the sync does)."""
     rows, transcripts, costs = [], {}, {}
-    for detail in world.sessions:
+    for detail in details:
         row = parse_session(list_item(detail))
         rows.append(row)
         summary, cost_rows = summarise_transcript(detail)
         transcripts[row["session_id"]] = summary
         costs[row["session_id"]] = cost_rows
-    experiments, versions = [], []
-    for team, records in world.experiments.items():
+    experiment_rows, versions = [], []
+    for team, records in experiments.items():
         for record in records:
             experiment, version_rows = parse_experiment(record, team)
-            experiments.append(experiment)
+            experiment_rows.append(experiment)
             versions.extend(version_rows)
-    meta = {
+    return build_tables(rows, transcripts, costs, experiment_rows, versions, meta)
+
+
+def _meta(anchor: date, n_sessions: int) -> dict:
+    return {
         "source": "demo",
-        "demo_anchor": world.anchor.isoformat(),
-        "demo_sessions": len(world.sessions),
+        "demo_anchor": anchor.isoformat(),
+        "demo_sessions": n_sessions,
         "teams": [{"slug": s, "name": n} for s, n in TEAMS],
-        "synced_at": datetime.combine(world.anchor, datetime.min.time(), tzinfo=UTC).timestamp(),
+        "synced_at": datetime.combine(anchor, datetime.min.time(), tzinfo=UTC).timestamp(),
     }
-    return build_tables(rows, transcripts, costs, experiments, versions, meta)
+
+
+def world_tables(world: DemoWorld) -> Tables:
+    """Normalise the demo JSON through the same code as the sync and build store tables."""
+    return _normalise(world.sessions, world.experiments, _meta(world.anchor, len(world.sessions)))
+
+
+def demo_tables(
+    n_sessions: int = 20_000, seed: int = 7, anchor: date | None = None, chunk: int = 50_000
+) -> Tables:
+    """``world_tables(generate(n_sessions, seed, anchor))`` without holding the whole JSON world.
+
+    Sessions are normalised ``chunk`` at a time as they are generated, so a million sessions
+    need a few hundred MB instead of tens of GB of JSON dicts. Same tables, same row order.
+    """
+    anchor = anchor or datetime.now(UTC).date()
+    experiments, stream = _stream(n_sessions, seed, anchor)
+    parts: list[Tables] = []
+    batch: list[dict] = []
+    for detail in stream:
+        batch.append(detail)
+        if len(batch) >= chunk:
+            parts.append(_normalise(batch, {}))
+            batch = []
+    parts.append(_normalise(batch, experiments, _meta(anchor, n_sessions)))
+    sessions = pa.concat_tables([p.sessions for p in parts])
+    costs = pa.concat_tables([p.session_costs for p in parts])
+    # newest first, as generate() orders the JSON (by instant, then id)
+    order = pc.sort_indices(
+        sessions, sort_keys=[("created_at", "descending"), ("session_id", "descending")]
+    )
+    rank = pa.array(np.argsort(np.asarray(order), kind="stable"))
+    cost_order = pc.sort_indices(
+        pa.table({"rank": pc.take(rank, pc.index_in(costs["session_id"], sessions["session_id"]))}),
+        sort_keys=[("rank", "ascending")],
+    )
+    last = parts[-1]
+    return Tables(
+        sessions=sessions.take(order),
+        experiments=last.experiments,
+        experiment_versions=last.experiment_versions,
+        session_costs=costs.take(cost_order),
+        meta=last.meta,
+    )
 
 
 def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None = None) -> int:
@@ -426,6 +495,6 @@ def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None
         and meta.get("demo_seed", seed) == seed
     ):
         return int(meta["generation"])
-    tables = world_tables(generate(n_sessions, seed, anchor))
+    tables = demo_tables(n_sessions, seed, anchor)
     tables.meta["demo_seed"] = seed
     return store.write(tables)
