@@ -229,8 +229,18 @@ def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
 # ---- date windows -------------------------------------------------------------------------
 
 
+_pinned_today: date | None = None
+
+
+def pin_today(day: date | None) -> None:
+    """Make :func:`today_utc` return ``day`` (a demo pinned to ``DEMO_ANCHOR``); None = real date."""
+    global _pinned_today
+    _pinned_today = day
+
+
 def today_utc() -> date:
-    return datetime.now(UTC).date()
+    """Today in UTC, the end of the preset windows (or the pinned demo day)."""
+    return _pinned_today or datetime.now(UTC).date()
 
 
 def _day_ns(day: date) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from services.filters import pin_today
 from services.settings import Settings, load_settings
 from services.store import DatasetCache, Store
 
@@ -31,6 +32,8 @@ _user_provider: Callable[[], str | None] | None = None
 def configure(settings: Settings | None = None) -> Settings:
     global _settings, _store, _cache
     _settings = settings or load_settings()
+    # a demo pinned to DEMO_ANCHOR counts "last N days" back from its own last day
+    pin_today(_settings.demo_anchor if _settings.demo_mode else None)
     _store = Store(_settings.store_dir)
     _cache = DatasetCache(_store)
     return _settings
@@ -102,5 +105,5 @@ def prepare_data(current: Settings | None = None) -> None:
     from services.demo import ensure_demo_store
 
     with file_lock(current.data_dir / "demo.lock"):
-        generation = ensure_demo_store(store(), current.demo_sessions)
+        generation = ensure_demo_store(store(), current.demo_sessions, anchor=current.demo_anchor)
     log.info("demo data ready generation=%s sessions=%s", generation, current.demo_sessions)

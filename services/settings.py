@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,10 +51,12 @@ class Settings:
     sync_history_days: int = 0
     sync_transcripts: str = "all"
     sync_recent_days: int = 14
-    sync_overlap_days: int = 3
+    sync_overlap_days: int = 30
     sync_concurrency: int = 4
     sync_auto_start: bool = True
     demo_sessions: int = 20_000
+    demo_anchor: date | None = None
+    """Pin the demo world's last day (and the dashboard's "today" in demo mode); None = today."""
     monthly_budget_usd: float = 0.0
     log_level: str = "INFO"
 
@@ -124,6 +127,16 @@ def _float(name: str, raw: str | None, default: float, problems: list[str]) -> f
         problems.append(f"{name} must not be negative (got {value})")
         return default
     return value
+
+
+def _date(name: str, raw: str | None, problems: list[str]) -> date | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a date like 2026-09-30 (got {raw!r})")
+        return None
 
 
 def parse_keys(single: str | None, many: str | None) -> tuple[str, ...]:
@@ -210,12 +223,13 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         sync_history_days=_int("SYNC_HISTORY_DAYS", env.get("SYNC_HISTORY_DAYS"), 0, problems),
         sync_transcripts=transcripts,
         sync_recent_days=_int("SYNC_RECENT_DAYS", env.get("SYNC_RECENT_DAYS"), 14, problems),
-        sync_overlap_days=_int("SYNC_OVERLAP_DAYS", env.get("SYNC_OVERLAP_DAYS"), 3, problems),
+        sync_overlap_days=_int("SYNC_OVERLAP_DAYS", env.get("SYNC_OVERLAP_DAYS"), 30, problems),
         sync_concurrency=_int(
             "SYNC_CONCURRENCY", env.get("SYNC_CONCURRENCY"), 4, problems, minimum=1
         ),
         sync_auto_start=_bool("SYNC_AUTO_START", env.get("SYNC_AUTO_START"), True, problems),
         demo_sessions=_int("DEMO_SESSIONS", env.get("DEMO_SESSIONS"), 20_000, problems, minimum=1),
+        demo_anchor=_date("DEMO_ANCHOR", env.get("DEMO_ANCHOR"), problems),
         monthly_budget_usd=_float("MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems),
         log_level=log_level,
     )
