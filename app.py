@@ -18,7 +18,7 @@ from dash import Dash, DiskcacheManager
 
 import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
-from services import runtime
+from services import runtime, timing
 from services.api import create_blueprint as api_blueprint
 from services.settings import Settings, SettingsError, load_settings
 
@@ -70,6 +70,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.server.secret_key = settings.secret_key or secrets.token_hex(32)
     app.layout = serve_layout
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
+    timing.install(app.server)
     if hosted:
         from services import web
 
