@@ -1,0 +1,228 @@
+"""The naive baseline: the same overview numbers computed the straightforward pandas way.
+
+One unsorted DataFrame straight from the store, a boolean mask per filter (``between``-style
+comparisons on the timestamp, ``isin`` per categorical filter), tag logic in Python over each
+row's tag list, then ``value_counts`` / ``groupby``. It answers exactly what the dashboard's
+overview shows (KPIs with the previous period, sessions over time, per experiment and team, the
+annotation breakdown), and :func:`compare` asserts that the fast path gives identical numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from services import metrics
+from services.dataset import Dataset
+from services.filters import (
+    DEFAULT_EXCLUDED_PLATFORMS,
+    DEFAULT_EXCLUDED_STATUSES,
+    NS_PER_DAY,
+    UNTAGGED,
+    FilterState,
+    auto_granularity,
+    previous_window,
+    window,
+)
+from services.query import select, select_previous
+from services.store import Tables
+
+COLUMNS = [
+    "created_at",
+    "team_slug",
+    "experiment_id",
+    "participant_identifier",
+    "status",
+    "platform",
+    "tags",
+    "human_messages",
+    "ai_messages",
+]
+
+
+def naive_frame(tables: Tables) -> pd.DataFrame:
+    """The sessions table as one plain pandas frame (store order, not sorted by time)."""
+    frame = tables.sessions.select(COLUMNS).to_pandas()
+    frame["tags"] = [tuple(t) if t is not None else () for t in frame["tags"]]
+    return frame
+
+
+def _mask(frame: pd.DataFrame, state: FilterState, start, end) -> pd.Series:
+    if state.versions:
+        raise NotImplementedError("the naive baseline does not filter versions")
+    mask = pd.Series(True, index=frame.index)
+    created = frame["created_at"]
+    if start is not None:
+        mask &= created >= pd.Timestamp(start, unit="ns", tz="UTC")
+    if end is not None:
+        mask &= created < pd.Timestamp(end, unit="ns", tz="UTC")
+    if state.teams:
+        mask &= frame["team_slug"].isin(state.teams)
+    if state.experiments:
+        mask &= frame["experiment_id"].isin(state.experiments)
+    if state.platforms:
+        mask &= frame["platform"].isin(state.platforms)
+    else:
+        mask &= ~frame["platform"].isin(DEFAULT_EXCLUDED_PLATFORMS)
+    if state.statuses:
+        mask &= frame["status"].isin(state.statuses)
+    else:
+        mask &= ~frame["status"].isin(DEFAULT_EXCLUDED_STATUSES)
+    if state.tags:
+        wanted = state.tags
+        combine = all if state.tag_mode == "all" else any
+
+        def matches(tags: tuple) -> bool:
+            return combine((not tags) if t == UNTAGGED else (t in tags) for t in wanted)
+
+        mask &= frame["tags"].map(matches).astype(bool)
+    return mask
+
+
+def _kpis(chosen: pd.DataFrame, categories) -> dict:
+    n = len(chosen)
+    engaged = chosen[~(chosen["human_messages"] == 0)]
+    participants = len(engaged[["team_slug", "participant_identifier"]].drop_duplicates())
+    messages = int(chosen["human_messages"].sum() + chosen["ai_messages"].sum())
+    annotation = {t for c in categories for t in c.tags}
+    good_tags = {c.good for c in categories if not c.presence and c.good}
+    bad_tags = {c.bad for c in categories if not c.presence and c.bad}
+    annotated = good = verdicts = 0
+    for tags in chosen["tags"]:
+        tag_set = set(tags)
+        annotated += bool(tag_set & annotation)
+        has_good, has_bad = bool(tag_set & good_tags), bool(tag_set & bad_tags)
+        verdicts += has_good or has_bad
+        good += has_good and not has_bad
+    return {
+        "sessions": n,
+        "participants": participants,
+        "messages": messages,
+        "annotated": metrics.ratio(annotated, n),
+        "good": metrics.ratio(good, verdicts),
+        "_annotated_count": annotated,
+    }
+
+
+def overview_numbers(frame: pd.DataFrame, state: FilterState, today: date, categories) -> dict:
+    """Everything the overview shows, the naive way (``categories`` = the tag vocabulary's)."""
+    start, end = window(state, today)
+    chosen = frame[_mask(frame, state, start, end)]
+    now = _kpis(chosen, categories)
+    prev_window = previous_window(start, end)
+    before = None
+    if prev_window is not None:
+        before = _kpis(frame[_mask(frame, state, *prev_window)], categories)
+
+    created_ns = frame["created_at"].astype("int64")
+    data_start, data_end = int(created_ns.min()), int(created_ns.max())
+    granularity = state.granularity
+    if granularity == "auto":
+        granularity = (
+            auto_granularity(start, end)
+            if start is not None
+            else auto_granularity(data_start, (end or data_end) + NS_PER_DAY)
+        )
+    span_start = start if start is not None else data_start
+    span_end = end if end is not None else (data_end // NS_PER_DAY + 1) * NS_PER_DAY
+    days = pd.date_range(
+        pd.Timestamp(span_start // NS_PER_DAY * NS_PER_DAY, unit="ns"),
+        pd.Timestamp((span_end - 1) // NS_PER_DAY * NS_PER_DAY, unit="ns"),
+        freq="D",
+    )
+    per_day = chosen["created_at"].dt.tz_localize(None).dt.floor("D").value_counts().reindex(days)
+    per_day = per_day.fillna(0).astype(np.int64)
+    if granularity == "week":
+        labels = days - pd.to_timedelta(days.dayofweek, unit="D")
+    elif granularity == "month":
+        labels = days.to_period("M").to_timestamp()
+    else:
+        labels = days
+    over_time = per_day.groupby(labels).sum()
+
+    annotations = {}
+    for category in categories:
+        if category.presence:
+            has = chosen["tags"].map(lambda tags, t=category.good: t in tags)
+            good = int(has.sum())
+            n = now["_annotated_count"]
+            annotations[category.key] = (good, n - good, 0, 0, n)
+            continue
+        rows = [
+            (
+                category.good in tags,
+                category.bad in tags,
+                category.undetermined is not None and category.undetermined in tags,
+            )
+            for tags in chosen["tags"]
+        ]
+        g = sum(1 for a, b, _ in rows if a and not b)
+        b = sum(1 for a, bb, _ in rows if bb and not a)
+        u = sum(1 for a, bb, c in rows if c and not a and not bb)
+        conflicting = sum(1 for a, bb, _ in rows if a and bb)
+        annotations[category.key] = (g, b, u, conflicting, g + b)
+    return {
+        "kpis": now,
+        "previous": before,
+        "granularity": granularity,
+        "over_time": {pd.Timestamp(k): int(v) for k, v in over_time.items()},
+        "by_experiment": chosen["experiment_id"].value_counts().to_dict(),
+        "by_team": chosen["team_slug"].value_counts().to_dict(),
+        "annotations": annotations,
+    }
+
+
+def fast_numbers(dataset: Dataset, state: FilterState, today: date) -> dict:
+    """The same numbers through the dashboard's own path (select → metrics), no figures."""
+    selection = select(dataset, state, today=today)
+    previous = select_previous(dataset, selection)
+    kpis = metrics.kpis(selection, previous)
+    over_time = metrics.sessions_over_time(selection)
+    by_experiment = metrics.sessions_by(selection, "experiment")
+    by_team = metrics.sessions_by(selection, "team")
+    annotations = metrics.annotation_breakdown(selection)
+    annotated = metrics.annotated_count(selection)
+    return {
+        "kpis": {k.key: k.value for k in kpis} | {"_annotated_count": annotated},
+        "previous": None
+        if previous is None
+        else {k.key: k.previous for k in kpis} | {"_annotated_count": None},
+        "granularity": selection.granularity,
+        "over_time": {pd.Timestamp(b): int(s) for b, s in over_time.itertuples(index=False)},
+        "by_experiment": dict(zip(by_experiment["value"], by_experiment["sessions"], strict=True)),
+        "by_team": dict(zip(by_team["value"], by_team["sessions"], strict=True)),
+        "annotations": {
+            row.category: (row.good, row.bad, row.undetermined, row.conflicting, row.n)
+            for row in annotations.itertuples()
+        },
+    }
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12)
+    return a == b
+
+
+def compare(fast: dict, naive: dict, label: str) -> None:
+    """Raise AssertionError naming the first difference between the two answers."""
+    for key in ("sessions", "participants", "messages", "annotated", "good", "_annotated_count"):
+        assert _same(fast["kpis"][key], naive["kpis"][key]), (
+            label,
+            key,
+            fast["kpis"][key],
+            naive["kpis"][key],
+        )
+    assert (fast["previous"] is None) == (naive["previous"] is None), (label, "previous")
+    if fast["previous"] is not None:
+        for key in ("sessions", "participants", "messages", "annotated", "good"):
+            assert _same(fast["previous"][key], naive["previous"][key]), (label, "previous", key)
+    assert fast["granularity"] == naive["granularity"], (label, "granularity")
+    assert fast["over_time"] == naive["over_time"], (label, "over_time")
+    for key in ("by_experiment", "by_team", "annotations"):
+        assert {k: tuple(np.atleast_1d(v).tolist()) for k, v in fast[key].items()} == {
+            k: tuple(np.atleast_1d(v).tolist()) for k, v in naive[key].items()
+        }, (label, key)
