@@ -190,3 +190,40 @@ def test_sessions_table_and_csv_agree_with_the_card(server, page):
     assert len(rows) == sessions
     assert {row["team"] for row in rows} == {"Connect Experiments"}
     assert "•" in rows[0]["participant"]  # identifiers masked by default
+
+
+def test_quality_tab_compares_versions_and_cooccurrence_click_filters(server, page):
+    page.goto(server + "/?range=365d")
+    wait_ready(page)
+    page.get_by_role("tab", name="Quality & versions").click()
+    table = page.locator("#q-compare-table")
+    expect(table).to_contain_text("Difference (95% CI)", timeout=30_000)
+    expect(table).to_contain_text("Bot performance")
+    expect(page.locator("#fig-compare .main-svg").first).to_be_visible()
+    before = table.inner_text()
+    pick(page, "q-version-a", "v1")
+    expect(table).not_to_have_text(before, timeout=20_000)
+    expect(table.locator("th").nth(1)).to_have_text("v1")
+    expect(page.locator("#fig-quality-time .main-svg").first).to_be_visible()
+
+    heatmap = page.locator("#fig-cooccurrence .nsewdrag").first
+    heatmap.wait_for(timeout=30_000)
+    heatmap.scroll_into_view_if_needed()
+    box = heatmap.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.3)
+    page.wait_for_url(re.compile("tag_mode=all"), timeout=20_000)
+    expect(page.locator("#filter-summary")).to_contain_text("(all)")
+    assert page.console_errors == []
+
+
+def test_clicking_an_experiment_bar_filters_every_view(server, page):
+    page.goto(server + "/?range=365d")
+    wait_ready(page)
+    before = page.locator("#kpi-sessions").inner_text()
+    bars = page.locator("#fig-experiment .nsewdrag").first
+    bars.scroll_into_view_if_needed()
+    box = bars.bounding_box()
+    page.mouse.click(box["x"] + 20, box["y"] + 15)  # the top bar: the largest experiment
+    page.wait_for_url(re.compile("experiment="), timeout=20_000)
+    wait_kpi_change(page, before)
+    expect(page.locator("#f-experiment")).not_to_contain_text("All experiments")
