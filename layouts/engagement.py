@@ -134,7 +134,7 @@ def engagement_cards(view) -> list:
     rating_detail = (
         f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · {r.up + r.down:,} ratings"
         if r.up + r.down
-        else "no 👍/👎 ratings"
+        else "no thumbs up/down yet"
     )
     return [
         _card(
@@ -162,7 +162,7 @@ def engagement_cards(view) -> list:
         ),
         _card(
             "thumbs",
-            "👍 rate",
+            "Thumbs-up rate",
             _fmt(r.rate, ".0%"),
             rating_detail,
             "👍 ÷ (👍 + 👎) over rated bot messages, with a 95% Wilson interval.",
@@ -171,7 +171,7 @@ def engagement_cards(view) -> list:
             "rated",
             "Rated sessions",
             _fmt(r.rated_share, ".1%"),
-            f"{r.rated_sessions:,} with any 👍/👎",
+            f"{r.rated_sessions:,} with a thumbs up/down",
             "Share of sessions with a synced transcript that have at least one 👍 or 👎 "
             "(only the web chat offers ratings).",
         ),

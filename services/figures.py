@@ -67,7 +67,11 @@ def empty_figure(message: str = NO_SESSIONS, theme: str = "light", height: int =
     return fig
 
 
-def sessions_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> go.Figure:
+def sessions_over_time_figure(
+    frame: pd.DataFrame, granularity: str, theme: str, flags: pd.DataFrame | None = None
+) -> go.Figure:
+    """Sessions per bucket; ``flags`` (:func:`services.anomalies.by_bucket`) adds a ◆ above
+    each bucket holding an unusual day, its hover listing the flags."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme)
     fig = base_figure(theme)
@@ -82,6 +86,19 @@ def sessions_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str)
     )
     fig.update_layout(bargap=0.15, yaxis_title=None, xaxis_title=None, hovermode="x")
     fig.update_yaxes(rangemode="tozero", tickformat=",d")
+    if flags is not None and not flags.empty:
+        heights = frame.set_index("bucket")["sessions"]
+        top = max(float(frame["sessions"].max()), 1.0)
+        fig.add_scatter(
+            x=flags["bucket"],
+            y=[float(heights.get(b, 0)) + 0.06 * top for b in flags["bucket"]],
+            mode="markers",
+            name="Unusual",
+            marker={"symbol": "diamond", "size": 10, "color": "#e0a800"},
+            customdata=flags["text"],
+            hovertemplate="◆ unusual<br>%{customdata}<extra></extra>",
+            showlegend=False,
+        )
     return fig
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from services.figures import NEUTRAL, PALETTE, base_figure, empty_figure
+from services.figures import PALETTE, base_figure, empty_figure
 
 NO_TRANSCRIPTS = "No transcripts synced for these sessions"
 NO_COST = "No cost known for these sessions"
@@ -178,37 +178,8 @@ def cost_bars_figure(
         marker_color=PALETTE[2],
         text=[f"${v:,.2f} · {v / total:.0%}" for v in values[::-1]],
         textposition="auto",
+        textangle=0,
         hovertemplate="%{y}<br>$%{x:,.2f}<extra></extra>",
     )
     fig.update_layout(yaxis={"automargin": True}, xaxis={"tickprefix": "$", "tickformat": ",.2f"})
-    return fig
-
-
-def anomaly_markers(fig: go.Figure, flags: pd.DataFrame, totals: pd.DataFrame) -> go.Figure:
-    """Add anomaly markers above the bars of a sessions-over-time figure.
-
-    ``flags`` is :func:`services.anomalies.by_bucket` output; ``totals`` the chart's frame
-    (``bucket``, ``sessions``) to place each marker just above its bar.
-    """
-    if flags.empty:
-        return fig
-    heights = totals.set_index("bucket")["sessions"]
-    y = [float(heights.get(b, 0)) for b in flags["bucket"]]
-    top = max(float(totals["sessions"].max()), 1.0)
-    fig.add_scatter(
-        x=flags["bucket"],
-        y=[v + 0.06 * top for v in y],
-        mode="markers",
-        name="Unusual",
-        marker={
-            "symbol": "diamond",
-            "size": 11,
-            "color": "#e0a800",
-            "line": {"color": NEUTRAL, "width": 1},
-        },
-        customdata=flags["text"],
-        hovertemplate="Unusual:<br>%{customdata}<extra></extra>",
-        showlegend=False,
-    )
-    fig.update_layout(hovermode="closest")
     return fig

@@ -15,7 +15,7 @@ from datetime import date
 
 import pandas as pd
 
-from services import figures, figures_quality, metrics, quality
+from services import anomalies, figures, figures_quality, metrics, quality
 from services.dataset import Dataset
 from services.filters import RANGE_LABELS, UNTAGGED, FilterState, Vocabulary, today_utc
 from services.query import Selection, select, select_previous
@@ -131,7 +131,14 @@ def overview(
     else:
         figs = {
             "time": figures_quality.add_release_markers(
-                figures.sessions_over_time_figure(over_time, selection.granularity, theme),
+                figures.sessions_over_time_figure(
+                    over_time,
+                    selection.granularity,
+                    theme,
+                    anomalies.by_bucket(
+                        anomalies.anomalies(selection, today), selection.granularity
+                    ),
+                ),
                 quality.release_markers(dataset, selection, limit=8),
             ),
             "experiment": figures.breakdown_figure(by_experiment, theme),
