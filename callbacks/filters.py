@@ -27,6 +27,7 @@ CONTROL_IDS = [
     ("f-platform", "value"),
     ("f-status", "value"),
     ("f-granularity", "value"),
+    ("f-version", "value"),
 ]
 
 
@@ -91,11 +92,15 @@ def controls_from_state(state: FilterState) -> list:
         list(state.platforms),
         list(state.statuses),
         state.granularity,
+        list(state.versions),
     ]
 
 
 def state_from_controls(values: list, trigger: str | None) -> tuple[FilterState, list[str]]:
-    (range_, start, end, experiments, teams, tags, mode, platforms, statuses, granularity) = values
+    (range_, start, end, experiments, teams, tags, mode, platforms, statuses, granularity) = values[
+        :10
+    ]
+    versions = values[10] if len(values) > 10 else []
     if trigger == "f-dates" and (start or end):
         range_ = "custom"
     params = {
@@ -109,6 +114,7 @@ def state_from_controls(values: list, trigger: str | None) -> tuple[FilterState,
         "platform": ",".join(platforms or []),
         "status": ",".join(statuses or []),
         "granularity": granularity,
+        "version": ",".join(versions or []),
     }
     return parse_params(params, vocabulary(runtime.dataset()))
 
@@ -180,3 +186,19 @@ def sync_filters(search, _reset, *inputs):
     changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
     query = state.to_query()
     return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
+
+
+@callback(
+    Output("f-version", "options"),
+    Input("f-experiment", "value"),
+    Input("data-generation", "data"),
+)
+def version_options(experiments, _generation):
+    """Versions used by the data; labelled with descriptions when one experiment is chosen."""
+    from services.quality import version_options as options_for
+
+    dataset = runtime.dataset()
+    if dataset is None:
+        return []
+    single = experiments[0] if experiments and len(experiments) == 1 else None
+    return options_for(dataset, single)

@@ -113,7 +113,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="Any or no tag",
                             ),
-                            {"xs": 12, "md": 6, "xl": 4},
+                            {"xs": 12, "md": 6, "xl": 3},
                         ),
                         _field(
                             "Tags must match",
@@ -137,7 +137,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="All but evaluations",
                             ),
-                            {"xs": 12, "md": 6, "xl": 3},
+                            {"xs": 12, "md": 6, "xl": 2},
                         ),
                         _field(
                             "Status",
@@ -146,6 +146,16 @@ def filter_bar(options: dict) -> dbc.Card:
                                 options=options["statuses"],
                                 multi=True,
                                 placeholder="All but setup",
+                            ),
+                            {"xs": 12, "md": 6, "xl": 2},
+                        ),
+                        _field(
+                            "Version",
+                            dcc.Dropdown(
+                                id="f-version",
+                                options=options.get("versions", []),
+                                multi=True,
+                                placeholder="All versions",
                             ),
                             {"xs": 12, "md": 6, "xl": 2},
                         ),

@@ -13,7 +13,14 @@ from layouts.overview import overview_tab
 from layouts.quality import quality_tab
 from layouts.sessions import sessions_tab
 
-EMPTY_OPTIONS = {"experiments": [], "teams": [], "tags": [], "platforms": [], "statuses": []}
+EMPTY_OPTIONS = {
+    "experiments": [],
+    "teams": [],
+    "tags": [],
+    "platforms": [],
+    "statuses": [],
+    "versions": [],
+}
 
 
 def dropdown_options(dataset) -> dict:
@@ -21,6 +28,7 @@ def dropdown_options(dataset) -> dict:
     if dataset is None:
         return dict(EMPTY_OPTIONS)
     from services.metrics import label_for
+    from services.quality import version_options
 
     experiments = sorted(
         (
@@ -38,6 +46,7 @@ def dropdown_options(dataset) -> dict:
         "tags": [{"label": t, "value": t} for t in dataset.tag_names],
         "platforms": [{"label": p, "value": p} for p in dataset.platforms],
         "statuses": [{"label": s, "value": s} for s in dataset.statuses],
+        "versions": version_options(dataset, None),
     }
 
 

@@ -8,11 +8,12 @@ Query keys::
 
     range=7d|30d|90d|365d|all|custom   start=YYYY-MM-DD  end=YYYY-MM-DD (inclusive)
     experiment=<id>,<id>   team=<slug>,...   tag=<name>,...,__untagged__   tag_mode=any|all
-    platform=<slug>,...    status=<name>,... version=<label>,...   granularity=auto|day|week|month
+    platform=<slug>,...    status=<name>,... version=<label>|v3..v5,...   granularity=auto|day|week|month
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
@@ -138,6 +139,26 @@ def _split(raw: str) -> list[str]:
     return values
 
 
+_VERSION_RANGE = re.compile(r"^v(\d{1,6})\.\.v(\d{1,6})$")
+
+
+def expand_version_ranges(values: list[str], known: frozenset[str] | None) -> list[str]:
+    """``v3..v5`` → ``v3, v4, v5`` (published versions; only known ones when ``known`` is set)."""
+    out: list[str] = []
+    for value in values:
+        match = _VERSION_RANGE.match(value)
+        if not match:
+            if value not in out:
+                out.append(value)
+            continue
+        low, high = sorted((int(match.group(1)), int(match.group(2))))
+        expanded = [f"v{n}" for n in range(low, min(high, low + _MAX_VALUES) + 1)]
+        if known is not None:
+            expanded = [v for v in expanded if v in known] or [value]
+        out.extend(v for v in expanded if v not in out)
+    return out
+
+
 def parse_params(
     params: dict[str, str | None], vocabulary: Vocabulary | None = None
 ) -> tuple[FilterState, list[str]]:
@@ -178,6 +199,8 @@ def parse_params(
         if not raw:
             continue
         values = _split(raw)
+        if attr == "versions":
+            values = expand_version_ranges(values, vocabulary.versions)
         if len(values) > _MAX_VALUES:
             notices.append(f"Too many {key} values; only the first {_MAX_VALUES} were kept.")
             values = values[:_MAX_VALUES]

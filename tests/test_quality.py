@@ -19,7 +19,13 @@ ALL = FilterState(range="all")
 
 
 def msg(role: str, tags=(), when="2026-11-10T12:00:00Z", content="hi there"):
-    return {"created_at": when, "role": role, "content": content, "metadata": {}, "tags": list(tags)}
+    return {
+        "created_at": when,
+        "role": role,
+        "content": content,
+        "metadata": {},
+        "tags": list(tags),
+    }
 
 
 # ---- statistics -------------------------------------------------------------------------------
@@ -79,7 +85,11 @@ def versioned():
             {"id": "single", "messages": [msg("assistant", ["v13"]), msg("user")]},
             {
                 "id": "spans",
-                "messages": [msg("assistant", ["v13"]), msg("user"), msg("assistant", ["v14", "👍"])],
+                "messages": [
+                    msg("assistant", ["v13"]),
+                    msg("user"),
+                    msg("assistant", ["v14", "👍"]),
+                ],
             },
             {"id": "draft", "messages": [msg("assistant", ["v15-unreleased"]), msg("user")]},
             {"id": "silent", "messages": [msg("user"), msg("system", ["v13"])]},
@@ -95,7 +105,9 @@ def _ids(dataset, mask):
 
 def test_session_version_is_the_single_version_of_its_ai_messages(versioned):
     positions = np.arange(versioned.n)
-    by_id = dict(zip(versioned.session_id, quality.session_versions(versioned, positions), strict=True))
+    by_id = dict(
+        zip(versioned.session_id, quality.session_versions(versioned, positions), strict=True)
+    )
     assert by_id == {
         "single": "v13",
         "spans": None,  # several versions: excluded from comparisons
@@ -191,9 +203,7 @@ def test_release_markers_first_day_each_version_was_seen():
 
 
 def test_coverage_and_sample_warning_when_annotated_sessions_are_longer():
-    specs = [
-        {"id": f"s{i}", "human": 1, "ai": 1, "tags": [], "platform": "web"} for i in range(40)
-    ]
+    specs = [{"id": f"s{i}", "human": 1, "ai": 1, "tags": [], "platform": "web"} for i in range(40)]
     specs += [
         {"id": f"a{i}", "human": 10, "ai": 10, "tags": ["coaching_good"], "platform": "web"}
         for i in range(10)
@@ -263,3 +273,24 @@ def test_click_time_bar_narrows_to_that_bucket(monkeypatch):
     assert (state.range, state.start, state.end) == ("custom", date(2026, 11, 3), date(2026, 11, 3))
     assert cross_filter(FilterState(), "fig-time", {"points": [{"x": "garbage"}]}) is None
     assert cross_filter(FilterState(), "fig-time", {"points": []}) is None
+
+
+def test_version_range_in_a_link_expands_to_known_versions():
+    from services.filters import Vocabulary, expand_version_ranges, parse_query
+
+    known = frozenset({"v1", "v2", "v3", "v5", "v5-unreleased"})
+    assert expand_version_ranges(["v5..v2"], known) == ["v2", "v3", "v5"]
+    assert expand_version_ranges(["v1..v3", "v2"], None) == ["v1", "v2", "v3"]
+    state, notices = parse_query("?version=v2..v3,v5-unreleased", Vocabulary(versions=known))
+    assert state.versions == ("v2", "v3", "v5-unreleased") and notices == []
+    state, notices = parse_query("?version=v7..v9", Vocabulary(versions=known))
+    assert state.versions == () and notices  # nothing known in the range: dropped with a notice
+
+
+def test_version_options_carry_descriptions_and_default_flag(demo_dataset):
+    experiment = next(
+        e for e, name in demo_dataset.experiment_names.items() if name == "ECD Coach - Nigeria"
+    )
+    labels = [o["label"] for o in quality.version_options(demo_dataset, experiment)]
+    assert "v3 — Refrigerator example added" in labels
+    assert any(label.endswith("(default)") for label in labels)
