@@ -193,7 +193,7 @@ def turn_dropoff(sel: Selection) -> pd.DataFrame:
     turns = turns[~np.isnan(turns)].astype(np.int64)
     if turns.size == 0 or turns.max() == 0:
         return pd.DataFrame(columns=columns)
-    top = int(min(max(np.percentile(turns, 99), 1), MAX_TURNS))
+    top = int(min(max(math.ceil(np.percentile(turns, 99)), 1), MAX_TURNS))
     counts = np.bincount(np.minimum(turns, top + 1), minlength=top + 2)
     reached = counts[::-1].cumsum()[::-1]  # reached[k] = sessions with ≥ k turns
     k = np.arange(1, top + 1)
