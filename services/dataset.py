@@ -168,7 +168,9 @@ class Dataset:
         if version_names:
             versions_lists = sessions["versions"].combine_chunks()
             first = pc.list_element(
-                pc.if_else(pc.greater(pc.list_value_length(versions_lists), 0), versions_lists, None),
+                pc.if_else(
+                    pc.greater(pc.list_value_length(versions_lists), 0), versions_lists, None
+                ),
                 0,
             )
             lengths = pc.list_value_length(versions_lists)

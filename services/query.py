@@ -83,7 +83,9 @@ class Selection:
         return base[self.mask] if self.mask is not None else base
 
 
-def _allowed(labels: list[str], chosen: tuple[str, ...], excluded_by_default=()) -> np.ndarray | None:
+def _allowed(
+    labels: list[str], chosen: tuple[str, ...], excluded_by_default=()
+) -> np.ndarray | None:
     """Lookup table code → allowed, or None when the filter lets everything through."""
     if chosen:
         wanted = set(chosen)

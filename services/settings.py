@@ -161,7 +161,9 @@ def parse_users(raw: str | None, problems: list[str]) -> dict[str, str]:
     for item in raw.replace(",", " ").split():
         name, sep, hashed = item.partition(":")
         if not sep or not name or not hashed:
-            problems.append("DASHBOARD_USERS entries must look like name:hash (see README, Sign-in)")
+            problems.append(
+                "DASHBOARD_USERS entries must look like name:hash (see README, Sign-in)"
+            )
             continue
         if not looks_like_password_hash(hashed):
             # never echo the value: it may be a plain password typed in by mistake
@@ -230,7 +232,9 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         sync_auto_start=_bool("SYNC_AUTO_START", env.get("SYNC_AUTO_START"), True, problems),
         demo_sessions=_int("DEMO_SESSIONS", env.get("DEMO_SESSIONS"), 20_000, problems, minimum=1),
         demo_anchor=_date("DEMO_ANCHOR", env.get("DEMO_ANCHOR"), problems),
-        monthly_budget_usd=_float("MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems),
+        monthly_budget_usd=_float(
+            "MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems
+        ),
         log_level=log_level,
     )
     if settings.sync_concurrency > 16:
