@@ -7,7 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import html
 
-from layouts.engagement import _card
+from layouts.engagement import _card as _eng_card
 from layouts.overview import chart_card
 from services.cost import BUDGET_RED
 
@@ -50,6 +50,10 @@ def cost_tab() -> html.Div:
             ),
         ]
     )
+
+
+def _card(*args) -> object:
+    return _eng_card(*args, prefix="cost")
 
 
 def _usd(value: float, digits: int = 2) -> str:

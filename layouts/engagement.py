@@ -90,7 +90,9 @@ def _fmt(value: float, spec: str, suffix: str = "") -> str:
     return "–" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
 
 
-def _card(key: str, label: str, value: str, detail: str, help_text: str) -> dbc.Col:
+def _card(
+    key: str, label: str, value: str, detail: str, help_text: str, prefix: str = "eng"
+) -> dbc.Col:
     return dbc.Col(
         dbc.Card(
             dbc.CardBody(
@@ -107,7 +109,7 @@ def _card(key: str, label: str, value: str, detail: str, help_text: str) -> dbc.
                         ],
                         className="kpi-head",
                     ),
-                    html.Div(value, className="kpi-value", id=f"eng-kpi-{key}"),
+                    html.Div(value, className="kpi-value", id=f"{prefix}-kpi-{key}"),
                     html.Div(detail, className="kpi-delta delta-none"),
                 ]
             ),

@@ -1,0 +1,65 @@
+"""Browser test of the Engagement and Cost tabs: the real app in Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
+from tests.test_browser import IGNORED_CONSOLE, pick, wait_ready
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process, base = start_app(
+        tmp_path_factory.mktemp("browser-engagement"), {"MONTHLY_BUDGET_USD": "100"}
+    )
+    yield base
+    stop(process)
+
+
+@pytest.fixture
+def page(server):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.console_errors = []
+        page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and not any(s in m.text for s in IGNORED_CONSOLE)
+                and page.console_errors.append(m.text)
+            ),
+        )
+        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+        yield page
+        browser.close()
+
+
+def test_engagement_tab_shows_charts_that_follow_the_filters(server, page):
+    page.goto(server + "/?range=90d")
+    wait_ready(page)
+    page.get_by_role("tab", name="Engagement").click()
+    for graph in ("messages", "words", "duration", "dropoff", "participants", "retention"):
+        expect(page.locator(f"#eng-fig-{graph} .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#eng-kpi-messages")).not_to_have_text("", timeout=30_000)
+    expect(page.locator("#eng-notes")).to_contain_text("No keyword or topic analysis")
+    subtitle = page.locator("#eng-sub-per-participant")
+    expect(subtitle).to_contain_text("participants with a session", timeout=30_000)
+    before = subtitle.inner_text()
+
+    pick(page, "f-team", "Maternal Health Helpline")
+    expect(subtitle).not_to_have_text(before, timeout=20_000)
+    assert "team=maternal-helpline" in page.url
+    expect(page.locator("#eng-fig-retention .main-svg").first).to_be_visible()
+
+    page.get_by_role("tab", name="Cost").click()
+    expect(page.locator("#cost-fig-time .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.locator("#cost-kpi-total")).to_contain_text("$", timeout=30_000)
+    expect(page.locator("#cost-budget")).to_contain_text("Projected for the month")
+    expect(page.locator("#cost-budget-bar")).to_be_visible()
+    expect(page.locator("#cost-model-table")).to_contain_text("gpt-4o")
+    assert page.console_errors == []
