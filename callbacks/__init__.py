@@ -10,6 +10,7 @@ from callbacks import (  # noqa: F401
     filters,
     overview,
     quality,
+    saved_views,
     sessions,
     status,
     sync,

@@ -11,6 +11,7 @@ from layouts.filters import filter_bar
 from layouts.header import demo_banner, header, stores
 from layouts.overview import overview_tab
 from layouts.quality import quality_tab
+from layouts.saved_views import saved_views_bar
 from layouts.sessions import sessions_tab
 
 EMPTY_OPTIONS = {
@@ -67,6 +68,7 @@ def page(
                     html.Div(id="store-notice", children=store_notice(notice)),
                     html.Div(id="url-notices"),
                     filter_bar(options),
+                    saved_views_bar(),
                     dbc.Tabs(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),

@@ -227,3 +227,22 @@ def test_clicking_an_experiment_bar_filters_every_view(server, page):
     page.wait_for_url(re.compile("experiment="), timeout=20_000)
     wait_kpi_change(page, before)
     expect(page.locator("#f-experiment")).not_to_contain_text("All experiments")
+
+
+def test_saved_view_is_shared_and_reopens_the_view(server, page, browser):
+    page.goto(server + "/?range=all&team=maternal-helpline")
+    wait_ready(page)
+    expect(page.locator("#filter-summary")).to_contain_text("Maternal Health Helpline")
+    sessions = page.locator("#kpi-sessions").inner_text()
+    page.fill("#sv-name", "Helpline, all time")
+    page.click("#sv-save")
+    expect(page.locator("#sv-message")).to_contain_text("Saved", timeout=20_000)
+
+    other = browser.new_page(viewport={"width": 1280, "height": 900})  # another person
+    other.set_default_timeout(60_000)
+    other.goto(server + "/")
+    wait_ready(other)
+    pick(other, "sv-select", "Helpline, all time")
+    other.wait_for_url(re.compile("team=maternal-helpline"), timeout=20_000)
+    expect(other.locator("#kpi-sessions")).to_have_text(sessions, timeout=20_000)
+    other.close()

@@ -1,0 +1,40 @@
+"""Saved views bar: pick a named view, save the current one, delete one (shared by the team)."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+
+def saved_views_bar() -> html.Div:
+    return html.Div(
+        [
+            html.Span("Saved views", className="filter-label me-1"),
+            dcc.Dropdown(
+                id="sv-select",
+                placeholder="Open a saved view…",
+                clearable=True,
+                className="sv-select",
+            ),
+            dbc.Input(
+                id="sv-name",
+                placeholder="Name this view",
+                size="sm",
+                maxLength=80,
+                className="sv-name",
+                debounce=True,
+            ),
+            html.Button(
+                "Save view", id="sv-save", className="btn btn-outline-primary btn-sm", n_clicks=0
+            ),
+            html.Button(
+                "Delete",
+                id="sv-delete",
+                className="btn btn-outline-danger btn-sm",
+                n_clicks=0,
+                title="Delete the selected saved view",
+            ),
+            html.Span(id="sv-message", className="sv-message"),
+        ],
+        className="saved-views mb-3",
+    )
