@@ -94,6 +94,7 @@ def sessions_over_time_figure(
     if flags is not None and not flags.empty:
         heights = frame.set_index("bucket")["sessions"]
         top = max(float(frame["sessions"].max()), 1.0)
+        fig.update_traces(showlegend=False)  # the bars need no legend beside the markers
         fig.add_scatter(
             x=flags["bucket"],
             y=[float(heights.get(b, 0)) + 0.06 * top for b in flags["bucket"]],
