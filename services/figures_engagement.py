@@ -177,8 +177,9 @@ def cost_bars_figure(
         orientation="h",
         marker_color=PALETTE[2],
         text=[f"${v:,.2f} · {v / total:.0%}" for v in values[::-1]],
-        textposition="auto",
+        textposition=["inside" if v >= 0.3 * max(values) else "outside" for v in values[::-1]],
         textangle=0,
+        cliponaxis=False,
         hovertemplate="%{y}<br>$%{x:,.2f}<extra></extra>",
     )
     fig.update_layout(yaxis={"automargin": True}, xaxis={"tickprefix": "$", "tickformat": ",.2f"})
