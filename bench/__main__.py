@@ -29,6 +29,7 @@ from bench.naive import compare, fast_numbers, naive_frame, overview_numbers
 from bench.scenario import EXTRA_STATES, round_steps, step_kind
 from services import metrics, views
 from services.dataset import Dataset
+from services.filters import FilterState
 from services.store import Store
 
 KB = 1024
@@ -125,6 +126,14 @@ def measure_compute(dataset, tables, rounds: int, naive_rounds: int) -> dict:
     }
 
 
+def _by_callback(chain) -> dict[str, float]:
+    """Server ms per callback (named by its first output id), summed if it ran twice."""
+    parts: dict[str, float] = {}
+    for label, t in chain:
+        parts[label] = parts.get(label, 0.0) + t.server_ms
+    return parts
+
+
 def measure_http(data_dir: Path, n: int, dataset, rounds: int, browser: bool) -> dict:
     from bench.http import DashClient, page_load
     from bench.server import running_app
@@ -146,7 +155,8 @@ def measure_http(data_dir: Path, n: int, dataset, rounds: int, browser: bool) ->
         for r in range(rounds):
             for step in round_steps(dataset, ANCHOR, r):
                 chain = client.change(step.changes)
-                assert client.filter_state == step.state.to_dict(), (step.name, client.filter_state)
+                got = FilterState.from_dict(client.filter_state)
+                assert got == step.state, (step.name, client.filter_state)
                 peak = max(peak, proc.memory_info().rss)
                 samples.append(
                     {
@@ -154,7 +164,7 @@ def measure_http(data_dir: Path, n: int, dataset, rounds: int, browser: bool) ->
                         "kind": step_kind(step.name),
                         "server_ms": sum(t.server_ms for _, t in chain),
                         "wall_ms": sum(t.wall_ms for _, t in chain),
-                        "parts_ms": {label: t.server_ms for label, t in chain},
+                        "parts_ms": _by_callback(chain),
                         "wire_bytes": sum(t.wire_bytes for _, t in chain),
                         "raw_bytes": sum(t.raw_bytes for _, t in chain),
                         "callbacks": [label for label, _ in chain],
@@ -220,6 +230,17 @@ def print_size(n: int, res: dict) -> None:
             f"{pct(wall, 95):7.1f} {max(s['wire_bytes'] for s in chosen) / KB:8.1f} "
             f"{max(s['raw_bytes'] for s in chosen) / KB:7.1f}"
         )
+    per_callback: dict[str, list[float]] = {}
+    for sample in samples:
+        for label, ms in sample["parts_ms"].items():
+            per_callback.setdefault(label, []).append(ms)
+    print(
+        "  per callback (first output id), server ms p50/p95: "
+        + ", ".join(
+            f"{label} {pct(v, 50):.1f}/{pct(v, 95):.1f}"
+            for label, v in sorted(per_callback.items(), key=lambda kv: -pct(kv[1], 50))
+        )
+    )
     page = http.get("page")
     if page:
         print(
