@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, ctx, html, no_update
+from dash import Input, Output, callback, clientside_callback, ctx, html, no_update
 
 from services import runtime
 from services.filters import FilterState, parse_params, parse_query
@@ -28,6 +28,7 @@ CONTROL_IDS = [
     ("f-status", "value"),
     ("f-granularity", "value"),
     ("f-version", "value"),
+    ("f-tz", "value"),
 ]
 
 
@@ -80,6 +81,17 @@ def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterSt
     return None
 
 
+def link_query(state: FilterState, browser_tz: str | None) -> str:
+    """The URL query of ``state``; names UTC explicitly for a viewer whose clock is elsewhere.
+
+    A link without ``tz`` shows days in the viewer's own zone, so a chosen UTC must be written.
+    """
+    query = state.to_query()
+    if state.tz == "UTC" and browser_tz and browser_tz != "UTC":
+        query = f"{query}&tz=UTC" if query else "?tz=UTC"
+    return query
+
+
 def controls_from_state(state: FilterState) -> list:
     return [
         state.range,
@@ -93,6 +105,7 @@ def controls_from_state(state: FilterState) -> list:
         list(state.statuses),
         state.granularity,
         list(state.versions),
+        state.tz,
     ]
 
 
@@ -101,6 +114,7 @@ def state_from_controls(values: list, trigger: str | None) -> tuple[FilterState,
         :10
     ]
     versions = values[10] if len(values) > 10 else []
+    tz = values[11] if len(values) > 11 else None
     if trigger == "f-dates" and (start or end):
         range_ = "custom"
     params = {
@@ -115,6 +129,7 @@ def state_from_controls(values: list, trigger: str | None) -> tuple[FilterState,
         "status": ",".join(statuses or []),
         "granularity": granularity,
         "version": ",".join(versions or []),
+        "tz": tz,
     }
     return parse_params(params, vocabulary(runtime.dataset()))
 
@@ -142,15 +157,36 @@ def notices_alert(notices: list[str]):
     ],
     [Input("url", "search"), Input("f-reset", "n_clicks")]
     + [Input(i, p) for i, p in CONTROL_IDS]
-    + [Input(i, "clickData") for i in CLICKABLE],
+    + [Input(i, "clickData") for i in CLICKABLE]
+    + [Input("browser-tz", "data")],
 )
 def sync_filters(search, _reset, *inputs):
     """Single owner of filter controls, the filter-state store and the URL."""
     trigger = ctx.triggered_id
     values = list(inputs[: len(CONTROL_IDS)])
-    clicks = dict(
-        zip(CLICKABLE, [*inputs[len(CONTROL_IDS) :], *[None] * len(CLICKABLE)], strict=False)
-    )
+    extra = [*inputs[len(CONTROL_IDS) :], *[None] * (len(CLICKABLE) + 1)]
+    clicks = dict(zip(CLICKABLE, extra, strict=False))
+    browser_tz = extra[len(CLICKABLE)]
+    if trigger == "browser-tz":
+        # a viewer's first visit: days follow their own clock unless the link names a zone
+        current, _ = state_from_controls(values, None)
+        if "tz=" in (search or "") or not browser_tz or browser_tz == current.tz:
+            return [no_update] * (len(CONTROL_IDS) + 3)
+        zone, _ = parse_params({"tz": browser_tz})
+        if zone.tz == "UTC":
+            return [no_update] * (len(CONTROL_IDS) + 3)
+        state = current.with_changes(tz=zone.tz)
+        controls = controls_from_state(state)
+        changed = [
+            new if new != old else no_update for new, old in zip(controls, values, strict=True)
+        ]
+        query = link_query(state, browser_tz)
+        return [
+            *changed,
+            state.to_dict(),
+            query if query != (search or "") else no_update,
+            no_update,
+        ]
     if trigger in CLICKABLE:
         click = clicks.get(trigger)
         current, _ = state_from_controls(values, None)
@@ -161,7 +197,7 @@ def sync_filters(search, _reset, *inputs):
         changed = [
             new if new != old else no_update for new, old in zip(controls, values, strict=True)
         ]
-        query = state.to_query()
+        query = link_query(state, browser_tz)
         return [
             *changed,
             state.to_dict(),
@@ -169,12 +205,15 @@ def sync_filters(search, _reset, *inputs):
             no_update,
         ]
     if trigger == "f-reset":
-        state = FilterState()
-        return [*controls_from_state(state), state.to_dict(), state.to_query(), None]
+        state = FilterState(tz=parse_params({"tz": browser_tz or ""})[0].tz)
+        return [*controls_from_state(state), state.to_dict(), link_query(state, browser_tz), None]
     if trigger is None or trigger == "url":
         state, notices = parse_query(search, vocabulary(runtime.dataset()))
+        if "tz=" not in (search or "") and browser_tz:
+            zone, _ = parse_params({"tz": browser_tz})  # a link without a zone: viewer's clock
+            state = state.with_changes(tz=zone.tz)
         controls = controls_from_state(state)
-        query = state.to_query()
+        query = link_query(state, browser_tz)
         return [
             *controls,
             state.to_dict(),
@@ -184,7 +223,7 @@ def sync_filters(search, _reset, *inputs):
     state, _ = state_from_controls(values, trigger)
     controls = controls_from_state(state)
     changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
-    query = state.to_query()
+    query = link_query(state, browser_tz)
     return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
 
 
@@ -202,3 +241,15 @@ def version_options(experiments, _generation):
         return []
     single = experiments[0] if experiments and len(experiments) == 1 else None
     return options_for(dataset, single)
+
+
+clientside_callback(
+    """
+    function(_path) {
+        try { return Intl.DateTimeFormat().resolvedOptions().timeZone || null; }
+        catch (e) { return null; }
+    }
+    """,
+    Output("browser-tz", "data"),
+    Input("url", "pathname"),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from services.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED
+from services.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED, timezone_names
 
 
 def _field(label: str, control, width: dict, help_text: str | None = None) -> dbc.Col:
@@ -85,7 +85,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="All experiments",
                             ),
-                            {"xs": 12, "md": 6, "xl": 4},
+                            {"xs": 12, "md": 6, "xl": 3},
                         ),
                         _field(
                             "Team",
@@ -95,7 +95,17 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="All teams",
                             ),
-                            {"xs": 12, "md": 6, "xl": 3},
+                            {"xs": 12, "md": 6, "xl": 2},
+                        ),
+                        _field(
+                            "Time zone",
+                            dcc.Dropdown(
+                                id="f-tz",
+                                options=[{"label": z, "value": z} for z in timezone_names()],
+                                value="UTC",
+                                clearable=False,
+                            ),
+                            {"xs": 12, "md": 6, "xl": 2},
                         ),
                     ],
                     className="g-2",

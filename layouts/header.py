@@ -103,6 +103,7 @@ def stores() -> list:
         dcc.Interval(id="status-poll", interval=2000),
         dcc.Download(id="download-csv"),
         dcc.Store(id="grid-purge"),
+        dcc.Store(id="browser-tz"),
         dcc.Store(id="sync-result"),
         dcc.Store(id="sync-cancel-ack"),
     ]

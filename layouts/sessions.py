@@ -15,7 +15,7 @@ COLUMN_DEFS = [
         "width": 90,
         "flex": 0,
     },
-    {"field": "created_at", "headerName": "Started (UTC)", "sortable": True, "minWidth": 140},
+    {"field": "created_at", "headerName": "Started", "sortable": True, "minWidth": 140},
     {"field": "experiment", "headerName": "Experiment", "minWidth": 170},
     {"field": "team", "headerName": "Team", "minWidth": 140},
     {"field": "participant", "headerName": "Participant", "minWidth": 120},

@@ -9,6 +9,7 @@ Query keys::
     range=7d|30d|90d|365d|all|custom   start=YYYY-MM-DD  end=YYYY-MM-DD (inclusive)
     experiment=<id>,<id>   team=<slug>,...   tag=<name>,...,__untagged__   tag_mode=any|all
     platform=<slug>,...    status=<name>,... version=<label>|v3..v5,...   granularity=auto|day|week|month
+    tz=<IANA zone> (days, weeks and displayed times; default UTC)
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import numpy as np
+import pandas as pd
 
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 RANGE_CHOICES = ("7d", "30d", "90d", "365d", "all", "custom")
@@ -71,6 +77,7 @@ class FilterState:
     statuses: tuple[str, ...] = ()
     versions: tuple[str, ...] = ()
     granularity: str = "auto"
+    tz: str = "UTC"
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
@@ -94,6 +101,7 @@ class FilterState:
                 "end": data.get("end"),
                 "tag_mode": data.get("tag_mode"),
                 "granularity": data.get("granularity"),
+                "tz": data.get("tz"),
                 **{k: ",".join(data.get(v) or []) for k, v in _LIST_KEYS.items()},
             }
         )
@@ -117,7 +125,9 @@ class FilterState:
             params.append(("tag_mode", self.tag_mode))
         if self.granularity != "auto":
             params.append(("granularity", self.granularity))
-        return "?" + urlencode(params, safe=",:") if params else ""
+        if self.tz != "UTC":
+            params.append(("tz", self.tz))
+        return "?" + urlencode(params, safe=",:/") if params else ""
 
     def with_changes(self, **changes) -> FilterState:
         return replace(self, **changes)
@@ -227,6 +237,12 @@ def parse_params(
             state["granularity"] = granularity
         else:
             notices.append(f"Unknown granularity “{granularity[:40]}” ignored.")
+    zone = (params.get("tz") or "").strip()
+    if zone:
+        if valid_timezone(zone):
+            state["tz"] = zone
+        else:
+            notices.append(f"Unknown time zone “{zone[:40]}” ignored (UTC used).")
     return FilterState(**state, notices=tuple(notices)), notices
 
 
@@ -235,7 +251,7 @@ def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
     text = (search or "").lstrip("?")
     notices: list[str] = []
     params: dict[str, str] = {}
-    known = {"range", "start", "end", "tag_mode", "granularity", *_LIST_KEYS}
+    known = {"range", "start", "end", "tag_mode", "granularity", "tz", *_LIST_KEYS}
     for key, value in parse_qsl(text, keep_blank_values=True):
         if key not in known:
             notices.append(f"Unknown link parameter “{key[:40]}” ignored.")
@@ -266,8 +282,54 @@ def today_utc() -> date:
     return _pinned_today or datetime.now(UTC).date()
 
 
-def _day_ns(day: date) -> int:
-    return (day - date(1970, 1, 1)).days * NS_PER_DAY
+def _day_ns(day: date, tz: str = "UTC") -> int:
+    """Epoch ns of local midnight starting ``day`` in ``tz``."""
+    if tz == "UTC":
+        return (day - date(1970, 1, 1)).days * NS_PER_DAY
+    moment = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(tz))
+    return int(moment.timestamp()) * 10**9
+
+
+@lru_cache(maxsize=1024)
+def valid_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone known to this machine."""
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError, ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    """All IANA zone names, for the time-zone picker."""
+    return tuple(sorted(z for z in available_timezones() if "/" in z or z == "UTC"))
+
+
+def today_in(tz: str = "UTC") -> date:
+    """Today in ``tz`` (or the pinned demo day)."""
+    if _pinned_today is not None or tz == "UTC":
+        return today_utc()
+    return datetime.now(ZoneInfo(tz)).date()
+
+
+def local_days(ns: np.ndarray, tz: str = "UTC") -> np.ndarray:
+    """Epoch ns → local calendar day numbers (days since 1970-01-01) in ``tz``.
+
+    The UTC offset is looked up once per distinct hour, so a million sessions cost a few
+    milliseconds plus one small tz conversion.
+    """
+    ns = np.asarray(ns, dtype=np.int64)
+    if tz == "UTC" or ns.size == 0:
+        return ns // NS_PER_DAY
+    hours, inverse = np.unique(ns // (3600 * 10**9), return_inverse=True)
+    index = pd.DatetimeIndex(hours * (3600 * 10**9), tz="UTC").tz_convert(tz)
+    offsets = np.asarray(
+        [o.total_seconds() for o in index.map(lambda t: t.utcoffset())], dtype=np.int64
+    )
+    return (ns + offsets[inverse] * 10**9) // NS_PER_DAY
 
 
 def window(
@@ -276,15 +338,20 @@ def window(
     """The half-open window ``[start, end)`` in epoch ns; None means unbounded on that side.
 
     Presets count whole days ending today: "last 7 days" is today and the six days before.
-    A custom end date is inclusive (the window ends at the next midnight).
+    A custom end date is inclusive (the window ends at the next midnight). Days start at
+    midnight in the state's time zone (``tz``, default UTC).
     """
-    today = today or today_utc()
+    today = today or today_in(state.tz)
+    tz = state.tz
     if state.range in PRESETS:
         days = PRESETS[state.range]
-        return _day_ns(today - timedelta(days=days - 1)), _day_ns(today + timedelta(days=1))
+        return (
+            _day_ns(today - timedelta(days=days - 1), tz),
+            _day_ns(today + timedelta(days=1), tz),
+        )
     if state.range == "custom":
-        start = _day_ns(state.start) if state.start else None
-        end = _day_ns(state.end + timedelta(days=1)) if state.end else None
+        start = _day_ns(state.start, tz) if state.start else None
+        end = _day_ns(state.end + timedelta(days=1), tz) if state.end else None
         return start, end
     return None, None
 

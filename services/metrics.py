@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from services.filters import NS_PER_DAY
+from services.filters import local_days
 from services.query import Selection
 
 Z95 = 1.959963984540054
@@ -280,19 +280,19 @@ def _bucket_labels(days: np.ndarray, granularity: str) -> np.ndarray:
 def sessions_over_time(sel: Selection) -> pd.DataFrame:
     """Sessions per day/week/month bucket, zero-filled over the window.
 
-    Columns: ``bucket`` (datetime64, bucket start, UTC), ``sessions``.
+    Columns: ``bucket`` (datetime64, bucket start as a calendar date in the state's time
+    zone), ``sessions``.
     """
     ds = sel.dataset
     start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
     end = sel.end_ns
-    if end is None and ds.n:  # all time: up to the midnight after the newest session
-        end = (ds.data_end_ns // NS_PER_DAY + 1) * NS_PER_DAY
+    if end is None and ds.n:  # all time: up to the (local) day of the newest session
+        end = ds.data_end_ns + 1
     if start is None or end is None or end <= start:
         return pd.DataFrame(
             {"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)}
         )
-    first_day = start // NS_PER_DAY
-    last_day = (end - 1) // NS_PER_DAY
+    first_day, last_day = (int(d) for d in local_days(np.array([start, end - 1]), sel.state.tz))
     span = int(last_day - first_day + 1)
     days = sel.column("day").astype(np.int64) - first_day
     per_day = np.bincount(days, minlength=span)[:span] if days.size else np.zeros(span, np.int64)
@@ -518,7 +518,9 @@ def session_rows(
     identifiers = frame["participant_identifier"].fillna("")
     out = pd.DataFrame(
         {
-            "created_at": frame["created_at"].dt.strftime("%Y-%m-%d %H:%M"),
+            "created_at": frame["created_at"]
+            .dt.tz_convert(sel.state.tz)
+            .dt.strftime("%Y-%m-%d %H:%M"),
             "session_id": frame["session_id"],
             "team": frame["team_name"],
             "experiment": [

@@ -29,6 +29,7 @@ from services.filters import (
     UNTAGGED,
     FilterState,
     auto_granularity,
+    local_days,
     previous_window,
     window,
 )
@@ -57,6 +58,10 @@ class Selection:
     def column(self, name: str) -> np.ndarray:
         """The selected rows of a per-session array of the dataset (cached)."""
         if name not in self._cache:
+            if name == "day" and self.state.tz != "UTC":
+                # calendar days in the viewer's time zone
+                self._cache[name] = local_days(self.column("created_ns"), self.state.tz)
+                return self._cache[name]
             arr = getattr(self.dataset, name)[self.lo : self.hi]
             self._cache[name] = arr[self.mask] if self.mask is not None else arr
         return self._cache[name]

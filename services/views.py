@@ -155,7 +155,7 @@ def overview(
         annotations=annotations,
         figures=figs,
         summary=describe(state, dataset, selection),
-        time_subtitle=f"Sessions started per {selection.granularity} (UTC)",
+        time_subtitle=f"Sessions started per {selection.granularity} ({state.tz})",
         annotation_subtitle=(
             f"{annotated:,} of {selection.n:,} sessions annotated"
             f" ({metrics.ratio(annotated, selection.n):.1%})"

@@ -246,3 +246,19 @@ def test_saved_view_is_shared_and_reopens_the_view(server, page, browser):
     other.wait_for_url(re.compile("team=maternal-helpline"), timeout=20_000)
     expect(other.locator("#kpi-sessions")).to_have_text(sessions, timeout=20_000)
     other.close()
+
+
+def test_time_zone_defaults_to_the_browser_and_changes_the_buckets(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(server + "/?range=30d&granularity=day")
+    wait_ready(page)
+    zone = re.compile("Asia/(Kolkata|Calcutta)")  # Chromium may report the legacy name
+    page.wait_for_url(re.compile("tz=Asia/(Kolkata|Calcutta)"), timeout=20_000)
+    expect(page.locator("#time-subtitle")).to_contain_text(zone)
+    expect(page.locator("#f-tz")).to_contain_text(zone)
+    page.goto(server + "/?range=30d&tz=UTC")  # a link that names a zone keeps it
+    wait_ready(page)
+    expect(page.locator("#time-subtitle")).to_contain_text("(UTC)")
+    context.close()

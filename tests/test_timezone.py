@@ -1,0 +1,79 @@
+"""The viewer's time zone: days, weeks, windows and displayed times follow it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from services import metrics
+from services.filters import FilterState, Vocabulary, local_days, parse_query, window
+from services.query import select
+from services.records import parse_timestamp
+from tests.conftest import build_dataset
+
+LAGOS = "Africa/Lagos"  # UTC+1, no DST
+NEW_YORK = "America/New_York"
+
+
+def test_local_days_shift_late_utc_sessions_to_the_next_local_day():
+    late = parse_timestamp("2026-11-10T23:30:00Z")
+    assert local_days(np.array([late]), "UTC")[0] == (date(2026, 11, 10) - date(1970, 1, 1)).days
+    assert local_days(np.array([late]), LAGOS)[0] == (date(2026, 11, 11) - date(1970, 1, 1)).days
+
+
+def test_local_days_follow_daylight_saving_time():
+    # New York: UTC-4 in summer, UTC-5 in winter; 03:30 UTC is the previous evening in both
+    summer = parse_timestamp("2026-07-01T03:30:00Z")
+    winter = parse_timestamp("2026-12-01T04:30:00Z")
+    days = local_days(np.array([summer, winter]), NEW_YORK)
+    assert days.tolist() == [
+        (date(2026, 6, 30) - date(1970, 1, 1)).days,
+        (date(2026, 11, 30) - date(1970, 1, 1)).days,
+    ]
+
+
+def test_window_starts_at_local_midnight():
+    state = FilterState(range="7d", tz=LAGOS)
+    start, end = window(state, today=date(2026, 11, 22))
+    assert start == parse_timestamp("2026-11-15T23:00:00Z")  # local midnight on the 16th
+    assert end == parse_timestamp("2026-11-22T23:00:00Z")
+    custom = FilterState(range="custom", start=date(2026, 11, 1), end=date(2026, 11, 1), tz=LAGOS)
+    assert window(custom) == (
+        parse_timestamp("2026-10-31T23:00:00Z"),
+        parse_timestamp("2026-11-01T23:00:00Z"),
+    )
+
+
+def test_buckets_and_table_times_in_the_viewer_time_zone():
+    dataset = build_dataset(
+        [
+            {"id": "late", "created": "2026-11-10T23:30:00Z", "human": 1, "ai": 1},
+            {"id": "noon", "created": "2026-11-10T12:00:00Z", "human": 1, "ai": 1},
+        ]
+    )
+    utc = select(dataset, FilterState(range="all", granularity="day"))
+    lagos = select(dataset, FilterState(range="all", granularity="day", tz=LAGOS))
+    by_day_utc = metrics.sessions_over_time(utc).set_index("bucket")["sessions"]
+    by_day_lagos = metrics.sessions_over_time(lagos).set_index("bucket")["sessions"]
+    assert by_day_utc.to_dict() == {np.datetime64("2026-11-10"): 2}
+    assert by_day_lagos[np.datetime64("2026-11-10")] == 1
+    assert by_day_lagos[np.datetime64("2026-11-11")] == 1
+    rows = metrics.session_rows(lagos, metrics.table_order(lagos))
+    assert set(rows["created_at"]) == {"2026-11-11 00:30", "2026-11-10 13:00"}
+
+
+@pytest.mark.parametrize("zone", ["Not/AZone", "../../etc/passwd", "x" * 100])
+def test_unknown_time_zone_in_a_link_gives_a_notice(zone):
+    state, notices = parse_query(f"?tz={zone}", Vocabulary())
+    assert state.tz == "UTC"
+    assert any("time zone" in n for n in notices)
+
+
+def test_time_zone_round_trips_through_the_url():
+    state = FilterState(range="30d", tz=NEW_YORK)
+    assert state.to_query() == "?range=30d&tz=America/New_York"
+    parsed, notices = parse_query(state.to_query())
+    assert parsed == state and notices == []
+    assert FilterState.from_dict(state.to_dict()) == state
