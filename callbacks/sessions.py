@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dash import Input, Output, State, callback, clientside_callback, dcc, no_update
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, no_update
 
 from services import metrics, runtime
 from services.filters import FilterState
@@ -111,3 +111,15 @@ clientside_callback(
     Input("data-generation", "data"),
     prevent_initial_call=True,
 )
+
+
+@callback(
+    Output("tabs", "active_tab"),
+    Input({"type": "open-sessions", "chart": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def open_sessions(clicks):
+    """A chart's "Sessions ↗" opens the table, which already holds that chart's sessions."""
+    if not ctx.triggered_id or not any(clicks or []):
+        return no_update
+    return "sessions"

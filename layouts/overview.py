@@ -88,11 +88,22 @@ def chart_card(
     subtitle_id: str | None = None,
     csv_chart: str | None = None,
 ) -> dbc.Card:
-    """A chart in a card; ``csv_chart`` adds a CSV download of that chart's aggregate."""
-    if csv_chart:
-        extra = html.Div(
-            [extra, csv_button(csv_chart)], className="d-flex align-items-center gap-2"
-        )
+    """A chart in a card; ``csv_chart`` adds a CSV download of that chart's aggregate.
+
+    Every card has "Sessions ↗", which opens the sessions behind the chart in the table (click
+    a bar or cell first to narrow them: clicks set the filters).
+    """
+    open_sessions = html.Button(
+        "Sessions ↗",
+        id={"type": "open-sessions", "chart": graph_id},
+        className="btn btn-link btn-sm p-0 open-sessions",
+        title="Open the sessions behind this chart in the table",
+        n_clicks=0,
+    )
+    extra = html.Div(
+        [extra, csv_button(csv_chart) if csv_chart else None, open_sessions],
+        className="d-flex align-items-center gap-2",
+    )
     return dbc.Card(
         [
             dbc.CardHeader(

@@ -225,8 +225,13 @@ def test_clicking_an_experiment_bar_filters_every_view(server, page):
     box = bars.bounding_box()
     page.mouse.click(box["x"] + 20, box["y"] + 15)  # the top bar: the largest experiment
     page.wait_for_url(re.compile("experiment="), timeout=20_000)
-    wait_kpi_change(page, before)
+    after = wait_kpi_change(page, before)
     expect(page.locator("#f-experiment")).not_to_contain_text("All experiments")
+    # the chart's "Sessions ↗" opens exactly those sessions in the table
+    page.locator("#fig-experiment").locator("xpath=ancestor::div[contains(@class,'card')]").locator(
+        ".open-sessions"
+    ).first.click()
+    expect(page.locator("#sessions-count")).to_contain_text(f"{after} sessions", timeout=20_000)
 
 
 def test_saved_view_is_shared_and_reopens_the_view(server, page, browser):
@@ -249,7 +254,9 @@ def test_saved_view_is_shared_and_reopens_the_view(server, page, browser):
 
 
 def test_time_zone_defaults_to_the_browser_and_changes_the_buckets(server, browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata"
+    )
     context.set_default_timeout(60_000)
     page = context.new_page()
     page.goto(server + "/?range=30d&granularity=day")
