@@ -109,6 +109,8 @@ class Dataset:
     versions_table: pd.DataFrame
     costs_table: pd.DataFrame
     _sessions: pa.Table = field(repr=False, default=None)
+    _derived: dict = field(repr=False, default_factory=dict, compare=False)
+    """Lazily computed per-dataset structures (e.g. annotation patterns), see metrics."""
 
     @classmethod
     def from_tables(cls, tables: Tables, generation: int) -> Dataset:

@@ -15,6 +15,7 @@ our store keeps per-session summaries, not every message.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -65,6 +66,11 @@ class Category:
 
 def annotation_categories(tag_names: list[str]) -> list[Category]:
     """Recognise categories in a tag vocabulary (nothing is hard-coded but ``safe``/``accurate``)."""
+    return list(_annotation_categories(tuple(tag_names)))
+
+
+@functools.lru_cache(maxsize=16)
+def _annotation_categories(tag_names: tuple[str, ...]) -> tuple[Category, ...]:
     found: dict[str, dict[str, str]] = {}
     for tag in tag_names:
         match = _VERDICT.match(tag)
@@ -89,7 +95,7 @@ def annotation_categories(tag_names: list[str]) -> list[Category]:
     for tag in PRESENCE_TAGS:
         if tag in tag_names:
             categories.append(Category(tag, CATEGORY_LABELS[tag], tag, None, None, presence=True))
-    return categories
+    return tuple(categories)
 
 
 def annotation_tags(tag_names: list[str]) -> list[str]:
@@ -160,39 +166,103 @@ def transcript_coverage(sel: Selection) -> float:
     return ratio(int(np.count_nonzero(sel.column("has_transcript"))), sel.n)
 
 
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct combinations of annotation tags a session can carry, per dataset.
+
+    ``ids[row]`` numbers the combination of row ``row``; ``table[id, j]`` says whether that
+    combination holds annotation tag ``j`` (in :func:`annotation_tags` order). Counting sessions
+    per combination (one ``bincount`` over the selection) answers every annotation question —
+    annotated, verdicts, per-category good/bad/undetermined/conflicting — exactly, without one
+    masked copy of the selection per tag.
+    """
+
+    tags: tuple[str, ...]
+    ids: np.ndarray
+    table: np.ndarray
+
+    def column(self, tag: str | None) -> np.ndarray:
+        if tag is None:
+            return np.zeros(len(self.table), dtype=bool)
+        return self.table[:, self.tags.index(tag)]
+
+
+def _patterns(ds) -> _Patterns:
+    cached = ds._derived.get("annotation_patterns")
+    if cached is not None:
+        return cached
+    tags = tuple(annotation_tags(ds.tag_names))
+    rows = [ds.tag_index[t] for t in tags]
+    if len(rows) <= 63:
+        key = np.zeros(ds.n, dtype=np.uint64)
+        for bit, row in enumerate(rows):
+            key |= ds.tag_matrix[row].astype(np.uint64) << np.uint64(bit)
+        keys, ids = np.unique(key, return_inverse=True)
+        table = ((keys[:, None] >> np.arange(len(rows), dtype=np.uint64)) & 1).astype(bool)
+    else:  # more annotation tags than bits in a word: unique rows of the matrix
+        table, ids = np.unique(ds.tag_matrix[rows].T, axis=0, return_inverse=True)
+        table = table.astype(bool)
+    if len(table) == 0:  # no sessions
+        table = np.zeros((1, len(rows)), dtype=bool)
+    ids = np.asarray(ids).reshape(-1)
+    dtype = np.uint8 if len(table) <= 256 else np.uint16 if len(table) <= 65536 else np.int32
+    patterns = _Patterns(tags, ids.astype(dtype), table)
+    ds._derived["annotation_patterns"] = patterns
+    return patterns
+
+
+def _pattern_ids(sel: Selection) -> np.ndarray:
+    """Annotation pattern id of every selected session (cached on the selection)."""
+    if "annotation_pattern_ids" not in sel._cache:
+        ids = _patterns(sel.dataset).ids[sel.lo : sel.hi]
+        sel._cache["annotation_pattern_ids"] = ids[sel.mask] if sel.mask is not None else ids
+    return sel._cache["annotation_pattern_ids"]
+
+
+def _pattern_counts(sel: Selection) -> np.ndarray:
+    """Selected sessions per annotation pattern (cached on the selection)."""
+    if "annotation_pattern_counts" not in sel._cache:
+        size = len(_patterns(sel.dataset).table)
+        ids = _pattern_ids(sel)
+        sel._cache["annotation_pattern_counts"] = (
+            np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
+        )
+    return sel._cache["annotation_pattern_counts"]
+
+
+def _verdict_patterns(patterns: _Patterns, categories: list[Category]) -> tuple[np.ndarray, ...]:
+    """Per pattern: has any ``*_good`` tag, has any ``*_bad`` tag (verdict categories only)."""
+    good = np.zeros(len(patterns.table), dtype=bool)
+    bad = np.zeros(len(patterns.table), dtype=bool)
+    for category in categories:
+        if category.presence:
+            continue
+        good |= patterns.column(category.good)
+        bad |= patterns.column(category.bad)
+    return good, bad
+
+
 def annotated_mask(sel: Selection) -> np.ndarray:
     """Selected sessions carrying at least one annotation-category tag."""
-    tags = [sel.dataset.tag_index[t] for t in annotation_tags(sel.dataset.tag_names)]
-    if not tags or sel.n == 0:
+    if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
         return np.zeros(sel.n, dtype=bool)
-    return sel.matrix_rows("tag_matrix", tags).any(axis=0)
+    return _patterns(sel.dataset).table.any(axis=1)[_pattern_ids(sel)]
 
 
 def annotated_count(sel: Selection) -> int:
     """Sessions with at least one annotation tag (any recognised category, incl. safe/accurate)."""
-    return int(np.count_nonzero(annotated_mask(sel)))
+    if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
+        return 0
+    return int(_pattern_counts(sel)[_patterns(sel.dataset).table.any(axis=1)].sum())
 
 
 def _verdict_masks(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
-    good_tags, bad_tags = [], []
-    for category in annotation_categories(sel.dataset.tag_names):
-        if category.presence:
-            continue
-        if category.good:
-            good_tags.append(sel.dataset.tag_index[category.good])
-        if category.bad:
-            bad_tags.append(sel.dataset.tag_index[category.bad])
-    good = (
-        sel.matrix_rows("tag_matrix", good_tags).any(axis=0)
-        if good_tags and sel.n
-        else np.zeros(sel.n, dtype=bool)
-    )
-    bad = (
-        sel.matrix_rows("tag_matrix", bad_tags).any(axis=0)
-        if bad_tags and sel.n
-        else np.zeros(sel.n, dtype=bool)
-    )
-    return good, bad
+    categories = annotation_categories(sel.dataset.tag_names)
+    if sel.n == 0 or not any(not c.presence for c in categories):
+        return np.zeros(sel.n, dtype=bool), np.zeros(sel.n, dtype=bool)
+    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
+    ids = _pattern_ids(sel)
+    return good[ids], bad[ids]
 
 
 def rated_good(sel: Selection) -> tuple[int, int]:
@@ -201,9 +271,12 @@ def rated_good(sel: Selection) -> tuple[int, int]:
     A session has a verdict when it carries any ``*_good`` or ``*_bad`` tag; it is rated good
     when it has at least one ``*_good`` tag and no ``*_bad`` tag.
     """
-    good, bad = _verdict_masks(sel)
-    verdict = good | bad
-    return int(np.count_nonzero(good & ~bad)), int(np.count_nonzero(verdict))
+    categories = annotation_categories(sel.dataset.tag_names)
+    if sel.n == 0 or not any(not c.presence for c in categories):
+        return 0, 0
+    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
+    counts = _pattern_counts(sel)
+    return int(counts[good & ~bad].sum()), int(counts[good | bad].sum())
 
 
 @dataclass(frozen=True)
@@ -360,22 +433,24 @@ def annotation_breakdown(sel: Selection) -> pd.DataFrame:
     """
     rows = []
     annotated = annotated_count(sel)
-    for category in annotation_categories(sel.dataset.tag_names):
+    categories = annotation_categories(sel.dataset.tag_names)
+    if categories:
+        patterns = _patterns(sel.dataset)
+        counts = _pattern_counts(sel)
+    for category in categories:
         if category.presence:
-            good = int(np.count_nonzero(sel.tag(category.good)))
+            good = int(counts[patterns.column(category.good)].sum())
             n = annotated
             bad = n - good
             undetermined = conflicting = 0
         else:
-            good_mask = sel.tag(category.good) if category.good else np.zeros(sel.n, bool)
-            bad_mask = sel.tag(category.bad) if category.bad else np.zeros(sel.n, bool)
-            und_mask = (
-                sel.tag(category.undetermined) if category.undetermined else np.zeros(sel.n, bool)
-            )
-            conflicting = int(np.count_nonzero(good_mask & bad_mask))
-            good = int(np.count_nonzero(good_mask & ~bad_mask))
-            bad = int(np.count_nonzero(bad_mask & ~good_mask))
-            undetermined = int(np.count_nonzero(und_mask & ~good_mask & ~bad_mask))
+            good_mask = patterns.column(category.good)
+            bad_mask = patterns.column(category.bad)
+            und_mask = patterns.column(category.undetermined)
+            conflicting = int(counts[good_mask & bad_mask].sum())
+            good = int(counts[good_mask & ~bad_mask].sum())
+            bad = int(counts[bad_mask & ~good_mask].sum())
+            undetermined = int(counts[und_mask & ~good_mask & ~bad_mask].sum())
             n = good + bad
         low, high = wilson_interval(good, n)
         rows.append(
