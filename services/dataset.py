@@ -26,12 +26,44 @@ from services.store import Tables
 NS_PER_DAY = 86_400 * 10**9
 
 
+def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array, bool]:
+    """Dictionary-encode a string column with codes in sorted label order.
+
+    Returns (int32 codes, sorted distinct non-null values, whether nulls occur). Null rows get
+    the code of ``""``: the first label when ``""`` occurs, else one past the last (the caller
+    appends ``""``). Arrow sorts strings by UTF-8 bytes, which is Python's code point order.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    dictionary = encoded.dictionary
+    order = np.asarray(pc.array_sort_indices(dictionary).to_numpy(), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    labels = dictionary.take(pa.array(order))
+    has_null = encoded.indices.null_count > 0
+    if not has_null:
+        codes = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False))]
+        return codes, labels, False
+    null_code = 0 if len(labels) and labels[0].as_py() == "" else len(labels)
+    if not len(labels):  # every value is null
+        return np.full(len(column), null_code, dtype=np.int32), labels, True
+    indices = np.asarray(pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False))
+    codes = rank[indices]
+    codes[np.asarray(encoded.indices.is_null().to_numpy(zero_copy_only=False))] = null_code
+    return codes, labels, True
+
+
 def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
-    """Dictionary-encode a string column → (int32 codes, sorted category labels)."""
-    labels = sorted(pc.unique(column).to_pylist(), key=lambda v: (v is None, v or ""))
-    labels = [v if v is not None else "" for v in labels]
-    index = pc.index_in(pc.fill_null(column, ""), value_set=pa.array(labels, pa.string()))
-    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int32), labels
+    """Dictionary-encode a string column → (int32 codes, sorted category labels).
+
+    A null value gets the label ``""`` (appended last unless ``""`` itself occurs).
+    """
+    codes, labels, has_null = _encode(column)
+    names = labels.to_pylist()
+    if has_null:
+        names.append("")
+    return codes, names
 
 
 def _membership(
@@ -128,7 +160,8 @@ class Dataset:
         participant_key = pc.binary_join_element_wise(
             sessions["team_slug"], sessions["participant_identifier"], "\x1f"
         )
-        participant_codes, participant_labels = _codes(participant_key)
+        participant_codes, participant_labels, participant_null = _encode(participant_key)
+        n_participants = len(participant_labels) + int(participant_null)
 
         def first_label(codes: np.ndarray, labels: list[str], values: str) -> dict[str, str]:
             mapping: dict[str, str] = {}
@@ -217,7 +250,7 @@ class Dataset:
             platform_codes=platform_codes,
             platforms=platforms,
             participant_codes=participant_codes,
-            n_participants=len(participant_labels),
+            n_participants=n_participants,
             tag_matrix=tag_matrix,
             tag_names=tag_names,
             tag_index={name: i for i, name in enumerate(tag_names)},
