@@ -67,13 +67,21 @@ def _codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 
 
 def _membership(
-    lists: pa.ChunkedArray, n: int, order: list[str] | None = None
+    lists: pa.ChunkedArray,
+    n: int,
+    order: list[str] | None = None,
+    where: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """A list<string> column → (bool matrix [label, row], labels)."""
+    """A list<string> column → (bool matrix [label, row], labels).
+
+    ``where[i]`` is the matrix column of list ``i`` (default: the same position).
+    """
     combined = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
     flat = pc.list_flatten(combined)
     parents = np.asarray(pc.list_parent_indices(combined).to_numpy(zero_copy_only=False))
-    labels = order if order is not None else sorted(set(flat.to_pylist()))
+    if where is not None:
+        parents = where[parents]
+    labels = order if order is not None else sorted(pc.unique(flat).to_pylist())
     matrix = np.zeros((len(labels), n), dtype=bool)
     if len(flat) and labels:
         index = np.asarray(
@@ -98,6 +106,24 @@ def _ns(table: pa.Table, name: str) -> np.ndarray:
 
 
 NAT = np.iinfo(np.int64).min
+
+ROW_COLUMNS = (
+    "created_at",
+    "session_id",
+    "team_slug",
+    "team_name",
+    "experiment_id",
+    "experiment_name",
+    "participant_identifier",
+    "status",
+    "platform",
+    "human_messages",
+    "ai_messages",
+    "versions",
+    "tags",
+    "cost_usd",
+)
+"""Session columns kept as Arrow for :meth:`Dataset.rows` (the sessions table and exports)."""
 
 
 @dataclass
@@ -141,33 +167,54 @@ class Dataset:
     versions_table: pd.DataFrame
     costs_table: pd.DataFrame
     _sessions: pa.Table = field(repr=False, default=None)
+    _row_order: np.ndarray | None = field(repr=False, default=None)
+    """``_sessions`` row of each time-sorted position (None: the same position)."""
     _derived: dict = field(repr=False, default_factory=dict, compare=False)
     """Lazily computed per-dataset structures (e.g. annotation patterns), see metrics."""
 
     @classmethod
     def from_tables(cls, tables: Tables, generation: int) -> Dataset:
+        # The rows stay where the store put them; ``order`` lists them by time and every
+        # per-row NumPy array is built in that order (a NumPy gather is far cheaper than an
+        # Arrow ``take`` of the whole table). Row access maps positions through ``order``.
         sessions = tables.sessions
-        order = pc.sort_indices(
-            sessions, sort_keys=[("created_at", "ascending"), ("session_id", "ascending")]
-        )
-        sessions = sessions.take(order)
         n = sessions.num_rows
-        created = _ns(sessions, "created_at")
-        team_codes, teams = _codes(sessions["team_slug"])
-        exp_codes, experiments = _codes(sessions["experiment_id"])
-        status_codes, statuses = _codes(sessions["status"])
-        platform_codes, platforms = _codes(sessions["platform"])
+        order = np.asarray(
+            pc.sort_indices(
+                sessions, sort_keys=[("created_at", "ascending"), ("session_id", "ascending")]
+            ).to_numpy(),
+            dtype=np.int64,
+        )
+        where = np.empty(n, dtype=np.int64)  # stored row → time-sorted position
+        where[order] = np.arange(n, dtype=np.int64)
+
+        def codes_of(name_or_column) -> tuple[np.ndarray, list[str]]:
+            column = sessions[name_or_column] if isinstance(name_or_column, str) else name_or_column
+            codes, labels = _codes(column)
+            return codes[order], labels
+
+        created = _ns(sessions, "created_at")[order]
+        team_codes, teams = codes_of("team_slug")
+        exp_codes, experiments = codes_of("experiment_id")
+        status_codes, statuses = codes_of("status")
+        platform_codes, platforms = codes_of("platform")
         participant_key = pc.binary_join_element_wise(
             sessions["team_slug"], sessions["participant_identifier"], "\x1f"
         )
         participant_codes, participant_labels, participant_null = _encode(participant_key)
+        participant_codes = participant_codes[order]
         n_participants = len(participant_labels) + int(participant_null)
+        del participant_key
+
+        def take(values: str, positions: np.ndarray) -> list:
+            """Values of a column at time-sorted positions."""
+            return sessions[values].take(pa.array(order[positions])).to_pylist()
 
         def first_label(codes: np.ndarray, labels: list[str], values: str) -> dict[str, str]:
             mapping: dict[str, str] = {}
             if n:
                 _, first = np.unique(codes, return_index=True)
-                column = sessions[values].take(pa.array(first)).to_pylist()
+                column = take(values, first)
                 for pos, value in zip(first, column, strict=True):
                     mapping[labels[codes[pos]]] = value
             return mapping
@@ -180,7 +227,7 @@ class Dataset:
             rev = np.arange(n - 1, -1, -1)
             _, last = np.unique(exp_codes[rev], return_index=True)
             idx = rev[last]
-            names = sessions["experiment_name"].take(pa.array(idx)).to_pylist()
+            names = take("experiment_name", idx)
             for pos, name in zip(idx, names, strict=True):
                 exp_names[experiments[exp_codes[pos]]] = name
         experiments_table = tables.experiments.to_pandas()
@@ -192,16 +239,16 @@ class Dataset:
                 exp_names[row.experiment_id] = row.name
                 exp_team.setdefault(row.experiment_id, row.team_slug)
 
-        tag_matrix, tag_names = _membership(sessions["tags"], n)
+        tag_matrix, tag_names = _membership(sessions["tags"], n, where=where)
+        versions_lists = sessions["versions"].combine_chunks()
         version_labels = sorted(
-            set(pc.list_flatten(sessions["versions"].combine_chunks()).to_pylist()),
+            set(pc.unique(pc.list_flatten(versions_lists)).to_pylist()),
             key=version_sort_key,
         )
-        version_matrix, version_names = _membership(sessions["versions"], n, version_labels)
+        version_matrix, version_names = _membership(versions_lists, n, version_labels, where)
         first_version = np.full(n, -1, dtype=np.int32)
         last_version = np.full(n, -1, dtype=np.int32)
         if version_names:
-            versions_lists = sessions["versions"].combine_chunks()
             first = pc.list_element(
                 pc.if_else(
                     pc.greater(pc.list_value_length(versions_lists), 0), versions_lists, None
@@ -219,23 +266,27 @@ class Dataset:
                     zero_copy_only=False
                 )
             )
-            first_version[:] = first_idx
+            first_version[:] = first_idx[order]
             flat_idx = np.asarray(
                 pc.index_in(flat, value_set=value_set).to_numpy(zero_copy_only=False)
             )
             last_pos = offsets[1:] - 1
-            last_version[has] = flat_idx[last_pos[has] - offsets[0]]
+            stored_last = np.full(n, -1, dtype=np.int32)
+            stored_last[has] = flat_idx[last_pos[has] - offsets[0]]
+            last_version[:] = stored_last[order]
+        del versions_lists
 
         first_msg = _ns(sessions, "first_message_at")
         last_msg = _ns(sessions, "last_message_at")
         duration = np.where(
             (first_msg == NAT) | (last_msg == NAT), np.nan, (last_msg - first_msg) / 1e9
-        )
+        )[order]
+        del first_msg, last_msg
         return cls(
             generation=generation,
             meta=dict(tables.meta),
             n=n,
-            session_id=np.asarray(sessions["session_id"].to_numpy(zero_copy_only=False)),
+            session_id=np.asarray(sessions["session_id"].to_numpy(zero_copy_only=False))[order],
             created_ns=created,
             day=(created // NS_PER_DAY).astype(np.int32),
             team_codes=team_codes,
@@ -259,30 +310,35 @@ class Dataset:
             version_names=version_names,
             has_transcript=np.asarray(
                 sessions["has_transcript"].to_numpy(zero_copy_only=False), dtype=bool
-            ),
-            human_messages=_float(sessions, "human_messages"),
-            ai_messages=_float(sessions, "ai_messages"),
-            user_words=_float(sessions, "user_words"),
+            )[order],
+            human_messages=_float(sessions, "human_messages")[order],
+            ai_messages=_float(sessions, "ai_messages")[order],
+            user_words=_float(sessions, "user_words")[order],
             duration_s=duration,
-            thumbs_up=_float(sessions, "thumbs_up"),
-            thumbs_down=_float(sessions, "thumbs_down"),
-            cost_usd=_float(sessions, "cost_usd"),
+            thumbs_up=_float(sessions, "thumbs_up")[order],
+            thumbs_down=_float(sessions, "thumbs_down")[order],
+            cost_usd=_float(sessions, "cost_usd")[order],
             first_version=first_version,
             last_version=last_version,
             experiments_table=experiments_table,
             versions_table=tables.experiment_versions.to_pandas(),
             costs_table=tables.session_costs.to_pandas(),
-            _sessions=sessions,
+            _sessions=sessions.select([c for c in ROW_COLUMNS if c in sessions.column_names]),
+            _row_order=order,
         )
 
     # ---- row access for tables and exports -------------------------------------------------
 
     def rows(self, positions: np.ndarray, columns: list[str] | None = None) -> pd.DataFrame:
-        """Materialise the given row positions (already filtered/sorted) as a DataFrame."""
-        table = self._sessions.take(pa.array(np.asarray(positions, dtype=np.int64)))
-        if columns:
-            table = table.select(columns)
-        return table.to_pandas()
+        """Materialise the given row positions (already filtered/sorted) as a DataFrame.
+
+        Only the columns in :data:`ROW_COLUMNS` are kept in memory.
+        """
+        table = self._sessions.select(columns) if columns else self._sessions
+        positions = np.asarray(positions, dtype=np.int64)
+        if self._row_order is not None:
+            positions = self._row_order[positions]
+        return table.take(pa.array(positions)).to_pandas()
 
     @property
     def data_start_ns(self) -> int | None:
