@@ -124,6 +124,37 @@ ROW_COLUMNS = (
     "cost_usd",
 )
 """Session columns kept as Arrow for :meth:`Dataset.rows` (the sessions table and exports)."""
+DICTIONARY_COLUMNS = (
+    "team_slug",
+    "team_name",
+    "experiment_id",
+    "experiment_name",
+    "status",
+    "platform",
+)
+"""…of which these few-valued ones are held dictionary-encoded (decoded again by ``rows``)."""
+
+
+def _row_table(sessions: pa.Table) -> pa.Table:
+    table = sessions.select([c for c in ROW_COLUMNS if c in sessions.column_names])
+    for name in DICTIONARY_COLUMNS:
+        index = table.schema.get_field_index(name)
+        if index >= 0 and pa.types.is_string(table.schema.field(index).type):
+            encoded = pc.dictionary_encode(table[name])
+            table = table.set_column(
+                index, table.schema.field(index).with_type(encoded.type), encoded
+            )
+    return table
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    for index, column_field in enumerate(table.schema):
+        if pa.types.is_dictionary(column_field.type):
+            value_type = column_field.type.value_type
+            table = table.set_column(
+                index, column_field.with_type(value_type), table[index].cast(value_type)
+            )
+    return table
 
 
 @dataclass
@@ -323,7 +354,7 @@ class Dataset:
             experiments_table=experiments_table,
             versions_table=tables.experiment_versions.to_pandas(),
             costs_table=tables.session_costs.to_pandas(),
-            _sessions=sessions.select([c for c in ROW_COLUMNS if c in sessions.column_names]),
+            _sessions=_row_table(sessions),
             _row_order=order,
         )
 
@@ -338,7 +369,7 @@ class Dataset:
         positions = np.asarray(positions, dtype=np.int64)
         if self._row_order is not None:
             positions = self._row_order[positions]
-        return table.take(pa.array(positions)).to_pandas()
+        return _decoded(table.take(pa.array(positions))).to_pandas()
 
     @property
     def data_start_ns(self) -> int | None:

@@ -337,6 +337,8 @@ class DatasetCache:
             try:
                 tables = self.store.read(generation)
                 self._dataset = Dataset.from_tables(tables, generation)
+                del tables  # the columns the dataset does not keep: give their memory back
+                pa.default_memory_pool().release_unused()
                 self.notice = None
                 log.info("loaded generation=%s sessions=%s", generation, self._dataset.n)
             except StoreError as exc:
