@@ -14,6 +14,7 @@ before the window: up to :data:`LOOKBACK_DAYS`).
   verdict): ``expected`` = pooled rate of the previous 28 days (≥ :data:`MIN_BASELINE_VERDICTS`
   verdicts needed); band = expected ± :data:`K` × binomial σ at the day's own n
   (√(p(1−p)/n)), clipped to [0, 1]. Only days with ≥ :data:`MIN_VERDICTS` verdicts are judged.
+* Days are calendar days in the filter state's time zone (``tz``), like the charts.
 * The baseline starts on the first day with a selected session (days before a chatbot
   launched are not "zero sessions"), and **today is never judged** (it is not over yet).
 
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from services import metrics
-from services.filters import NS_PER_DAY, today_utc
+from services.filters import NS_PER_DAY, local_days, today_utc
 from services.query import Selection, select
 
 K = 3.5
@@ -62,26 +63,25 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     today = today or today_utc()
     today_day = (today - date(1970, 1, 1)).days
     start_ns = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
-    end_ns = (
-        sel.end_ns if sel.end_ns is not None else (ds.data_end_ns // NS_PER_DAY + 1) * NS_PER_DAY
+    end_ns = sel.end_ns if sel.end_ns is not None else ds.data_end_ns + 1
+    # calendar days in the state's time zone, as sel.column("day") counts them
+    first_day, window_last = (
+        int(d) for d in local_days(np.array([start_ns, end_ns - 1]), sel.state.tz)
     )
-    first_day = int(start_ns // NS_PER_DAY)
-    last_day = min(int((end_ns - 1) // NS_PER_DAY), today_day - 1)
+    last_day = min(window_last, today_day - 1)
     if last_day < first_day:
         return None
-    wide = select(
-        ds,
-        sel.state,
-        window_override=((first_day - LOOKBACK_DAYS) * NS_PER_DAY, (last_day + 1) * NS_PER_DAY),
-    )
+    wide = select(ds, sel.state, window_override=(start_ns - LOOKBACK_DAYS * NS_PER_DAY, end_ns))
     if wide.n == 0:
         return None
     days = wide.column("day").astype(np.int64)
+    keep = days <= last_day  # drop today (and anything after the last judged day)
     base = int(days.min())  # the baseline starts with the first selected session
     span = last_day - base + 1
     if span <= 0:
         return None
     good, bad = metrics._verdict_masks(wide)
+    good, bad, days = good[keep], bad[keep], days[keep]
     verdict = good | bad
     offset = days - base
     return pd.DataFrame(

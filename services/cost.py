@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from services.dataset import Dataset
+from services.engagement import _window_days
 from services.filters import NS_PER_DAY, today_utc
 from services.metrics import _bucket_labels, label_for, ratio
 from services.query import Selection
@@ -205,21 +206,17 @@ def cost_by_experiment(sel: Selection) -> pd.DataFrame:
 
 
 def cost_over_time(sel: Selection) -> pd.DataFrame:
-    """Known cost of the sessions started in each day/week/month bucket, zero-filled over the
-    window, with the bucket's cost coverage (NaN for buckets without sessions).
+    """Known cost of the sessions started in each day/week/month bucket (the state's time zone),
+    zero-filled over the window, with the bucket's cost coverage (NaN for buckets without sessions).
 
     Columns: ``bucket`` (datetime64), ``cost_usd``, ``sessions``, ``known``, ``coverage``.
     """
-    ds = sel.dataset
-    start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
-    end = sel.end_ns
-    if end is None and ds.n:
-        end = (ds.data_end_ns // NS_PER_DAY + 1) * NS_PER_DAY
     columns = ["bucket", "cost_usd", "sessions", "known", "coverage"]
-    if start is None or end is None or end <= start:
+    span_days = _window_days(sel)
+    if span_days is None:
         return pd.DataFrame(columns=columns)
-    first_day = start // NS_PER_DAY
-    span = int((end - 1) // NS_PER_DAY - first_day + 1)
+    first_day, last_day = span_days
+    span = last_day - first_day + 1
     days = sel.column("day").astype(np.int64) - first_day
     cost = sel.column("cost_usd")
     known = ~np.isnan(cost)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.filters import NS_PER_DAY
+from services.filters import local_days
 from services.metrics import _bucket_labels, ratio, wilson_interval
 from services.query import Selection, select
 
@@ -254,19 +254,23 @@ def ratings(sel: Selection) -> Ratings:
 
 
 def _window_days(sel: Selection) -> tuple[int, int] | None:
-    """First and last day (since epoch) of the selection's window, data extent for all time."""
+    """First and last calendar day (since epoch, in the state's time zone) of the selection's
+    window — the data's extent for all time — as :func:`services.metrics.sessions_over_time`
+    counts them, so ``sel.column("day")`` indexes into it."""
     ds = sel.dataset
     start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
     end = sel.end_ns
     if end is None and ds.n:
-        end = (ds.data_end_ns // NS_PER_DAY + 1) * NS_PER_DAY
+        end = ds.data_end_ns + 1
     if start is None or end is None or end <= start:
         return None
-    return int(start // NS_PER_DAY), int((end - 1) // NS_PER_DAY)
+    first, last = local_days(np.array([start, end - 1]), sel.state.tz)
+    return int(first), int(last)
 
 
 def active_participants_over_time(sel: Selection) -> pd.DataFrame:
-    """Distinct active participants per day/week/month bucket (the selection's granularity).
+    """Distinct active participants per day/week/month bucket (the selection's granularity
+    and time zone).
 
     Active participant as in :func:`services.metrics.active_participants`: wrote ≥1 message in
     a session started in the bucket (sessions with an unsynced transcript count too). A

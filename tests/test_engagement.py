@@ -480,3 +480,41 @@ def test_engagement_is_vectorised_at_scale():
     engagement.sessions_per_participant(sel)
     assert time.perf_counter() - start < 2.0
     assert isinstance(engagement.retention_cohorts(sel), pd.DataFrame)
+
+
+def test_time_zone_days_line_up_with_the_window():
+    """A session at 23:30 UTC is the next calendar day in Nairobi (UTC+3): every series puts
+    it in the same local day as the Overview chart, nothing wraps around."""
+    from services.metrics import sessions_over_time
+
+    ds = build_dataset(
+        [
+            {
+                "id": "late",
+                "pid": "p1",
+                "created": "2026-11-09T23:30:00Z",
+                "human": 1,
+                "ai": 1,
+                "cost": 2.0,
+            },
+            {
+                "id": "noon",
+                "pid": "p2",
+                "created": "2026-11-10T12:00:00Z",
+                "human": 1,
+                "ai": 1,
+                "cost": 1.0,
+            },
+        ]
+    )
+    state = FilterState(
+        range="custom", start=date(2026, 11, 10), end=date(2026, 11, 11), tz="Africa/Nairobi"
+    )
+    sel = sel_of(ds, state)
+    assert sel.n == 2
+    assert sessions_over_time(sel)["sessions"].tolist() == [2, 0]
+    assert engagement.active_participants_over_time(sel)["participants"].tolist() == [2, 0]
+    assert cost.cost_over_time(sel)["cost_usd"].tolist() == pytest.approx([3.0, 0.0])
+    cohorts = engagement.retention_cohorts(sel)
+    assert cohorts["size"].tolist() == [2]
+    assert anomalies.anomalies(sel, date(2026, 11, 12)).empty
