@@ -95,12 +95,36 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     )
 
 
+def _same_weekday_median(counts: pd.Series, days: pd.Series) -> pd.Series:
+    """Median of the same weekday in the previous 4 weeks (≥ 3 of them), NaN before that.
+
+    Equal to ``counts.groupby(days % 7).transform(lambda g: g.shift(1).rolling(4,
+    min_periods=3).median())``; on consecutive days (what :func:`daily_series` returns) the
+    previous same weekdays are simply the values 7, 14, 21 and 28 rows back.
+    """
+    day_values = days.to_numpy()
+    if len(day_values) > 1 and not (np.diff(day_values) == 1).all():
+        return counts.groupby(days % 7).transform(
+            lambda g: g.shift(1).rolling(4, min_periods=3).median()
+        )
+    values = counts.to_numpy(dtype=float)
+    size = len(values)
+    expected = np.full(size, np.nan)
+    if size > 21:
+        three = min(size, 28)
+        expected[21:three] = np.median(
+            np.stack([values[21 - 7 * k : three - 7 * k] for k in (1, 2, 3)]), axis=0
+        )
+    if size > 28:
+        expected[28:] = np.median(
+            np.stack([values[28 - 7 * k : size - 7 * k] for k in (1, 2, 3, 4)]), axis=0
+        )
+    return pd.Series(expected, index=counts.index, name=counts.name)
+
+
 def _session_flags(series: pd.DataFrame) -> pd.DataFrame:
     counts = series["sessions"].astype(float)
-    weekday = series["day"] % 7
-    expected = counts.groupby(weekday).transform(
-        lambda g: g.shift(1).rolling(4, min_periods=3).median()
-    )
+    expected = _same_weekday_median(counts, series["day"])
     residual = (counts - expected).abs()
     mad = residual.shift(1).rolling(BASELINE_DAYS, min_periods=14).median()
     sigma = np.maximum(np.maximum(MAD_SCALE * mad.fillna(0), np.sqrt(expected.clip(lower=0))), 1)
