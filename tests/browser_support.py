@@ -39,7 +39,8 @@ def wait_for_http(
     last = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            out = process.stdout.read() if process.stdout else ""
+            log = getattr(process, "log_path", None)
+            out = log.read_text(errors="replace") if log and log.exists() else ""
             raise RuntimeError(f"server exited with {process.returncode}:\n{out[-3000:]}")
         try:
             response = requests.get(url, timeout=2, allow_redirects=False)
@@ -67,14 +68,19 @@ def start_app(data_dir: Path, extra_env: dict | None = None) -> tuple[subprocess
         PYTHONPATH=str(ROOT),
         **(extra_env or {}),
     )
-    process = subprocess.Popen(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # output goes to a file: an undrained pipe fills up (~64 KB of request log lines) and
+    # then blocks the server mid-request, which looked like page loads timing out
+    log_path = data_dir / "app.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    process.log_path = log_path
     base = f"http://127.0.0.1:{port}"
     wait_for_http(base + "/", process=process)
     return process, base
