@@ -3,7 +3,7 @@
 Pure functions over an :class:`~services.views.OverviewView` (the same view model the page
 renders), so an exported or API number is the number on the page. Every file says what it
 shows: the canonical filters (the page's URL query), the time zone of dates and buckets
-(``UTC``), the data generation and the last sync time — CSV as leading ``# key: value``
+(the filter state's ``tz``, UTC by default), the data generation and the last sync time — CSV as leading ``# key: value``
 comment lines (``pandas.read_csv(path, comment="#")`` reads it back), JSON in a ``meta``
 object.
 
@@ -24,6 +24,7 @@ from services.filters import FilterState
 from services.views import OverviewView
 
 TIMEZONE = "UTC"
+"""Time zone of dates and buckets when the filter state names none."""
 CHARTS = {
     "time": "Sessions over time",
     "experiment": "Sessions by experiment",
@@ -97,6 +98,11 @@ def synced_at(dataset: Dataset) -> str | None:
     return iso_utc(stamp, ns=False) if isinstance(stamp, int | float) else None
 
 
+def timezone(state: FilterState) -> str:
+    """The IANA zone the view's days, weeks and buckets are counted in."""
+    return getattr(state, "tz", None) or TIMEZONE
+
+
 def export_meta(
     view: OverviewView,
     dataset: Dataset,
@@ -112,7 +118,7 @@ def export_meta(
         "description": view.summary,
         "window": window_info(view),
         "granularity": view.selection.granularity,
-        "timezone": TIMEZONE,
+        "timezone": timezone(state),
         "data_source": dataset.meta.get("source"),
         "generation": dataset.generation,
         "synced_at": synced_at(dataset),
@@ -147,7 +153,7 @@ def kpi_records(view: OverviewView) -> list[dict]:
 def chart_frame(view: OverviewView, chart: str) -> pd.DataFrame:
     """The aggregate behind one Overview chart, with readable column names.
 
-    ``time``: bucket (start date, UTC), sessions · ``experiment``: experiment_id, experiment,
+    ``time``: bucket (start date in the view's time zone), sessions · ``experiment``: experiment_id, experiment,
     sessions, share · ``team``: team_slug, team, sessions, share · ``annotations``: per
     category good/bad/undetermined/conflicting, n, rate, ci_low, ci_high, presence.
     """
@@ -189,7 +195,7 @@ def summary(
         "filter_state": state.to_dict(),
         "notices": list(notices),
         "window": window_info(view),
-        "timezone": TIMEZONE,
+        "timezone": timezone(state),
         **view_data(view),
         "generation": dataset.generation,
         "synced_at": synced_at(dataset),

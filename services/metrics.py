@@ -498,11 +498,17 @@ def tag_counts(sel: Selection) -> pd.DataFrame:
 
 
 def sessions_by_hour(sel: Selection) -> pd.DataFrame:
-    """Sessions started in each hour of the day (UTC, by ``created_at``), all 24 hours.
+    """Sessions started in each hour of the day (by ``created_at``, in the state's time zone).
 
-    Columns: ``hour`` (0–23), ``sessions``, ``share`` (of the selection; 0 when it is empty).
+    Columns: ``hour`` (0–23, all 24), ``sessions``, ``share`` (of the selection; 0 when empty).
     """
-    hours = (sel.column("created_ns") // (3600 * 10**9)) % 24
+    created = sel.column("created_ns")
+    tz = getattr(sel.state, "tz", "UTC")
+    if tz == "UTC" or created.size == 0:
+        hours = (created // (3600 * 10**9)) % 24
+    else:
+        hours = pd.DatetimeIndex(created.astype("datetime64[ns]"), tz="UTC").tz_convert(tz).hour
+        hours = np.asarray(hours, dtype=np.int64)
     counts = np.bincount(hours, minlength=24)[:24] if hours.size else np.zeros(24, np.int64)
     frame = pd.DataFrame({"hour": np.arange(24), "sessions": counts.astype(np.int64)})
     frame["share"] = frame["sessions"] / max(sel.n, 1)

@@ -6,7 +6,7 @@ Usage::
     python -m services.report --days 7 --format html --out weekly.html
     python -m services.report --days 30 --format json --filters "team=ecd-nigeria"
 
-The period is the N **complete** UTC days ending with ``--end`` (default: yesterday), compared
+The period is the N **complete** days (UTC, or the ``tz`` in ``--filters``) ending with ``--end`` (default: yesterday), compared
 with the N days before. ``--filters`` takes the dashboard's URL query (same keys and rules; a
 ``range``/``start``/``end`` in it is replaced by the report period). Every number comes from
 :mod:`services.metrics` on the same store the dashboard reads (``DATA_DIR``); without an OCS
@@ -14,7 +14,7 @@ key the demo world is used (generated first when the store is empty).
 
 Sections: headline numbers (sessions, active participants, messages, annotated and rated-good
 shares) with the change, annotation quality per category with 95% Wilson intervals, top tags,
-busiest hours (UTC), the biggest per-experiment and per-team changes in sessions, and anomaly
+busiest hours, the biggest per-experiment and per-team changes in sessions, and anomaly
 flags (:mod:`services.anomalies`). The HTML file is self-contained (plotly.js inline, no
 network needed to open it).
 
@@ -31,6 +31,7 @@ import math
 import sys
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import orjson
 import pandas as pd
@@ -135,11 +136,12 @@ def build_report(
 ) -> dict:
     """Every number of the report as a JSON-safe dict (what ``--format json`` prints)."""
     now = now or datetime.now(UTC)
-    end = end or (now.date() - timedelta(days=1))
+    base = base or FilterState()
+    if end is None:  # yesterday, in the report's time zone
+        end = now.astimezone(ZoneInfo(exports.timezone(base))).date() - timedelta(days=1)
     start = end - timedelta(days=days - 1)
     prev_end = start - timedelta(days=1)
     prev_start = prev_end - timedelta(days=days - 1)
-    base = base or FilterState()
     state = period_state(base, start, end)
     prev_state = period_state(base, prev_start, prev_end)
     sel = select(dataset, state)
@@ -173,7 +175,7 @@ def build_report(
         "links": {"current": state.to_query(), "previous": prev_state.to_query()},
         "filters": filters,
         "notices": list(notices),
-        "timezone": exports.TIMEZONE,
+        "timezone": exports.timezone(base),
         "data_source": dataset.meta.get("source"),
         "generation": dataset.generation,
         "synced_at": exports.synced_at(dataset),
@@ -251,7 +253,7 @@ def render_text(report: dict) -> str:
     p, q = report["period"], report["previous_period"]
     out = [
         report["title"],
-        f"{p['start']} to {p['end']} (UTC) vs {q['start']} to {q['end']}",
+        f"{p['start']} to {p['end']} ({report['timezone']}) vs {q['start']} to {q['end']}",
         f"Filters: {report['filters'] or 'none (all but evaluations platform and setup status)'}",
         f"Data: {report['data_source'] or 'store'} generation {report['generation']},"
         f" last sync {report['synced_at'] or 'unknown'}",
@@ -273,7 +275,7 @@ def render_text(report: dict) -> str:
         out.append(f"  {row['tag']:32}{row['sessions']:>7,}  (before {row['previous']:,})")
     if not report["top_tags"]:
         out.append("  no tagged sessions")
-    out += ["", "BUSIEST HOURS (UTC)"]
+    out += ["", f"BUSIEST HOURS ({report['timezone']})"]
     if report["peak_hours"]:
         hours = {h["hour"]: h for h in report["busiest_hours"]}
         for hour in report["peak_hours"]:
@@ -327,9 +329,9 @@ def report_figures(report: dict) -> dict:
         x=[f"{h:02d}" for h in hours["hour"]],
         y=hours["sessions"],
         marker_color=figures.PALETTE[1],
-        hovertemplate="%{x}:00 UTC<br>%{y:,} sessions<extra></extra>",
+        hovertemplate=f"%{{x}}:00 {report['timezone']}<br>%{{y:,}} sessions<extra></extra>",
     )
-    by_hour.update_layout(xaxis_title="hour of day (UTC)")
+    by_hour.update_layout(xaxis_title=f"hour of day ({report['timezone']})")
     quality = pd.DataFrame(report["quality"]).astype({"rate": float, "ci_low": float})
     quality["ci_high"] = quality["ci_high"].astype(float)
     return {
@@ -363,7 +365,8 @@ def render_html(report: dict) -> str:
     p, q = report["period"], report["previous_period"]
     parts = [
         f"<h1>{html.escape(report['title'])}</h1>",
-        f'<div class="sub">{p["start"]} to {p["end"]} (UTC) vs {q["start"]} to {q["end"]} · '
+        f'<div class="sub">{p["start"]} to {p["end"]} ({html.escape(report["timezone"])}) vs '
+        f"{q['start']} to {q['end']} · "
         f"filters: {html.escape(report['filters'] or 'none')} · data generation "
         f"{report['generation']}, last sync {html.escape(report['synced_at'] or 'unknown')}</div>",
     ]
@@ -491,7 +494,7 @@ def parser() -> argparse.ArgumentParser:
         "--end",
         type=_date,
         default=None,
-        help="last day of the period, inclusive (YYYY-MM-DD, UTC; default yesterday)",
+        help="last day of the period, inclusive (YYYY-MM-DD; default yesterday in UTC)",
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="default text")
     parser.add_argument("--out", default=None, help="write here instead of stdout")

@@ -142,6 +142,18 @@ def test_view_csv_and_json_equal_the_page(demo_dataset, views, index):
     assert sum(r["sessions"] for r in document["by_experiment"]) == sel.n
 
 
+def test_export_names_the_view_time_zone(demo_dataset):
+    state = FilterState(range="30d", tz="Africa/Nairobi")
+    view = overview(demo_dataset, state, today=TODAY)
+    header, frame = read_export(exports.chart_csv(view, demo_dataset, state, "time", NOW)[1])
+    assert header["timezone"] == "Africa/Nairobi"
+    assert "tz=Africa/Nairobi" in header["filters"]
+    assert frame["sessions"].sum() == view.selection.n
+    assert exports.view_json(view, demo_dataset, state, NOW)[1]["meta"]["timezone"] == (
+        "Africa/Nairobi"
+    )
+
+
 def test_unknown_chart_is_an_error(demo_dataset, views):
     _state, view = views[0]
     with pytest.raises(KeyError):

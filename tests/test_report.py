@@ -36,6 +36,29 @@ def test_sessions_by_hour_matches_naive_pandas(demo_dataset):
     assert len(empty) == 24 and empty["sessions"].sum() == 0
 
 
+def test_sessions_by_hour_in_the_state_time_zone(demo_dataset):
+    utc = metrics.sessions_by_hour(select(demo_dataset, FilterState(range="all")))
+    lagos = metrics.sessions_by_hour(
+        select(demo_dataset, FilterState(range="all", tz="Africa/Lagos"))
+    )
+    assert lagos["sessions"].sum() == utc["sessions"].sum()
+    # Lagos is UTC+1 all year: every hour moves one later
+    assert lagos["sessions"].tolist() == np.roll(utc["sessions"].to_numpy(), 1).tolist()
+
+
+def test_report_in_a_time_zone(demo_dataset):
+    local = report.build_report(
+        demo_dataset, days=7, end=END, base=FilterState(tz="Africa/Lagos"), now=NOW
+    )
+    assert local["timezone"] == "Africa/Lagos"
+    assert "(Africa/Lagos)" in report.render_text(local)
+    sel = select(
+        demo_dataset,
+        FilterState(range="custom", start=date(2026, 11, 15), end=END, tz="Africa/Lagos"),
+    )
+    assert local["kpis"][0]["value"] == sel.n
+
+
 def test_periods_and_headline_equal_metrics(demo_dataset, weekly):
     assert weekly["period"] == {"start": "2026-11-15", "end": "2026-11-21", "days": 7}
     assert weekly["previous_period"] == {"start": "2026-11-08", "end": "2026-11-14"}
