@@ -92,6 +92,15 @@ def link_query(state: FilterState, browser_tz: str | None) -> str:
     return query
 
 
+def write_state(state: FilterState, values: list, search, browser_tz) -> list:
+    """Outputs of :func:`sync_filters` for a new state: only controls that change, the store,
+    the URL (when it differs) and no new notice."""
+    controls = controls_from_state(state)
+    changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
+    query = link_query(state, browser_tz)
+    return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
+
+
 def controls_from_state(state: FilterState) -> list:
     return [
         state.range,
@@ -176,34 +185,14 @@ def sync_filters(search, _reset, *inputs):
         if zone.tz == "UTC":
             return [no_update] * (len(CONTROL_IDS) + 3)
         state = current.with_changes(tz=zone.tz)
-        controls = controls_from_state(state)
-        changed = [
-            new if new != old else no_update for new, old in zip(controls, values, strict=True)
-        ]
-        query = link_query(state, browser_tz)
-        return [
-            *changed,
-            state.to_dict(),
-            query if query != (search or "") else no_update,
-            no_update,
-        ]
+        return write_state(state, values, search, browser_tz)
     if trigger in CLICKABLE:
         click = clicks.get(trigger)
         current, _ = state_from_controls(values, None)
         state = cross_filter(current, trigger, click)
         if state is None:
             return [no_update] * (len(CONTROL_IDS) + 3)
-        controls = controls_from_state(state)
-        changed = [
-            new if new != old else no_update for new, old in zip(controls, values, strict=True)
-        ]
-        query = link_query(state, browser_tz)
-        return [
-            *changed,
-            state.to_dict(),
-            query if query != (search or "") else no_update,
-            no_update,
-        ]
+        return write_state(state, values, search, browser_tz)
     if trigger == "f-reset":
         state = FilterState(tz=parse_params({"tz": browser_tz or ""})[0].tz)
         return [*controls_from_state(state), state.to_dict(), link_query(state, browser_tz), None]
@@ -221,10 +210,7 @@ def sync_filters(search, _reset, *inputs):
             notices_alert(notices) if notices else (None if trigger is None else no_update),
         ]
     state, _ = state_from_controls(values, trigger)
-    controls = controls_from_state(state)
-    changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
-    query = link_query(state, browser_tz)
-    return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
+    return write_state(state, values, search, browser_tz)
 
 
 @callback(

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from services import metrics
 from services.dataset import Dataset
 from services.filters import FilterState
 from services.views import OverviewView
@@ -33,19 +34,7 @@ CHARTS = {
 }
 """Chart key → title, for the per-chart CSV downloads of the Overview."""
 VIEW_CSV_COLUMNS = ["section", "key", "label", "metric", "value"]
-ANNOTATION_COLUMNS = [
-    "category",
-    "label",
-    "good",
-    "bad",
-    "undetermined",
-    "conflicting",
-    "n",
-    "rate",
-    "ci_low",
-    "ci_high",
-    "presence",
-]
+ANNOTATION_COLUMNS = metrics.ANNOTATION_COLUMNS
 
 
 # ---- JSON-safe values ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from services.dataset import ROW_COLUMNS
 from services.filters import local_days
 from services.query import Selection
 
@@ -423,6 +424,22 @@ def sessions_by(sel: Selection, dimension: str) -> pd.DataFrame:
     return frame.sort_values(["sessions", "label"], ascending=[False, True], ignore_index=True)
 
 
+ANNOTATION_COLUMNS = [
+    "category",
+    "label",
+    "good",
+    "bad",
+    "undetermined",
+    "conflicting",
+    "n",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "presence",
+]
+"""Columns of :func:`annotation_breakdown` (also the annotation section of exports)."""
+
+
 def annotation_breakdown(sel: Selection) -> pd.DataFrame:
     """Per annotation category: how many sessions were annotated and the good rate with a 95% CI.
 
@@ -468,22 +485,7 @@ def annotation_breakdown(sel: Selection) -> pd.DataFrame:
                 "presence": category.presence,
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "category",
-            "label",
-            "good",
-            "bad",
-            "undetermined",
-            "conflicting",
-            "n",
-            "rate",
-            "ci_low",
-            "ci_high",
-            "presence",
-        ],
-    )
+    return pd.DataFrame(rows, columns=ANNOTATION_COLUMNS)
 
 
 def tag_counts(sel: Selection) -> pd.DataFrame:
@@ -576,25 +578,7 @@ def session_rows(
     (``/a/<team>/experiments/e/<experiment>/s/<session>/view/``).
     """
     ds = sel.dataset
-    frame = ds.rows(
-        positions,
-        [
-            "created_at",
-            "session_id",
-            "team_slug",
-            "team_name",
-            "experiment_id",
-            "experiment_name",
-            "participant_identifier",
-            "status",
-            "platform",
-            "human_messages",
-            "ai_messages",
-            "versions",
-            "tags",
-            "cost_usd",
-        ],
-    )
+    frame = ds.rows(positions, list(ROW_COLUMNS))
     duration = ds.duration_s[positions]
     identifiers = frame["participant_identifier"].fillna("")
     out = pd.DataFrame(
