@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from services.figures import PALETTE, base_figure, empty_figure
+from services.figures import PALETTE, Figure, base_figure, empty_figure
 
 NO_TRANSCRIPTS = "No transcripts synced for these sessions"
 NO_COST = "No cost known for these sessions"
@@ -21,7 +20,7 @@ def histogram_figure(
     color: str = PALETTE[0],
     empty: str = NO_TRANSCRIPTS,
     height: int = 280,
-) -> go.Figure:
+) -> Figure:
     """Bars of a histogram frame (``bin``, ``<unit>``, ``share``), bins in their given order."""
     if frame.empty or int(frame[unit].sum()) == 0:
         return empty_figure(empty, theme=theme, height=height)
@@ -38,7 +37,7 @@ def histogram_figure(
     return fig
 
 
-def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> go.Figure:
+def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> Figure:
     """Share of sessions still going at turn k (line) and ending at turn k (bars)."""
     if frame.empty:
         return empty_figure(NO_TRANSCRIPTS, theme=theme, height=height)
@@ -71,7 +70,7 @@ def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> go.Fig
     return fig
 
 
-def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> go.Figure:
+def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> Figure:
     if frame.empty or int(frame["participants"].sum()) == 0:
         return empty_figure(theme=theme, height=280)
     fig = base_figure(theme, 280)
@@ -93,7 +92,7 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
     return fig
 
 
-def retention_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
+def retention_figure(frame: pd.DataFrame, theme: str) -> Figure:
     """Cohort × weeks-since heatmap of the share of the cohort active that week."""
     if frame.empty:
         return empty_figure("No new participants in this window", theme=theme, height=300)
@@ -133,7 +132,7 @@ def retention_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
 # ---- cost -----------------------------------------------------------------------------------
 
 
-def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> go.Figure:
+def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> Figure:
     if frame.empty or int(frame["known"].sum()) == 0:
         return empty_figure(NO_COST, theme=theme)
     fig = base_figure(theme)
@@ -159,7 +158,7 @@ def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> 
 
 def cost_bars_figure(
     frame: pd.DataFrame, theme: str, label: str, top: int = 10, height: int = 300
-) -> go.Figure:
+) -> Figure:
     """Horizontal bars of ``cost_usd`` per ``label`` (most expensive on top; tail as "Other")."""
     if frame.empty or float(frame["cost_usd"].sum()) <= 0:
         return empty_figure(NO_COST, theme=theme, height=height)

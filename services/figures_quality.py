@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from services.figures import PALETTE, base_figure, empty_figure
+from services.figures import PALETTE, Figure, base_figure, empty_figure
 
 SIDE_COLORS = (PALETTE[5], PALETTE[0])
 
 
-def comparison_figure(comparison, theme: str) -> go.Figure:
+def comparison_figure(comparison, theme: str) -> Figure:
     """Good rate of side A and side B per category, each with its 95% interval."""
     frame = comparison.rows
     if frame.empty or int(frame["n_a"].sum() + frame["n_b"].sum()) == 0:
@@ -55,7 +54,7 @@ def comparison_figure(comparison, theme: str) -> go.Figure:
     return fig
 
 
-def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
+def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
     """One line per category (good rate per bucket) with a shaded 95% band."""
     if frame.empty or int(frame["n"].sum()) == 0:
         return empty_figure("No annotated sessions match these filters", theme=theme)
@@ -103,7 +102,7 @@ def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
     return fig
 
 
-def coverage_time_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
+def coverage_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme)
     fig = base_figure(theme)
@@ -139,7 +138,7 @@ def coverage_time_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
     return fig
 
 
-def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
+def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> Figure:
     if frame.empty:
         return empty_figure(theme=theme)
     shown = frame.head(12).iloc[::-1]
@@ -162,7 +161,7 @@ def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
     return fig
 
 
-def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> go.Figure:
+def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> Figure:
     """Heatmap: cell text = sessions with both tags, colour = lift (log scale, 1 = independent)."""
     if frame.empty:
         return empty_figure("No tagged sessions match these filters", theme=theme)
@@ -212,14 +211,13 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def add_release_markers(fig: go.Figure, markers: pd.DataFrame) -> go.Figure:
+def add_release_markers(fig: Figure, markers: pd.DataFrame) -> Figure:
     """Dotted vertical lines on a time chart where a version was first seen."""
     if markers is None or markers.empty:
         return fig
     many_experiments = markers["experiment"].nunique() > 1
-    # One layout update for all markers: add_vline/add_annotation per marker re-validate the
-    # layout every time (~50 ms per marker; it was the slowest part of the overview).
-    shapes, notes = list(fig.layout.shapes or ()), list(fig.layout.annotations or ())
+    shapes = list(fig.layout.get("shapes") or ())
+    notes = list(fig.layout.get("annotations") or ())
     for row in markers.itertuples():
         text = f"{row.version}" + (f" · {row.experiment_label}" if many_experiments else "")
         x = row.first_seen.to_pydatetime()

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pandas as pd
+import plotly.io as pio
 
 from services import exports, figures, metrics
 from services.dataset import Dataset
@@ -383,7 +384,8 @@ def render_html(report: dict) -> str:
     for title, fig in charts.items():
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(
-            fig.to_html(
+            pio.to_html(
+                fig,
                 full_html=False,
                 include_plotlyjs=first,  # inline once: the file works offline
                 config={"displaylogo": False, "responsive": True},

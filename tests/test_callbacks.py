@@ -69,7 +69,7 @@ def text_of(component) -> str:
 
 
 def annotation_texts(figure) -> list[str]:
-    return [a.text for a in (figure.layout.annotations or ())]
+    return [a["text"] for a in (figure["layout"].get("annotations") or ())]
 
 
 # ---- overview -----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_render_overview_outputs_and_session_kpi(app_runtime, state_data):
 def test_render_overview_dark_theme(app_runtime):
     light = render_overview({"range": "all"}, dark=False)
     dark = render_overview({"range": "all"}, dark=True)
-    assert light[1].layout.font.color != dark[1].layout.font.color
+    assert light[1]["layout"]["font"]["color"] != dark[1]["layout"]["font"]["color"]
 
 
 def test_render_overview_nothing_matches(app_runtime):

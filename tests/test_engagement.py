@@ -173,7 +173,12 @@ def test_no_transcripts_synced_gives_nan_and_the_empty_state():
     assert engagement.messages_per_session(sel).n == 0
     assert engagement.turn_dropoff(sel).empty
     out = render_engagement(ALL.to_dict(), False, dataset=ds)
-    texts = [a["text"] for fig in out if hasattr(fig, "layout") for a in fig.layout.annotations]
+    texts = [
+        a["text"]
+        for fig in out
+        if isinstance(fig, dict) and "layout" in fig
+        for a in fig["layout"].get("annotations", ())
+    ]
     assert NO_TRANSCRIPTS in texts
     summary = cost.cost_summary(sel)
     assert (summary.known, summary.sessions, summary.coverage) == (0, 2, 0.0)
@@ -399,7 +404,7 @@ def test_anomaly_markers_on_the_overview_chart():
         fig = figures.sessions_over_time_figure(
             sessions_over_time(s), granularity, "light", buckets
         )
-        assert len(fig.data) == 2 and "Sessions 120" in fig.data[1].customdata[0]
+        assert len(fig["data"]) == 2 and "Sessions 120" in fig["data"][1]["customdata"][0]
     assert len(figures.sessions_over_time_figure(sessions_over_time(sel), "day", "dark").data) == 1
 
 
@@ -413,11 +418,11 @@ def test_render_engagement_on_demo(demo_dataset, monkeypatch):
     assert len(cards) == 6 and "sessions" in coverage
     figs = out[2:9]
     assert all(len(f.data) >= 1 for f in figs)
-    assert figs[-1].data[0].type == "heatmap"
+    assert figs[-1]["data"][0]["type"] == "heatmap"
     empty = render_engagement(
         FilterState(range="90d", experiments=("nope",)).to_dict(), False, dataset=demo_dataset
     )
-    assert empty[0] == [] and empty[2].layout.annotations[0].text == figures.NO_SESSIONS
+    assert empty[0] == [] and empty[2]["layout"]["annotations"][0]["text"] == figures.NO_SESSIONS
 
 
 def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
@@ -426,7 +431,7 @@ def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
     budget = out[0]
     assert "Budget November 2026" in str(budget)
     assert len(out[1]) == 4 and "Cost known for all" in out[2]
-    assert out[3].data[0].type == "bar" and out[4].data[0].type == "bar"
+    assert out[3]["data"][0]["type"] == "bar" and out[4]["data"][0]["type"] == "bar"
     no_budget = render_cost(None, False, demo_dataset, budget_usd=0.0)
     assert "MONTHLY_BUDGET_USD" in str(no_budget[0])
 
@@ -439,9 +444,9 @@ def test_callbacks_do_nothing_while_their_tab_is_closed():
 def test_render_without_data(monkeypatch):
     monkeypatch.setattr("services.runtime.dataset", lambda: None)
     out = render_engagement(None, False)
-    assert out[2].layout.annotations[0].text == "No data yet"
+    assert out[2]["layout"]["annotations"][0]["text"] == "No data yet"
     out = render_cost(None, False, budget_usd=0.0)
-    assert out[3].layout.annotations[0].text == "No data yet"
+    assert out[3]["layout"]["annotations"][0]["text"] == "No data yet"
 
 
 def test_engagement_is_vectorised_at_scale():
