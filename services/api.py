@@ -2,6 +2,9 @@
 
 ``app.build_app`` registers :func:`create_blueprint`; on the hosted app the sign-in guard of
 :mod:`services.web` protects it like every other route (401 JSON without a session cookie).
+Every answer under ``/api`` is JSON, errors too: ``{"error": message}`` with 400 (bad
+``limit``/``cursor``), 404 (unknown path), 405 (a method other than GET), 503 (no data yet),
+500 (unexpected).
 
 * ``GET /api/v1/summary?<page filters>`` — every number of the Overview: KPIs with previous
   period and change, sessions over time, by experiment, by team, annotation quality with 95%
@@ -31,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode
 import numpy as np
 import orjson
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
 
 from services import exports, metrics, runtime
 from services.filters import parse_query
@@ -178,18 +182,65 @@ def sessions_endpoint():
     return json_response(body)
 
 
+API_ROUTES = {"/v1/summary": summary_endpoint, "/v1/sessions": sessions_endpoint}
+"""Path under ``/api`` → view; every route answers GET (and HEAD) only."""
+ALLOWED = "GET, HEAD, OPTIONS"
+
+
+def _unmatched(rest: str = ""):
+    """Any other ``/api`` path or method: JSON 404, or 405 for a known path with another method.
+
+    Without it Dash's catch-all page route would answer ``GET /api/x`` with the HTML page.
+    """
+    if request.path.removeprefix("/api") in API_ROUTES:
+        if request.method == "OPTIONS":
+            response = Response(status=204)
+        else:
+            response = json_response(
+                {"error": f"method {request.method} not allowed: this path answers GET"}, 405
+            )
+        response.headers["Allow"] = ALLOWED
+        return response
+    return json_response({"error": "not found: see /api/v1/summary and /api/v1/sessions"}, 404)
+
+
+def _http_error(exc: HTTPException):
+    """Werkzeug's HTTP errors (405, 413, a 500 without another handler, …) under ``/api`` as
+    JSON ``{"error": …}``; elsewhere unchanged (Flask's own page)."""
+    if not request.path.startswith("/api/") and request.path != "/api":
+        return exc
+    response = json_response({"error": (exc.name or "error").lower()}, exc.code or 500)
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
 def create_blueprint() -> Blueprint:
-    """The ``/api/v1`` blueprint; register it on any Flask app (Dash's ``app.server`` or bare)."""
-    blueprint = Blueprint("ocs_api", __name__, url_prefix="/api/v1")
-    blueprint.add_url_rule("/summary", "summary", summary_endpoint, methods=["GET"])
-    blueprint.add_url_rule("/sessions", "sessions", sessions_endpoint, methods=["GET"])
+    """The ``/api`` blueprint; register it on any Flask app (Dash's ``app.server`` or bare).
+
+    It owns every path under ``/api``: the two endpoints, and JSON answers for anything else
+    (404, 405, and werkzeug's HTTP errors through an app-wide handler limited to ``/api``).
+    """
+    blueprint = Blueprint("ocs_api", __name__, url_prefix="/api")
+    # OPTIONS is answered by _unmatched (Flask's automatic answer would list the catch-all's
+    # methods as allowed)
+    for path, view in API_ROUTES.items():
+        name = view.__name__.removesuffix("_endpoint")
+        blueprint.add_url_rule(path, name, view, methods=["GET"], provide_automatic_options=False)
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    for rule, name in (
+        ("", "unmatched_root"),
+        ("/", "unmatched_slash"),
+        ("/<path:rest>", "unmatched"),
+    ):
+        blueprint.add_url_rule(
+            rule, name, _unmatched, methods=methods, provide_automatic_options=False
+        )
 
     @blueprint.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return json_response({"error": exc.message}, exc.status)
 
-    @blueprint.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    def _unknown(_rest):  # without it Dash's catch-all route would answer with the page
-        return json_response({"error": "not found: see /api/v1/summary and /api/v1/sessions"}, 404)
-
+    blueprint.app_errorhandler(HTTPException)(_http_error)
     return blueprint

@@ -293,6 +293,72 @@ def test_unknown_api_path_is_json_404(client):
     assert response.get_json()["error"].startswith("not found")
 
 
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize(
+    "path", ["/api", "/api/", "/api/x", "/api/v1", "/api/v1/", "/api/v2/summary", "/api/v1/x/y"]
+)
+def test_every_unknown_api_path_is_json_404(client, method, path):
+    response = client.open(path, method=method)
+    assert response.status_code == 404, (method, path)
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"].startswith("not found")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/summary", "/api/v1/sessions"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_other_methods_are_json_405_with_allow(client, method, path):
+    response = client.open(path, method=method, json={"x": 1})
+    assert response.status_code == 405
+    assert response.mimetype == "application/json"
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert f"method {method} not allowed" in response.get_json()["error"]
+
+
+def test_options_and_head_on_an_endpoint(client):
+    options = client.open("/api/v1/summary", method="OPTIONS")
+    assert options.status_code == 204
+    assert options.headers["Allow"] == "GET, HEAD, OPTIONS"
+    head = client.head("/api/v1/summary?range=7d")
+    assert head.status_code == 200 and head.mimetype == "application/json"
+
+
+def test_http_errors_under_api_are_json_and_elsewhere_unchanged(api_runtime):
+    """werkzeug's errors (413, 500 without another handler) answer JSON under /api only."""
+    from werkzeug.exceptions import abort
+
+    app = Flask("api-errors")
+    app.config["MAX_CONTENT_LENGTH"] = 10
+    app.register_blueprint(api.create_blueprint())
+
+    def teapot():
+        abort(418)
+
+    def crash():
+        raise RuntimeError("secret detail")
+
+    def upload():
+        from flask import request
+
+        return {"n": len(request.get_data())}
+
+    app.add_url_rule("/api/teapot", "teapot", teapot)
+    app.add_url_rule("/api/crash", "crash", crash)
+    app.add_url_rule("/api/upload", "upload", upload, methods=["POST"])
+    app.add_url_rule("/page/teapot", "page_teapot", teapot)
+    client = app.test_client()
+
+    response = client.get("/api/teapot")
+    assert (response.status_code, response.mimetype) == (418, "application/json")
+    assert response.get_json() == {"error": "i'm a teapot"}
+    response = client.get("/api/crash")
+    assert (response.status_code, response.mimetype) == (500, "application/json")
+    assert response.get_json() == {"error": "internal server error"}
+    response = client.post("/api/upload", data=b"x" * 100)
+    assert (response.status_code, response.mimetype) == (413, "application/json")
+    page = client.get("/page/teapot")
+    assert page.status_code == 418 and page.mimetype == "text/html"
+
+
 def test_identifiers_shown_when_configured(client, api_runtime):
     masked = client.get("/api/v1/sessions?range=all&limit=20").get_json()["results"]
     saved = runtime._settings

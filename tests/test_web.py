@@ -260,6 +260,26 @@ def test_errors_show_no_traceback_and_log_one_line(dev):
     assert not any(line.startswith("Traceback") for line in dev.lines)
 
 
+def test_every_api_answer_is_json_on_the_dash_app(dev):
+    """Dash's catch-all page route never answers under /api: 404/405 are JSON too."""
+    anonymous = requests.post(dev.base + "/api/v1/summary", timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "sign-in required"
+    session = requests.Session()
+    sign_in(session, dev.base)
+    for path in ("/api", "/api/", "/api/x", "/api/v1", "/api/v1/nope"):
+        response = session.get(dev.base + path, headers={"Accept": "text/html"}, timeout=10)
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"] == "application/json", path
+        assert response.json()["error"].startswith("not found")
+    response = session.post(dev.base + "/api/v1/summary", timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert response.json()["error"] == "method POST not allowed: this path answers GET"
+    assert session.get(dev.base + "/api/v1/summary", timeout=10).json()["generation"] is not None
+    # outside /api nothing changed: an unknown page path is still the page
+    assert "<html" in session.get(dev.base + "/no-such-page", timeout=10).text.lower()
+
+
 def test_unknown_route_is_a_plain_404_for_signed_in_users(dev):
     session = requests.Session()
     sign_in(session, dev.base)
