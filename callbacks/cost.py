@@ -39,7 +39,7 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
         view.figures["time"],
         view.figures["model"],
         view.figures["experiment"],
-        f"Known cost of sessions started per {sel.granularity} (UTC)" if sel.n else "",
+        f"Known cost of sessions started per {sel.granularity} ({sel.state.tz})" if sel.n else "",
         model_table(view.by_model),
     ]
 

@@ -141,8 +141,8 @@ def budget_panel(budget) -> html.Div:
                             className=projection_class,
                         ),
                         " — spend so far ÷ elapsed days × days in the month. "
-                        "All sessions started this month (UTC), whatever the filters: the budget "
-                        "covers the whole deployment.",
+                        f"All sessions started this month ({budget.tz}), whatever the filters: "
+                        "the budget covers the whole deployment.",
                     ],
                     className="table-note",
                 ),

@@ -8,8 +8,8 @@ Definitions (each function's docstring is its definition):
   total is a sum over the known sessions, so with coverage under 100% it is a lower bound.
 * **By model** uses the ``usage.by_model`` rows of the same sessions; their sum equals the
   session total.
-* As everywhere in the dashboard, a session's whole cost belongs to the day/week/month (UTC) in
-  which the session **started**.
+* As everywhere in the dashboard, a session's whole cost belongs to the day/week/month (in the
+  view's time zone, ``tz``) in which the session **started**; so does the monthly budget.
 
 For speed at 1M sessions the cost rows are indexed once per dataset (:func:`cost_index`): they
 are sorted by the row position of their session, so the rows of a selection are one
@@ -23,14 +23,15 @@ import math
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from services.dataset import Dataset
 from services.engagement import _window_days
-from services.filters import NS_PER_DAY, today_utc
+from services.filters import _day_ns, today_in
 from services.metrics import _bucket_labels, label_for, ratio
 from services.query import Selection
 
@@ -243,7 +244,7 @@ def cost_over_time(sel: Selection) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Budget:
     month: date
-    """First day of the current calendar month (UTC)."""
+    """First day of the current calendar month in :attr:`tz`."""
     budget_usd: float
     spent_usd: float
     share: float
@@ -256,6 +257,8 @@ class Budget:
     days_in_month: int
     known: int
     sessions: int
+    tz: str = "UTC"
+    """The IANA time zone whose calendar month this is (the view's ``tz``)."""
 
 
 def budget_colour(share: float) -> str:
@@ -267,10 +270,21 @@ def budget_colour(share: float) -> str:
     return "success"
 
 
-def monthly_budget(ds: Dataset, budget_usd: float, today: date | None = None) -> Budget | None:
-    """Spend of the current calendar month (UTC) against ``MONTHLY_BUDGET_USD``; None when no
-    budget is set (``budget_usd <= 0``).
+def monthly_budget(
+    ds: Dataset,
+    budget_usd: float,
+    today: date | None = None,
+    tz: str = "UTC",
+    now: datetime | None = None,
+) -> Budget | None:
+    """Spend of the current calendar month in the viewer's time zone ``tz`` against
+    ``MONTHLY_BUDGET_USD``; None when no budget is set (``budget_usd <= 0``).
 
+    * **This month**: the calendar month of today in ``tz`` (``today`` when given, else the
+      local date of ``now``, else :func:`~services.filters.today_in`), from its first local
+      midnight to the next month's — the same day boundaries as every other view with that
+      ``tz``. 2026-10-31 23:30 UTC is still October in UTC but already November in
+      Asia/Kolkata.
     * **Spent**: known cost of **every** session started this month — all teams, experiments,
       platforms and statuses (evaluations and setup sessions spend too), whatever the page's
       filters and date range. The budget is one number for the whole deployment, so comparing
@@ -281,11 +295,12 @@ def monthly_budget(ds: Dataset, budget_usd: float, today: date | None = None) ->
     """
     if budget_usd is None or budget_usd <= 0:
         return None
-    today = today or today_utc()
+    if today is None:
+        today = now.astimezone(ZoneInfo(tz)).date() if now is not None else today_in(tz)
     month = today.replace(day=1)
     days_in_month = calendar.monthrange(today.year, today.month)[1]
-    start = (month - date(1970, 1, 1)).days * NS_PER_DAY
-    end = start + days_in_month * NS_PER_DAY
+    next_month = month + timedelta(days=days_in_month)
+    start, end = _day_ns(month, tz), _day_ns(next_month, tz)
     lo = int(np.searchsorted(ds.created_ns, start, side="left"))
     hi = int(np.searchsorted(ds.created_ns, end, side="left"))
     cost = ds.cost_usd[lo:hi]
@@ -306,6 +321,7 @@ def monthly_budget(ds: Dataset, budget_usd: float, today: date | None = None) ->
         days_in_month=days_in_month,
         known=int(known.sum()),
         sessions=hi - lo,
+        tz=tz,
     )
 
 

@@ -11,7 +11,7 @@ from services import anomalies, cost, engagement
 from services import figures_engagement as fe
 from services.dataset import Dataset
 from services.figures import empty_figure
-from services.filters import FilterState, today_utc
+from services.filters import FilterState, today_in, today_utc
 from services.metrics import ratio
 from services.query import Selection, select
 from services.views import _LRU
@@ -125,8 +125,9 @@ def cost_view(
     budget_usd: float = 0.0,
     today: date | None = None,
 ) -> CostView:
+    budget_today = today or today_in(state.tz)  # the budget's month is the viewer's month
     today = today or today_utc()
-    key = (dataset.generation, id(dataset), state, theme, budget_usd, today)
+    key = (dataset.generation, id(dataset), state, theme, budget_usd, today, budget_today)
     cached = _cost_cache.get(key)
     if cached is not None:
         return cached
@@ -153,7 +154,7 @@ def cost_view(
         by_model=by_model,
         by_experiment=by_experiment,
         over_time=over_time,
-        budget=cost.monthly_budget(dataset, budget_usd, today),
+        budget=cost.monthly_budget(dataset, budget_usd, budget_today, tz=state.tz),
         figures=figs,
         coverage_note=cost.coverage_note(summary),
     )
