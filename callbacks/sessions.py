@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, no_update
 
-from services import metrics, runtime
+from services import exports, metrics, runtime
 from services.filters import FilterState
 from services.query import select
 
@@ -78,7 +78,7 @@ def csv_export(state_data: dict | None) -> tuple[str, str] | None:
         settings.show_participant_ids,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    return f"ocs-sessions-{stamp}.csv", frame.to_csv(index=False)
+    return f"ocs-sessions-{stamp}.csv", exports.to_csv(frame)  # formula-safe cells
 
 
 @callback(

@@ -3,9 +3,13 @@
 Pure functions over an :class:`~services.views.OverviewView` (the same view model the page
 renders), so an exported or API number is the number on the page. Every file says what it
 shows: the canonical filters (the page's URL query), the time zone of dates and buckets
-(the filter state's ``tz``, UTC by default), the data generation and the last sync time — CSV as leading ``# key: value``
-comment lines (``pandas.read_csv(path, comment="#")`` reads it back), JSON in a ``meta``
-object.
+(the filter state's ``tz``, UTC by default), the data generation and the last sync time — CSV
+as leading ``# key: value`` comment lines (``pandas.read_csv(path, comment="#")`` reads it
+back), JSON in a ``meta`` object.
+
+Every CSV goes through :func:`to_csv`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return gets a leading ``'`` so a spreadsheet shows it as text instead of
+running it as a formula (OWASP "CSV injection"); numbers are never touched.
 
 No Dash import: callbacks (``callbacks/exports.py``), the API (``services/api.py``) and the
 weekly report call these.
@@ -14,6 +18,7 @@ weekly report call these.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -35,6 +40,53 @@ CHARTS = {
 """Chart key → title, for the per-chart CSV downloads of the Overview."""
 VIEW_CSV_COLUMNS = ["section", "key", "label", "metric", "value"]
 ANNOTATION_COLUMNS = metrics.ANNOTATION_COLUMNS
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet may run a text cell that starts with one of these as a formula."""
+
+
+# ---- CSV formula-injection guard ----------------------------------------------------------
+
+
+def neutralise(value):
+    """``value`` with a leading ``'`` when it is text a spreadsheet could run as a formula.
+
+    Only ``str`` values are changed; numbers (also negative ones), None and NaN pass through.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`neutralise` applied to every text cell (vectorised per column).
+
+    Numeric, boolean and datetime columns are left as they are, so numbers stay numbers.
+    """
+    out = None
+    for column in frame.columns:
+        series = frame[column]
+        if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
+            continue
+        hostile = series.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+        if not hostile.any():
+            continue
+        if out is None:
+            out = frame.copy()
+        fixed = series.astype(object)
+        fixed[hostile] = "'" + series[hostile].astype(str)
+        out[column] = fixed
+    return frame if out is None else out
+
+
+CSV_LINE_END = "\r\n"
+"""RFC 4180 line ends. They also make the writer quote a text cell holding a lone CR (with
+``\n`` line ends it does not), which a spreadsheet would otherwise read as a row break, so the
+rest of the cell would start a new row unguarded."""
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    """CSV text of ``frame`` (no index, CRLF line ends) with formula-like text cells neutralised."""
+    return csv_safe(frame).to_csv(index=False, lineterminator=CSV_LINE_END)
 
 
 # ---- JSON-safe values ---------------------------------------------------------------------
@@ -198,8 +250,25 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y%m%d-%H%M")
 
 
+_SPLIT_FORMULA = re.compile(r"([,;]\s*)([=+\-@])")
+
+
+def _header_value(key: str, value) -> str:
+    """One header value on one line; a spreadsheet splits the line at ``,`` (or ``;``), so no
+    piece after a separator may start like a formula: in the filters (a URL query) such a
+    character is percent-encoded (the link still means the same), elsewhere it gets a ``'``."""
+    text = " ".join(str(value).split())
+    if key == "filters":
+        return _SPLIT_FORMULA.sub(lambda m: f"{m.group(1)}%{ord(m.group(2)):02X}", text)
+    return _SPLIT_FORMULA.sub(r"\1'\2", text)
+
+
 def comment_header(meta: dict, title: str) -> str:
-    """``# key: value`` lines for the top of a CSV (one line each, no newlines inside)."""
+    """``# key: value`` lines for the top of a CSV (one line each, no newlines inside).
+
+    Each line starts with ``#``, so its first cell is never a formula; see
+    :func:`_header_value` for the rest of the line.
+    """
     window = meta["window"]
     lines = {
         "export": title,
@@ -214,7 +283,9 @@ def comment_header(meta: dict, title: str) -> str:
         "last_sync": meta["synced_at"] or "unknown",
         "exported_at": meta["exported_at"],
     }
-    return "".join(f"# {key}: {' '.join(str(value).split())}\n" for key, value in lines.items())
+    return "".join(
+        f"# {key}: {_header_value(key, value)}{CSV_LINE_END}" for key, value in lines.items()
+    )
 
 
 def chart_csv(
@@ -229,7 +300,7 @@ def chart_csv(
     frame = chart_frame(view, chart)
     meta = export_meta(view, dataset, state, now)
     name = CHARTS[chart].lower().replace(" ", "-")
-    text = comment_header(meta, CHARTS[chart]) + frame.to_csv(index=False)
+    text = comment_header(meta, CHARTS[chart]) + to_csv(frame)
     return f"ocs-{name}-{_stamp(now)}.csv", text
 
 
@@ -264,7 +335,7 @@ def view_csv(
     """(filename, CSV text) of the whole Overview (long form, comment header on top)."""
     now = now or datetime.now(UTC)
     meta = export_meta(view, dataset, state, now)
-    text = comment_header(meta, "Overview") + view_frame(view).to_csv(index=False)
+    text = comment_header(meta, "Overview") + to_csv(view_frame(view))
     return f"ocs-overview-{_stamp(now)}.csv", text
 
 

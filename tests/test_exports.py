@@ -35,7 +35,7 @@ def read_export(text: str) -> tuple[dict[str, str], pd.DataFrame]:
     """(``# key: value`` header, data) of an exported CSV."""
     header, lines = {}, text.splitlines(keepends=True)
     while lines and lines[0].startswith("# "):
-        key, _, value = lines.pop(0)[2:].rstrip("\n").partition(": ")
+        key, _, value = lines.pop(0)[2:].rstrip("\r\n").partition(": ")
         header[key] = value
     return header, pd.read_csv(io.StringIO("".join(lines)))
 

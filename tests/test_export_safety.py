@@ -1,0 +1,182 @@
+"""Formula-injection guard of every CSV export.
+
+* CSV: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'``
+  (OWASP); numbers, also negative ones, stay numbers. Hostile experiment, team and tag names go
+  through the chart CSVs, the view CSV and the Sessions CSV, and through the ``# key: value``
+  header lines (which a spreadsheet splits at commas).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from callbacks import sessions as sessions_callbacks
+from services import exports
+from services.filters import FilterState, parse_query
+from services.settings import Settings
+from services.views import overview, vocabulary
+from tests.conftest import build_dataset
+from tests.test_exports import NOW, TODAY, read_export
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tpad", "\rret"]
+FORMULA_START = tuple(exports.FORMULA_PREFIXES)
+
+
+# ---- the guard itself -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_formula_like_text_gets_a_quote(text):
+    assert exports.neutralise(text) == "'" + text
+
+
+@pytest.mark.parametrize("value", ["plain", "", "a=b", " =x", "'=x", "#x", -3, -0.5, 0, None])
+def test_everything_else_is_untouched(value):
+    assert exports.neutralise(value) == value
+
+
+def test_csv_safe_keeps_numbers_numbers():
+    frame = pd.DataFrame(
+        {
+            "name": ["=cmd", "ok", None, "-x"],
+            "mixed": pd.Series(["@a", -1.5, None, "b"], dtype=object),
+            "delta": [-1, 2, -3, 4],
+            "change": [-0.25, np.nan, 0.5, -1e-9],
+            "nullable": pd.array([-1, None, 3, -4], dtype="Int64"),
+            "when": pd.to_datetime(["2026-01-01"] * 4),
+        }
+    )
+    safe = exports.csv_safe(frame)
+    assert frame.loc[0, "name"] == "=cmd"  # the input is not modified
+    assert safe["name"].tolist()[:2] == ["'=cmd", "ok"] and safe.loc[3, "name"] == "'-x"
+    assert safe["mixed"].tolist()[0:2] == ["'@a", -1.5]
+    back = pd.read_csv(io.StringIO(exports.to_csv(frame)))
+    assert back["delta"].tolist() == [-1, 2, -3, 4]
+    assert back["change"].iloc[0] == -0.25 and back["change"].iloc[3] == -1e-9
+    assert back["nullable"].iloc[3] == -4
+    assert back["mixed"].iloc[1] == "-1.5"  # a number in a text column is written as a number
+    safe_clean = exports.csv_safe(frame[["delta", "change"]])
+    assert safe_clean is not None and safe_clean.equals(frame[["delta", "change"]])
+
+
+# ---- hostile names through every CSV ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    """Sessions whose experiment, team and tag names look like spreadsheet formulas."""
+    day = date(2026, 11, 20)
+    specs = []
+    for i, name in enumerate(HOSTILE):
+        specs.append(
+            {
+                "id": f"s{i}",
+                "created": f"{(day - timedelta(days=i % 3)).isoformat()}T10:00:00Z",
+                "exp": f"exp-{i}",
+                "exp_name": name,
+                "team": "=team" if i % 2 else "@team",
+                "pid": f"+2348000000{i}",
+                "tags": [f"-tag{i}", "coaching_good" if i % 2 else "coaching_bad"],
+                "human": 2,
+                "ai": 2,
+            }
+        )
+    return build_dataset(specs)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cells(text: str) -> list[str]:
+    """Every text cell of a CSV as a spreadsheet splits it (header lines included)."""
+    lines = text.splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("# ")]
+    body = "".join(lines[len(header) :])
+    out = []
+    for line in header:  # not quoted: a spreadsheet splits these at , (or ;)
+        out += re.split(r"[,;]", line.rstrip("\r\n"))
+    frame = pd.read_csv(io.StringIO(body), header=None, dtype=str, keep_default_na=False)
+    out += [cell for row in frame.itertuples(index=False) for cell in row]
+    return [cell for cell in out if not _is_number(cell)]
+
+
+def _assert_no_formula(text: str) -> None:
+    for cell in _cells(text):
+        assert not cell.lstrip(" ").startswith(FORMULA_START), repr(cell)
+
+
+def test_chart_and_view_csvs_neutralise_hostile_names(hostile):
+    state = FilterState(range="all", tags=("-tag1", "-tag2"), experiments=("exp-1", "exp-2"))
+    view = overview(hostile, state, today=TODAY)
+    assert view.selection.n == 2
+    for chart in exports.CHARTS:
+        _, text = exports.chart_csv(view, hostile, state, chart, NOW)
+        _assert_no_formula(text)
+    _, text = exports.chart_csv(view, hostile, state, "experiment", NOW)
+    header, frame = read_export(text)
+    assert sorted(frame["experiment"]) == sorted("'" + n for n in HOSTILE[1:3])
+    assert frame["sessions"].tolist() == [1, 1]  # numbers stay numbers
+    # the filters line is still the page's link: the - after a comma is percent-encoded
+    assert "%2Dtag2" in header["filters"]
+    again, notices = parse_query(header["filters"].split("?", 1)[1], vocabulary(hostile))
+    assert again == state and notices == []
+
+    _, text = exports.view_csv(view, hostile, state, NOW)
+    _assert_no_formula(text)
+    _, frame = read_export(text)
+    labels = frame.loc[frame["section"] == "by_team", "label"].tolist()
+    assert labels and all(label.startswith("'") for label in labels)
+    kpi = frame[(frame["section"] == "kpi") & (frame["metric"] == "value")]
+    assert kpi.set_index("key").loc["sessions", "value"] == 2  # read back as a number
+
+
+def test_header_lines_split_at_commas_start_no_formula(hostile):
+    """One experiment: its name is in the description line, the tags after a comma."""
+    state = FilterState(range="all", experiments=("exp-1",), tags=("-tag1", "-tag3"))
+    view = overview(hostile, state, today=TODAY)
+    _, text = exports.view_csv(view, hostile, state, NOW)
+    _assert_no_formula(text)
+    header, _ = read_export(text)
+    assert "+1+2" in header["description"]  # mid-line after "·", not a cell start
+    assert "tags: -tag1, '-tag3" in header["description"]
+
+
+def test_negative_changes_stay_numbers_in_the_view_csv(hostile):
+    # 0 sessions on 21–22 November against 4 on 19–20 November: change -100%
+    state = FilterState(range="custom", start=date(2026, 11, 21), end=date(2026, 11, 22))
+    view = overview(hostile, state, today=TODAY)
+    _, text = exports.view_csv(view, hostile, state, NOW)
+    _, frame = read_export(text)
+    change = frame[(frame["section"] == "kpi") & (frame["metric"] == "change")]
+    assert float(change.set_index("key").loc["sessions", "value"]) == -1.0
+    assert not any(str(v).startswith("'") for v in frame["value"].dropna())
+
+
+def test_sessions_csv_neutralises_hostile_names(hostile, monkeypatch):
+    monkeypatch.setattr(sessions_callbacks.runtime, "dataset", lambda: hostile)
+    monkeypatch.setattr(
+        sessions_callbacks.runtime,
+        "settings",
+        lambda: Settings(show_participant_ids=True),
+    )
+    name, text = sessions_callbacks.csv_export(FilterState(range="all").to_dict())
+    assert name.startswith("ocs-sessions-") and name.endswith(".csv")
+    _assert_no_formula(text)
+    frame = pd.read_csv(io.StringIO(text))
+    assert len(frame) == len(HOSTILE)
+    assert set(frame["experiment"]) == {"'" + n for n in HOSTILE}
+    assert set(frame["team"]) == {"'=Team", "'@Team"}
+    assert all(p.startswith("'+234") for p in frame["participant"])
+    assert all(t.startswith("'-tag") for t in frame["tags"])
+    assert frame["messages"].tolist() == [4.0] * len(HOSTILE)
