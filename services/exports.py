@@ -17,6 +17,7 @@ weekly report call these.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from datetime import UTC, datetime
@@ -85,8 +86,15 @@ rest of the cell would start a new row unguarded."""
 
 
 def to_csv(frame: pd.DataFrame) -> str:
-    """CSV text of ``frame`` (no index, CRLF line ends) with formula-like text cells neutralised."""
-    return csv_safe(frame).to_csv(index=False, lineterminator=CSV_LINE_END)
+    """CSV text of ``frame`` (no index, CRLF line ends) with formula-like text cells neutralised.
+
+    Every text cell is quoted (numbers are not): a ``#`` inside a name then cannot cut the row
+    for ``pandas.read_csv(path, comment="#")``, and a ``;`` inside a name cannot split the cell
+    in a spreadsheet that separates with semicolons.
+    """
+    return csv_safe(frame).to_csv(
+        index=False, lineterminator=CSV_LINE_END, quoting=csv.QUOTE_NONNUMERIC
+    )
 
 
 # ---- JSON-safe values ---------------------------------------------------------------------

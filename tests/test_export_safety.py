@@ -152,6 +152,26 @@ def test_header_lines_split_at_commas_start_no_formula(hostile):
     assert "tags: -tag1, '-tag3" in header["description"]
 
 
+def test_hash_and_semicolon_in_names_survive_pandas_comment_read_back():
+    """Text cells are quoted, so ``comment="#"`` does not cut "Bot #2" and ";" splits nothing."""
+    names = ["Bot #2", "a;=1+1", 'say "hi", #3']
+    ds = build_dataset(
+        [
+            {"id": f"s{i}", "exp": f"e{i}", "exp_name": name, "created": "2026-11-20T10:00:00Z"}
+            for i, name in enumerate(names)
+        ]
+    )
+    state = FilterState(range="all")
+    view = overview(ds, state, today=TODAY)
+    _, text = exports.chart_csv(view, ds, state, "experiment", NOW)
+    frame = pd.read_csv(io.StringIO(text), comment="#")
+    assert sorted(frame["experiment"]) == sorted(names)
+    assert frame["sessions"].tolist() == [1, 1, 1]
+    for line in text.splitlines():
+        if not line.startswith("#") and "a;=1+1" in line:
+            assert '"a;=1+1"' in line  # one quoted cell, also for a ;-separated reader
+
+
 def test_negative_changes_stay_numbers_in_the_view_csv(hostile):
     # 0 sessions on 21–22 November against 4 on 19–20 November: change -100%
     state = FilterState(range="custom", start=date(2026, 11, 21), end=date(2026, 11, 22))
