@@ -1,4 +1,4 @@
-"""Downloads of the Overview: one chart's numbers as CSV, or the whole view as CSV or JSON.
+"""Downloads of the Overview: one chart's numbers as CSV, or the whole view as CSV, JSON or XLSX.
 
 The files are built by :mod:`services.exports` from the same view model the page renders
 (:func:`services.views.overview`), so a downloaded number is the number on screen. Plotly's
@@ -31,11 +31,14 @@ def chart_export(state_data: dict | None, chart: str) -> tuple[str, str] | None:
     return exports.chart_csv(*found, chart)
 
 
-def view_export(state_data: dict | None, fmt: str) -> tuple[str, str] | None:
-    """(filename, text) of the whole Overview as ``csv`` or ``json``, or None without data."""
+def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | None:
+    """(filename, content) of the whole Overview as ``csv`` or ``json`` (text) or ``xlsx``
+    (bytes), or None without data."""
     found = _view(state_data)
     if found is None:
         return None
+    if fmt == "xlsx":
+        return exports.view_xlsx(*found)
     if fmt == "json":
         name, document = exports.view_json(*found)
         return name, orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
@@ -59,19 +62,25 @@ def download_chart(_clicks, state_data):
     return dcc.send_string(text, name, type="text/csv")
 
 
+VIEW_FORMATS = {"export-view-csv": "csv", "export-view-json": "json", "export-view-xlsx": "xlsx"}
+"""Export menu item id → format."""
+
+
 @callback(
     Output("view-download", "data"),
-    Input("export-view-csv", "n_clicks"),
-    Input("export-view-json", "n_clicks"),
+    [Input(item, "n_clicks") for item in VIEW_FORMATS],
     State("filter-state", "data"),
     prevent_initial_call=True,
 )
-def download_view(_csv, _json, state_data):
+def download_view(*args):
+    state_data = args[-1]
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update
-    fmt = "json" if ctx.triggered_id == "export-view-json" else "csv"
-    result = view_export(state_data, fmt)
+    fmt = VIEW_FORMATS.get(ctx.triggered_id)
+    result = view_export(state_data, fmt) if fmt else None
     if result is None:
         return no_update
-    name, text = result
-    return dcc.send_string(text, name, type="application/json" if fmt == "json" else "text/csv")
+    name, content = result
+    if fmt == "xlsx":
+        return dcc.send_bytes(content, name, type=exports.XLSX_MIME)
+    return dcc.send_string(content, name, type="application/json" if fmt == "json" else "text/csv")

@@ -21,13 +21,16 @@ def _field(label: str, control, width: dict, help_text: str | None = None) -> db
 
 
 def export_menu() -> html.Div:
-    """The Export dropdown: the whole Overview as CSV or JSON (``callbacks/exports.py``)."""
+    """The Export dropdown: the whole Overview as CSV, JSON or XLSX (``callbacks/exports.py``)."""
     return html.Div(
         [
             dbc.DropdownMenu(
                 [
                     dbc.DropdownMenuItem("Overview as CSV", id="export-view-csv", n_clicks=0),
                     dbc.DropdownMenuItem("Overview as JSON", id="export-view-json", n_clicks=0),
+                    dbc.DropdownMenuItem(
+                        "Overview as Excel (XLSX)", id="export-view-xlsx", n_clicks=0
+                    ),
                     dbc.DropdownMenuItem(divider=True),
                     dbc.DropdownMenuItem(
                         "Every number with the filters, time zone and last-sync time",

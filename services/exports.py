@@ -1,15 +1,16 @@
-"""Export builders: chart CSVs, the whole Overview as CSV or JSON, and the JSON API's summary.
+"""Export builders: chart CSVs, the whole Overview as CSV, JSON or XLSX, and the API's summary.
 
 Pure functions over an :class:`~services.views.OverviewView` (the same view model the page
 renders), so an exported or API number is the number on the page. Every file says what it
 shows: the canonical filters (the page's URL query), the time zone of dates and buckets
 (the filter state's ``tz``, UTC by default), the data generation and the last sync time — CSV
 as leading ``# key: value`` comment lines (``pandas.read_csv(path, comment="#")`` reads it
-back), JSON in a ``meta`` object.
+back), JSON in a ``meta`` object, XLSX on an "About" sheet.
 
 Every CSV goes through :func:`to_csv`: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
 tab or a carriage return gets a leading ``'`` so a spreadsheet shows it as text instead of
-running it as a formula (OWASP "CSV injection"); numbers are never touched.
+running it as a formula (OWASP "CSV injection"); numbers are never touched. XLSX cells are
+typed (strings are written as strings, never as formulas), so they need no prefix.
 
 No Dash import: callbacks (``callbacks/exports.py``), the API (``services/api.py``) and the
 weekly report call these.
@@ -18,9 +19,10 @@ weekly report call these.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,15 @@ VIEW_CSV_COLUMNS = ["section", "key", "label", "metric", "value"]
 ANNOTATION_COLUMNS = metrics.ANNOTATION_COLUMNS
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """A spreadsheet may run a text cell that starts with one of these as a formula."""
+XLSX_SHEETS = {
+    "kpis": "Headline",
+    "time": "Sessions over time",
+    "experiment": "By experiment",
+    "team": "By team",
+    "annotations": "Annotation quality",
+}
+"""Section → sheet name of the XLSX export (after its first sheet, "About")."""
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # ---- CSV formula-injection guard ----------------------------------------------------------
@@ -356,3 +367,110 @@ def view_json(
         "meta": export_meta(view, dataset, state, now),
         **view_data(view),
     }
+
+
+# ---- XLSX ---------------------------------------------------------------------------------
+
+
+def _about_rows(meta: dict) -> list[tuple[str, object]]:
+    window = meta["window"]
+    return [
+        ("Export", "Overview"),
+        ("Filters (page URL query)", meta["filters"] or "(default view)"),
+        ("Description", meta["description"]),
+        ("Window start (UTC)", window["start"] or "first session"),
+        ("Window end (UTC, exclusive)", window["end"] or "now"),
+        ("Granularity", meta["granularity"]),
+        ("Time zone of dates and buckets", meta["timezone"]),
+        ("Data source", meta["data_source"] or ""),
+        ("Data generation", meta["generation"]),
+        ("Last sync (UTC)", meta["synced_at"] or "unknown"),
+        ("Exported at (UTC)", meta["exported_at"]),
+        ("Sheets", ", ".join(XLSX_SHEETS.values())),
+    ]
+
+
+def xlsx_sections(view: OverviewView) -> dict[str, pd.DataFrame]:
+    """Section key (see :data:`XLSX_SHEETS`) → the table on its sheet."""
+    time = view.over_time[["bucket", "sessions"]].reset_index(drop=True).copy()
+    time["bucket"] = pd.to_datetime(time["bucket"])
+    return {
+        "kpis": pd.DataFrame(
+            kpi_records(view), columns=["key", "label", "kind", "value", "previous", "change"]
+        ),
+        "time": time,
+        "experiment": chart_frame(view, "experiment"),
+        "team": chart_frame(view, "team"),
+        "annotations": chart_frame(view, "annotations"),
+    }
+
+
+_PERCENT_COLUMNS = {"share", "rate", "ci_low", "ci_high"}
+
+
+def view_xlsx(
+    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+) -> tuple[str, bytes]:
+    """(filename, XLSX bytes) of the whole Overview: an "About" sheet (filters, time zone,
+    window, generation, last sync) and one sheet per section with the same numbers as the CSV
+    and JSON exports. Cells are typed: numbers as numbers (shares with a % format), bucket
+    starts as dates, text as text — never a formula."""
+    import xlsxwriter  # imported here: only this export needs it
+
+    now = now or datetime.now(UTC)
+    meta = export_meta(view, dataset, state, now)
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(
+        buffer,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    book.set_properties(
+        {
+            "title": "OCS Session Analytics: Overview",
+            "comments": f"filters {meta['filters'] or '(default view)'}; "
+            f"time zone {meta['timezone']}; last sync {meta['synced_at'] or 'unknown'}",
+            "created": now.replace(tzinfo=None),
+        }
+    )
+    bold = book.add_format({"bold": True})
+    percent = book.add_format({"num_format": "0.0%"})
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+
+    def cell(sheet, row: int, col: int, value, fmt=None) -> None:
+        value = plain(value) if not isinstance(value, pd.Timestamp | date) else value
+        if value is None:
+            sheet.write_blank(row, col, None, fmt)
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, col, value, fmt)
+        elif isinstance(value, int | float):
+            sheet.write_number(row, col, value, fmt)
+        elif isinstance(value, pd.Timestamp | date):
+            sheet.write_datetime(row, col, pd.Timestamp(value).to_pydatetime(), day)
+        else:
+            sheet.write_string(row, col, str(value), fmt)
+
+    about = book.add_worksheet("About")
+    about.write_string(0, 0, "OCS Session Analytics", bold)
+    for i, (key, value) in enumerate(_about_rows(meta), start=2):
+        about.write_string(i, 0, key, bold)
+        cell(about, i, 1, value)
+    about.set_column(0, 0, 30)
+    about.set_column(1, 1, 70)
+
+    for key, frame in xlsx_sections(view).items():
+        sheet = book.add_worksheet(XLSX_SHEETS[key])
+        columns = list(frame.columns)
+        for col, name in enumerate(columns):
+            sheet.write_string(0, col, str(name), bold)
+            sheet.set_column(col, col, max(12, min(len(str(name)) + 2, 40)))
+        for r, row in enumerate(frame.itertuples(index=False, name=None), start=1):
+            for col, (name, value) in enumerate(zip(columns, row, strict=True)):
+                cell(sheet, r, col, value, percent if name in _PERCENT_COLUMNS else None)
+        sheet.freeze_panes(1, 0)
+    book.close()
+    return f"ocs-overview-{_stamp(now)}.xlsx", buffer.getvalue()

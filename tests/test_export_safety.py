@@ -1,28 +1,35 @@
-"""Formula-injection guard of every CSV export.
+"""Formula-injection guard of every CSV export and the XLSX export of the whole Overview.
 
 * CSV: a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'``
   (OWASP); numbers, also negative ones, stay numbers. Hostile experiment, team and tag names go
   through the chart CSVs, the view CSV and the Sessions CSV, and through the ``# key: value``
   header lines (which a spreadsheet splits at commas).
+* XLSX: read back with ``zipfile`` + the sheet XML (no openpyxl needed) and compared with the
+  view CSV, the JSON export and the page's metrics; text is never a formula.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
-from datetime import date, timedelta
+import zipfile
+from datetime import UTC, date, datetime, timedelta
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from callbacks import sessions as sessions_callbacks
-from services import exports
+from services import exports, metrics
 from services.filters import FilterState, parse_query
+from services.query import select, select_previous
 from services.settings import Settings
 from services.views import overview, vocabulary
 from tests.conftest import build_dataset
-from tests.test_exports import NOW, TODAY, read_export
+from tests.test_exports import NOW, STATES, TODAY, close, read_export
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tpad", "\rret"]
 FORMULA_START = tuple(exports.FORMULA_PREFIXES)
@@ -200,3 +207,160 @@ def test_sessions_csv_neutralises_hostile_names(hostile, monkeypatch):
     assert all(p.startswith("'+234") for p in frame["participant"])
     assert all(t.startswith("'-tag") for t in frame["tags"])
     assert frame["messages"].tolist() == [4.0] * len(HOSTILE)
+
+
+# ---- XLSX read back ---------------------------------------------------------------------------
+
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _column_index(ref: str) -> int:
+    letters = re.match(r"[A-Z]+", ref).group(0)
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _unescape(text: str) -> str:
+    """OOXML's ``_xHHHH_`` escapes of control characters (a CR is stored as ``_x000D_``)."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), text)
+
+
+def read_xlsx(data: bytes) -> dict[str, list[list]]:
+    """Sheet name → rows of typed cell values (str, float, bool or None), and ``"_formulas"``
+    → how many formula cells the workbook holds."""
+    book = zipfile.ZipFile(io.BytesIO(data))
+    strings = [
+        _unescape("".join(t.text or "" for t in si.iter(f"{{{_NS['m']}}}t")))
+        for si in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).findall("m:si", _NS)
+    ]
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels}
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    sheets: dict[str, list[list]] = {}
+    formulas = 0
+    for sheet in workbook.find("m:sheets", _NS):
+        root = ElementTree.fromstring(book.read("xl/" + targets[sheet.get(_REL)]))
+        rows = []
+        for row in root.find("m:sheetData", _NS):
+            values: list = []
+            for c in row:
+                formulas += c.find("m:f", _NS) is not None
+                col = _column_index(c.get("r"))
+                values += [None] * (col - len(values) + 1)
+                v = c.find("m:v", _NS)
+                kind = c.get("t", "n")
+                if v is None:
+                    values[col] = None
+                elif kind == "s":
+                    values[col] = strings[int(v.text)]
+                elif kind == "b":
+                    values[col] = v.text == "1"
+                else:
+                    values[col] = float(v.text)
+            rows.append(values)
+        sheets[sheet.get("name")] = rows
+    sheets["_formulas"] = formulas
+    return sheets
+
+
+def _table(rows: list[list]) -> list[dict]:
+    header = rows[0]
+    return [
+        dict(zip(header, row + [None] * (len(header) - len(row)), strict=True)) for row in rows[1:]
+    ]
+
+
+def _excel_day(serial: float) -> str:
+    return (date(1899, 12, 30) + timedelta(days=int(serial))).isoformat()
+
+
+def _same(a, b) -> bool:
+    """An XLSX cell (blank → None) equals a JSON/CSV number (None/NaN → blank)."""
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return a is None
+    return a is not None and close(a, b)
+
+
+@pytest.mark.parametrize("index", range(len(STATES)))
+def test_xlsx_equals_the_view_csv_json_and_page(demo_dataset, index):
+    state = STATES[index]
+    view = overview(demo_dataset, state, today=TODAY)
+    name, data = exports.view_xlsx(view, demo_dataset, state, NOW)
+    assert name == "ocs-overview-20261122-0930.xlsx"
+    book = read_xlsx(data)
+    assert book.pop("_formulas") == 0
+    assert list(book) == ["About", *exports.XLSX_SHEETS.values()]
+
+    about = {row[0]: row[1] for row in book["About"][2:]}
+    assert about["Filters (page URL query)"] == (state.to_query() or "(default view)")
+    assert about["Time zone of dates and buckets"] == "UTC"
+    assert about["Last sync (UTC)"] == "2026-11-22T00:00:00Z"
+    assert about["Data generation"] == demo_dataset.generation
+    assert about["Exported at (UTC)"] == "2026-11-22T09:30:00Z"
+
+    _, document = exports.view_json(view, demo_dataset, state, NOW)
+    document = json.loads(json.dumps(document))
+    _, csv_text = exports.view_csv(view, demo_dataset, state, NOW)
+    _, long = read_export(csv_text)
+    sel = select(demo_dataset, state, today=TODAY)
+    kpis = {k.key: k for k in metrics.kpis(sel, select_previous(demo_dataset, sel))}
+
+    headline = _table(book["Headline"])
+    assert [k["key"] for k in headline] == [k["key"] for k in document["kpis"]]
+    for got, want in zip(headline, document["kpis"], strict=True):
+        for field in ("value", "previous", "change"):
+            assert _same(got[field], want[field]), (got, want)
+        assert _same(got["value"], kpis[got["key"]].value)
+        csv_value = long[(long["key"] == got["key"]) & (long["metric"] == "value")]["value"]
+        assert close(got["value"], float(csv_value.iloc[0]))
+    assert headline[0]["key"] == "sessions" and headline[0]["value"] == sel.n
+
+    time = _table(book["Sessions over time"])
+    assert [_excel_day(r["bucket"]) for r in time] == [
+        p["bucket"] for p in document["sessions_over_time"]
+    ]
+    assert [r["sessions"] for r in time] == [p["sessions"] for p in document["sessions_over_time"]]
+
+    for sheet, key, id_column in (
+        ("By experiment", "by_experiment", "experiment_id"),
+        ("By team", "by_team", "team_slug"),
+    ):
+        rows = _table(book[sheet])
+        assert [r[id_column] for r in rows] == [r["value"] for r in document[key]]
+        assert [r["sessions"] for r in rows] == [r["sessions"] for r in document[key]]
+        assert all(_same(r["share"], w["share"]) for r, w in zip(rows, document[key], strict=True))
+        assert sum(r["sessions"] for r in rows) == sel.n
+
+    quality = _table(book["Annotation quality"])
+    assert [r["category"] for r in quality] == [a["category"] for a in document["annotations"]]
+    for got, want in zip(quality, document["annotations"], strict=True):
+        for field in ("good", "bad", "undetermined", "n", "rate", "ci_low", "ci_high"):
+            assert _same(got[field], want[field]), (field, got, want)
+
+
+def test_xlsx_writes_hostile_text_as_text_and_names_the_time_zone(hostile):
+    state = FilterState(range="all", tz="Asia/Kolkata")
+    view = overview(hostile, state, today=TODAY)
+    _, data = exports.view_xlsx(view, hostile, state, datetime(2026, 11, 22, tzinfo=UTC))
+    book = read_xlsx(data)
+    assert book.pop("_formulas") == 0
+    about = {row[0]: row[1] for row in book["About"][2:]}
+    assert about["Time zone of dates and buckets"] == "Asia/Kolkata"
+    assert "tz=Asia/Kolkata" in about["Filters (page URL query)"]
+    names = [r["experiment"] for r in _table(book["By experiment"])]
+    assert sorted(names) == sorted(HOSTILE)  # exact text, no quote needed in a typed cell
+
+
+def test_xlsx_download_callback(hostile, monkeypatch):
+    from callbacks import exports as export_callbacks
+
+    monkeypatch.setattr(export_callbacks.runtime, "dataset", lambda: hostile)
+    name, data = export_callbacks.view_export(FilterState(range="all").to_dict(), "xlsx")
+    assert name.startswith("ocs-overview-") and name.endswith(".xlsx")
+    assert isinstance(data, bytes) and data[:2] == b"PK"
+    headline = _table(read_xlsx(data)["Headline"])
+    assert headline[0]["key"] == "sessions" and headline[0]["value"] == len(HOSTILE)
+    assert export_callbacks.VIEW_FORMATS["export-view-xlsx"] == "xlsx"
