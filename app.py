@@ -15,6 +15,8 @@ from pathlib import Path
 import dash_bootstrap_components as dbc  # noqa: F401  (registers component scripts)
 import diskcache
 from dash import Dash, DiskcacheManager
+from flask import Flask
+from flask_compress import Compress
 
 import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
@@ -24,6 +26,21 @@ from services.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("dashboard")
+
+COMPRESS_CONFIG = {
+    # Static files (``/assets/``) are streamed responses, and flask-compress compresses streams
+    # only with zstd/br/deflate by default: a gzip-only client (curl, proxies, older clients)
+    # got the 227 KB Bootstrap CSS uncompressed. gzip for streams too.
+    "COMPRESS_ALGORITHM_STREAMING": ["zstd", "br", "gzip", "deflate"],
+    # ...and answer a revalidation of a compressed asset (ETag "…:gzip") with 304.
+    "COMPRESS_STREAMING_ENDPOINT_CONDITIONAL": ["static", "_dash_assets.static"],
+}
+
+
+def enable_compression(server: Flask) -> None:
+    """gzip/br/zstd for every text response: callbacks, Dash's component JS, ``/assets/``."""
+    server.config.update(COMPRESS_CONFIG)
+    Compress(server)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -64,9 +81,10 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
         assets_folder=str(ROOT / "assets"),
         background_callback_manager=manager,
         serve_locally=True,
-        compress=True,
+        compress=False,  # enable_compression below: Dash's own set-up leaves assets uncompressed
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
+    enable_compression(app.server)
     app.server.secret_key = settings.secret_key or secrets.token_hex(32)
     app.layout = serve_layout
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
