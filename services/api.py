@@ -209,7 +209,9 @@ def _http_error(exc: HTTPException):
     JSON ``{"error": …}``; elsewhere unchanged (Flask's own page)."""
     if not request.path.startswith("/api/") and request.path != "/api":
         return exc
-    response = json_response({"error": (exc.name or "error").lower()}, exc.code or 500)
+    code = exc.code or 500
+    message = "internal error" if code >= 500 else (exc.name or "error").lower()
+    response = json_response({"error": message}, code)  # 500: the same words as services.web
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
