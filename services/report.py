@@ -496,7 +496,8 @@ def parser() -> argparse.ArgumentParser:
         "--end",
         type=_date,
         default=None,
-        help="last day of the period, inclusive (YYYY-MM-DD; default yesterday in UTC)",
+        help="last day of the period, inclusive (YYYY-MM-DD; default yesterday in the report's"
+        " time zone: the tz in --filters, else UTC)",
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="default text")
     parser.add_argument("--out", default=None, help="write here instead of stdout")
