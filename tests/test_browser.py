@@ -78,6 +78,8 @@ def pick(page, dropdown_id: str, option_text: str) -> None:
 
 
 def test_page_loads_with_demo_data_and_no_console_errors(server, page):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(server + "/")
     wait_ready(page)
     assert kpi(page) > 0
@@ -87,6 +89,35 @@ def test_page_loads_with_demo_data_and_no_console_errors(server, page):
     for graph in ("fig-time", "fig-experiment", "fig-team", "fig-annotations"):
         expect(page.locator(f"#{graph} .main-svg").first).to_be_visible()
     expect(page.locator("#annotation-table")).to_contain_text("Bot performance")
+    assert page.console_errors == []
+    # plotly.js is the vendored cartesian bundle; Dash's full plotly.min.js is never fetched
+    assert any("/assets/01-plotly-cartesian-" in url for url in requested)
+    assert not [url for url in requested if "plotly.min.js" in url or "cdn.plot.ly" in url]
+    assert page.evaluate("typeof window.Plotly.newPlot") == "function"
+
+
+TABS = ("Overview", "Quality & versions", "Engagement", "Cost")
+CHARTS_DRAWN = """() => {
+    // plotly.js turns a trace type it does not know into an invisible scatter: compare types
+    const graphs = [...document.querySelectorAll('.tab-pane.active .js-plotly-plot')];
+    const drawn = g => g.querySelector('.main-svg') && g._fullData && g._fullData.every(
+        t => t._module && t.type === (g.data[t.index].type || 'scatter'));
+    return graphs.length > 0 && graphs.every(drawn)
+        && graphs.some(g => g._fullData.length > 0);
+}"""
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_chart_on_every_tab_renders_with_the_bundle(server, page, theme):
+    """Every trace of every chart has a plotly.js module: no trace type missing from the bundle."""
+    page.goto(server + "/?range=365d")
+    wait_ready(page)
+    if theme == "dark":
+        page.click("#theme-switch")
+        page.wait_for_function("document.documentElement.getAttribute('data-bs-theme') === 'dark'")
+    for tab in TABS:
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
     assert page.console_errors == []
 
 

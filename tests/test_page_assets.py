@@ -1,5 +1,8 @@
 """What the first page load fetches (issue #5, "first page ≤ 1 MB"), over real HTTP.
 
+* The page loads the vendored plotly.js cartesian bundle from /assets/ as a plain (blocking)
+  script before Dash's renderer, so ``window.Plotly`` exists when dcc.Graph renders and Dash's
+  full ``plotly.min.js`` is never requested (the browser side is in tests/test_browser.py).
 * Every JS and CSS file the page references, our /assets/ included, goes out gzip-compressed to
   a gzip-only client, and a compressed asset revalidates with 304.
 """
@@ -13,6 +16,8 @@ import pytest
 import requests
 
 from tests.browser_support import start_app, stop
+
+BUNDLE = "/assets/01-plotly-cartesian-4.1.1.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +40,17 @@ def script_tags(html: str) -> list[str]:
 
 def src(tag: str) -> str:
     return re.search(r'src="([^"]+)"', tag).group(1)
+
+
+def test_page_loads_the_vendored_plotly_bundle_and_not_plotly_min_js(html):
+    tags = script_tags(html)
+    sources = [src(t).split("?")[0] for t in tags]
+    assert BUNDLE in sources
+    bundle_tag = tags[sources.index(BUNDLE)]
+    assert " async" not in bundle_tag and " defer" not in bundle_tag  # defined before render
+    renderer = next(i for i, s in enumerate(sources) if "dash_renderer" in s)
+    assert sources.index(BUNDLE) < renderer
+    assert not [s for s in sources if "plotly.min.js" in s or "cdn.plot.ly" in s]
 
 
 def test_every_script_and_stylesheet_is_gzipped_for_a_gzip_only_client(base, html):
