@@ -1,14 +1,24 @@
-"""Sessions tab: server-side paging for the grid, the row count and the CSV download."""
+"""Sessions tab: one server-rendered page of the table, the row count and the CSV download."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
+from layouts.sessions import PAGER, SORT_HEADER, sessions_table
 from services import exports, metrics, runtime
 from services.filters import FilterState
 from services.query import select
+from services.table_pages import (
+    TableState,
+    next_state,
+    page_bounds,
+    page_count,
+    range_text,
+)
+
+TAB = "sessions"
 
 
 def _selection(state_data):
@@ -18,38 +28,84 @@ def _selection(state_data):
     return select(dataset, FilterState.from_dict(state_data))
 
 
-def grid_rows(state_data: dict | None, request: dict | None) -> dict:
-    """Rows ``[startRow, endRow)`` of the filtered sessions in the requested sort order."""
-    request = request or {}
-    selection = _selection(state_data)
-    if selection is None:
-        return {"rowData": [], "rowCount": 0}
-    sort = (request.get("sortModel") or [{}])[0]
-    order = metrics.table_order(
-        selection, sort.get("colId", "created_at"), sort.get("sort", "desc") != "asc"
-    )
-    start = max(int(request.get("startRow") or 0), 0)
-    end = min(int(request.get("endRow") or start + 100), start + 1000)
+def page_rows(selection, positions) -> list[dict]:
+    """Table rows (dicts, missing values as None) for the given row positions."""
     settings = runtime.settings()
     frame = metrics.session_rows(
-        selection, order[start:end], settings.ocs_web_base_url, settings.show_participant_ids
+        selection, positions, settings.ocs_web_base_url, settings.show_participant_ids
     )
-    frame["link"] = [f"[open ↗]({url})" if url else "" for url in frame["link"]]
-    frame["messages"] = frame["messages"].astype(object).where(frame["messages"].notna(), None)
     frame = frame.astype(object).where(frame.notna(), None)
-    return {"rowData": frame.to_dict("records"), "rowCount": selection.n}
+    return frame.to_dict("records")
+
+
+def table_action(trigger, value=None) -> str | None:
+    """The :func:`services.table_pages.next_state` action for what triggered the callback."""
+    if trigger in ("filter-state", "data-generation"):
+        return "reset"
+    if isinstance(trigger, dict) and trigger.get("type") == SORT_HEADER:
+        return f"sort:{trigger.get('column')}" if value else None  # a re-rendered header: 0
+    if trigger in PAGER:
+        return PAGER[trigger][0]
+    return None
+
+
+def render_table(state_data: dict | None, table_data: dict | None, action: str | None) -> list:
+    """Outputs of :func:`update_table`: state, table, "rows a–b of n", four pager ``disabled``."""
+    state = TableState.from_dict(table_data)
+    selection = _selection(state_data)
+    if selection is None:
+        state = next_state(state, action, 0)
+        return [state.to_dict(), sessions_table([], state, "No data yet"), "", *[True] * 4]
+    n = selection.n
+    state = next_state(state, action, n)
+    start, end = page_bounds(state.page, n)
+    order = metrics.table_order(selection, state.sort, state.desc)
+    rows = page_rows(selection, order[start:end])
+    first, last = state.page <= 1, state.page >= page_count(n)
+    return [
+        state.to_dict(),
+        sessions_table(rows, state),
+        range_text(state.page, n),
+        first,
+        first,
+        last,
+        last,
+    ]
+
+
+TABLE_OUTPUTS = [
+    Output("table-state", "data"),
+    Output("sessions-table", "children"),
+    Output("sessions-range", "children"),
+    *[Output(button_id, "disabled") for button_id in PAGER],
+]
 
 
 @callback(
-    Output("sessions-grid", "getRowsResponse"),
-    Input("sessions-grid", "getRowsRequest"),
-    State("filter-state", "data"),
-    prevent_initial_call=True,
+    TABLE_OUTPUTS,
+    Input("tabs", "active_tab"),
+    Input("filter-state", "data"),
+    Input("data-generation", "data"),
+    Input({"type": SORT_HEADER, "column": ALL}, "n_clicks"),
+    *[Input(button_id, "n_clicks") for button_id in PAGER],
+    State("table-state", "data"),
+    prevent_initial_call=True,  # the tab opens on Overview; opening Sessions renders it
 )
-def serve_rows(request, state_data):
-    if not request:
-        return no_update
-    return grid_rows(state_data, request)
+def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
+    table_data = pager_and_state[-1]
+    actions = [
+        table_action(ctx.triggered_prop_ids[t["prop_id"]], t.get("value"))
+        for t in (ctx.triggered if ctx.triggered else [])
+    ]
+    # new filters or data win over anything that changed with them
+    action = "reset" if "reset" in actions else next((a for a in actions if a), None)
+    if active_tab != TAB:
+        # hidden: no rows computed; new filters still send the table back to page 1
+        if action == "reset" and TableState.from_dict(table_data).page != 1:
+            reset = next_state(TableState.from_dict(table_data), "reset", 0)
+            return [reset.to_dict(), *[no_update] * (len(TABLE_OUTPUTS) - 1)]
+        return [no_update] * len(TABLE_OUTPUTS)
+    return render_table(state_data, table_data, action)
 
 
 @callback(
@@ -62,7 +118,7 @@ def update_count(state_data, _generation):
     if selection is None:
         return "No data yet"
     n = metrics.session_count(selection)
-    return f"{n:,} sessions match — newest first; click a column header with ⇅ to sort."
+    return f"{n:,} sessions match — click a column header with ⇅ to sort."
 
 
 def csv_export(state_data: dict | None) -> tuple[str, str] | None:
@@ -93,24 +149,6 @@ def download_csv(_clicks, state_data):
         return no_update
     name, text = result
     return dcc.send_string(text, name)
-
-
-# New filters → drop the grid's cached blocks so it asks the server again.
-clientside_callback(
-    """
-    function(state, generation) {
-        try {
-            const api = dash_ag_grid.getApi("sessions-grid");
-            if (api) { api.purgeInfiniteCache(); }
-        } catch (e) {}
-        return window.dash_clientside.no_update;
-    }
-    """,
-    Output("grid-purge", "data"),
-    Input("filter-state", "data"),
-    Input("data-generation", "data"),
-    prevent_initial_call=True,
-)
 
 
 @callback(

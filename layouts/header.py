@@ -102,7 +102,6 @@ def stores() -> list:
         dcc.Store(id="theme", storage_type="local"),
         dcc.Interval(id="status-poll", interval=2000),
         dcc.Download(id="download-csv"),
-        dcc.Store(id="grid-purge"),
         dcc.Store(id="browser-tz"),
         dcc.Store(id="sync-result"),
         dcc.Store(id="sync-cancel-ack"),

@@ -1,53 +1,147 @@
-"""The Sessions tab: the filtered sessions, paged from the server, with CSV download."""
+"""The Sessions tab: one server-rendered page of the filtered sessions, sortable, with CSV download.
+
+Only the rows of the page on screen travel to the browser; the page number and the sort live in
+the small ``table-state`` store (:mod:`services.table_pages`).
+"""
 
 from __future__ import annotations
 
-import dash_ag_grid as dag
-from dash import html
+import math
+from dataclasses import dataclass
 
-COLUMN_DEFS = [
-    {
-        "field": "link",
-        "headerName": "Transcript",
-        "cellRenderer": "markdown",
-        "cellRendererParams": {"linkTarget": "_blank"},
-        "pinned": "left",
-        "width": 90,
-        "flex": 0,
-    },
-    {"field": "created_at", "headerName": "Started", "sortable": True, "minWidth": 140},
-    {"field": "experiment", "headerName": "Experiment", "minWidth": 170},
-    {"field": "team", "headerName": "Team", "minWidth": 140},
-    {"field": "participant", "headerName": "Participant", "minWidth": 120},
-    {"field": "status", "headerName": "Status", "minWidth": 110},
-    {"field": "platform", "headerName": "Platform", "minWidth": 120},
-    {
-        "field": "messages",
-        "headerName": "Messages",
-        "sortable": True,
-        "type": "numericColumn",
-        "maxWidth": 120,
-    },
-    {
-        "field": "duration_min",
-        "headerName": "Minutes",
-        "sortable": True,
-        "type": "numericColumn",
-        "maxWidth": 110,
-    },
-    {"field": "versions", "headerName": "Versions", "minWidth": 90},
-    {"field": "tags", "headerName": "Session tags", "minWidth": 220, "tooltipField": "tags"},
-    {
-        "field": "cost_usd",
-        "headerName": "Cost ($)",
-        "sortable": True,
-        "type": "numericColumn",
-        "maxWidth": 110,
-        "valueFormatter": {
-            "function": "params.value == null ? '' : d3.format('.4f')(params.value)"
-        },
-    },
-]
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from services.table_pages import TableState
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    sortable: bool = False
+    numeric: bool = False
+
+
+COLUMNS = (
+    Column("link", "Transcript"),
+    Column("created_at", "Started", sortable=True),
+    Column("experiment", "Experiment"),
+    Column("team", "Team"),
+    Column("participant", "Participant"),
+    Column("status", "Status"),
+    Column("platform", "Platform"),
+    Column("messages", "Messages", sortable=True, numeric=True),
+    Column("duration_min", "Minutes", sortable=True, numeric=True),
+    Column("versions", "Versions"),
+    Column("tags", "Session tags"),
+    Column("cost_usd", "Cost ($)", sortable=True, numeric=True),
+)
+PAGER = {
+    "sessions-first": ("first", "« First"),
+    "sessions-prev": ("prev", "‹ Previous"),
+    "sessions-next": ("next", "Next ›"),
+    "sessions-last": ("last", "Last »"),
+}
+"""Pager button id → (action for services.table_pages.next_state, label)."""
+SORT_HEADER = "sort-header"
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def cell_text(key: str, value) -> str:
+    """How a value shows in the table (the CSV keeps the raw numbers)."""
+    if _missing(value):
+        return ""
+    if key == "messages":
+        return f"{int(value):,}"
+    if key == "duration_min":
+        return f"{float(value):,.1f}"
+    if key == "cost_usd":
+        return f"{float(value):.4f}"
+    return str(value)
+
+
+def _header(column: Column, state: TableState) -> html.Th:
+    classes = "num" if column.numeric else None
+    if not column.sortable:
+        return html.Th(column.header, scope="col", className=classes)
+    active = column.key == state.sort
+    arrow = ("▼" if state.desc else "▲") if active else "⇅"
+    direction = "descending" if state.desc else "ascending"
+    return html.Th(
+        html.Button(
+            [column.header, html.Span(arrow, className="sort-arrow", **{"aria-hidden": "true"})],
+            id={"type": SORT_HEADER, "column": column.key},
+            n_clicks=0,
+            className="sort-header" + (" active" if active else ""),
+            title=f"Sort by {column.header}",
+        ),
+        scope="col",
+        className=classes,
+        **{"aria-sort": direction if active else "none"},
+    )
+
+
+def _cell(column: Column, row: dict) -> html.Td:
+    value = row.get(column.key)
+    if column.key == "link":
+        link = (
+            html.A("open ↗", href=value, target="_blank", rel="noopener noreferrer")
+            if value
+            else ""
+        )
+        return html.Td(link)
+    text = cell_text(column.key, value)
+    if column.key == "tags":
+        return html.Td(text, title=text, className="tags-cell")
+    return html.Td(text, className="num" if column.numeric else None)
+
+
+def sessions_table(
+    rows: list[dict], state: TableState, empty: str = "No sessions match these filters"
+) -> html.Table:
+    """One page of sessions: header with the sort buttons, one row per session."""
+    if rows:
+        body = [
+            html.Tr([_cell(c, row) for c in COLUMNS], key=str(row.get("session_id", i)))
+            for i, row in enumerate(rows)
+        ]
+    else:
+        body = [html.Tr(html.Td(empty, colSpan=len(COLUMNS), className="empty-state"))]
+    return html.Table(
+        [
+            html.Thead(html.Tr([_header(c, state) for c in COLUMNS])),
+            html.Tbody(body),
+        ],
+        className="table table-sm table-hover align-middle sessions-table mb-0",
+    )
+
+
+def pager() -> html.Nav:
+    return html.Nav(
+        [
+            html.Div(
+                [
+                    html.Button(
+                        label,
+                        id=button_id,
+                        n_clicks=0,
+                        disabled=True,
+                        className="btn btn-outline-secondary btn-sm",
+                    )
+                    for button_id, (_action, label) in PAGER.items()
+                ],
+                className="btn-group",
+                role="group",
+            ),
+            html.Span(id="sessions-range", className="sessions-range", role="status"),
+        ],
+        className="sessions-pager",
+        **{"aria-label": "Sessions table pages"},
+    )
 
 
 def sessions_tab() -> html.Div:
@@ -65,23 +159,17 @@ def sessions_tab() -> html.Div:
                 ],
                 className="sessions-toolbar",
             ),
-            dag.AgGrid(
-                id="sessions-grid",
-                columnDefs=COLUMN_DEFS,
-                defaultColDef={
-                    "sortable": False,
-                    "resizable": True,
-                    "suppressHeaderMenuButton": True,
-                },
-                rowModelType="infinite",
-                dashGridOptions={
-                    "cacheBlockSize": 100,
-                    "maxBlocksInCache": 20,
-                    "rowBuffer": 10,
-                    "tooltipShowDelay": 300,
-                },
-                style={"height": "620px"},
-                className="sessions-grid",
+            dcc.Store(id="table-state", data=TableState().to_dict()),
+            dbc.Card(
+                [
+                    html.Div(
+                        sessions_table([], TableState(), empty="Loading…"),
+                        id="sessions-table",
+                        className="sessions-table-wrap table-responsive",
+                    ),
+                    pager(),
+                ],
+                className="sessions-card",
             ),
         ]
     )

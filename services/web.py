@@ -71,11 +71,9 @@ def content_security_policy(script_hashes: Sequence[str] = ()) -> str:
     * ``script-src``: our own files plus the hashes of Dash's inline scripts (the renderer
       start-up line and clientside callbacks, from ``app.csp_hashes()``). No ``'unsafe-inline'``
       and no ``'unsafe-eval'``: checked in headless Chromium (tests/test_web.py) with Dash
-      4.4.1, Plotly and dash-ag-grid 35. dash-ag-grid evaluates ``{"function": "..."}`` column
-      options (the cost ``valueFormatter``) with its own expression interpreter, not ``eval``;
-      only a template literal (backticks) in such a string would fall back to ``Function()``
-      and be blocked, so do not use backticks there.
-    * ``style-src 'unsafe-inline'``: React, Plotly and AG Grid set inline styles.
+      4.4.1 and the plotly.js 4.1.1 cartesian bundle, which is served from ``/assets/``
+      (``'self'``).
+    * ``style-src 'unsafe-inline'``: React and Plotly set inline styles.
     * ``img-src data: blob:``: Plotly's mode bar icons and "download plot as png".
     """
     script_src = " ".join(["'self'", *script_hashes])

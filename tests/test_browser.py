@@ -18,7 +18,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
 
 pytestmark = pytest.mark.browser
-IGNORED_CONSOLE = ("favicon", "AG Grid: warning #29")
+IGNORED_CONSOLE = ("favicon",)
 
 
 @pytest.fixture(scope="module")
@@ -209,11 +209,11 @@ def test_sessions_table_and_csv_agree_with_the_card(server, page):
     expect(page.locator("#sessions-count")).to_contain_text(
         f"{sessions:,} sessions", timeout=20_000
     )
-    page.wait_for_selector("#sessions-grid .ag-row", timeout=20_000)
-    first = page.locator("#sessions-grid .ag-center-cols-container .ag-row[row-index='0']")
-    expect(first).to_contain_text("Connect Experiments")
-    pinned = page.locator("#sessions-grid .ag-pinned-left-cols-container .ag-row[row-index='0']")
-    assert pinned.locator("a[href*='/s/']").count() == 1
+    first = page.locator("#sessions-table tbody tr").first
+    expect(first).to_contain_text("Connect Experiments", timeout=20_000)
+    link = first.locator("td").first.locator("a[href*='/s/']")
+    assert link.count() == 1 and link.get_attribute("target") == "_blank"
+    expect(page.locator("#sessions-range")).to_contain_text(f"of {sessions:,}")
     with page.expect_download() as info:
         page.click("#download-button")
     text = Path(info.value.path()).read_text(encoding="utf-8")
@@ -221,6 +221,60 @@ def test_sessions_table_and_csv_agree_with_the_card(server, page):
     assert len(rows) == sessions
     assert {row["team"] for row in rows} == {"Connect Experiments"}
     assert "•" in rows[0]["participant"]  # identifiers masked by default
+
+
+def column_texts(page, header: str) -> list[str]:
+    headers = [
+        t.strip().strip("⇅▲▼").strip()
+        for t in page.locator("#sessions-table thead th").all_inner_texts()
+    ]
+    index = headers.index(header) + 1
+    return page.locator(f"#sessions-table tbody tr td:nth-child({index})").all_inner_texts()
+
+
+def numbers(texts: list[str]) -> list[float]:
+    return [float(t.replace(",", "")) if t.strip() else -1.0 for t in texts]
+
+
+def test_sessions_table_sorts_by_a_header_and_pages(server, page):
+    page.goto(server + "/?range=all")
+    wait_ready(page)
+    sessions = kpi(page)
+    assert sessions > 100
+    page.get_by_role("tab", name="Sessions").click()
+    pager = page.locator("#sessions-range")
+    expect(pager).to_have_text(f"rows 1–50 of {sessions:,}", timeout=20_000)
+    expect(page.locator("#sessions-prev")).to_be_disabled()
+    started = page.locator("th[aria-sort='descending']")
+    expect(started).to_have_text(re.compile("Started"))
+    newest = column_texts(page, "Started")
+    assert newest == sorted(newest, reverse=True) and len(newest) == 50
+
+    page.locator("#sessions-table thead button", has_text="Messages").click()
+    expect(page.locator("th[aria-sort='descending']")).to_have_text(re.compile(r"Messages\s*▼"))
+    expect(page.locator("th[aria-sort='none']", has_text="Started")).to_have_count(1)
+    most = numbers(column_texts(page, "Messages"))
+    assert most == sorted(most, reverse=True)
+    assert column_texts(page, "Started") != newest  # the rows changed
+
+    page.click("#sessions-next")
+    expect(pager).to_have_text(f"rows 51–100 of {sessions:,}", timeout=20_000)
+    expect(page.locator("#sessions-prev")).to_be_enabled()
+    second = numbers(column_texts(page, "Messages"))
+    assert second == sorted(second, reverse=True) and max(second) <= min(most)
+
+    page.locator("#sessions-table thead button", has_text="Messages").click()  # flip
+    expect(page.locator("th[aria-sort='ascending']")).to_have_text(re.compile(r"Messages\s*▲"))
+    expect(pager).to_have_text(f"rows 1–50 of {sessions:,}")
+    least = numbers(column_texts(page, "Messages"))
+    assert least == sorted(least) and least[0] <= second[-1]
+
+    page.click("#sessions-last")
+    expect(pager).to_have_text(re.compile(rf"of {sessions:,}$"))
+    expect(page.locator("#sessions-next")).to_be_disabled()
+    pick(page, "f-range", "Last 30 days")  # new filters: page 1 again
+    expect(pager).to_have_text(re.compile(r"^rows 1–"), timeout=20_000)
+    assert page.console_errors == []
 
 
 def test_quality_tab_compares_versions_and_cooccurrence_click_filters(server, page):

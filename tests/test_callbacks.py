@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import dash_bootstrap_components as dbc
+import orjson
 import pandas as pd
 import pytest
 from dash import no_update
@@ -15,7 +16,8 @@ from dash._utils import AttributeDict
 
 from callbacks.filters import CONTROL_IDS, controls_from_state, sync_filters
 from callbacks.overview import render_overview
-from callbacks.sessions import csv_export, grid_rows
+from callbacks.sessions import csv_export, render_table, table_action, update_table
+from layouts.sessions import COLUMNS
 from services import demo, metrics, runtime
 from services.figures import NO_SESSIONS
 from services.filters import FilterState
@@ -127,66 +129,129 @@ def test_render_overview_without_data(tmp_path):
     assert "No data yet" in annotation_texts(outputs[1])
 
 
-# ---- sessions grid and CSV ----------------------------------------------------------------
+# ---- sessions table and CSV ---------------------------------------------------------------
 
 
-def test_grid_rows_count_and_paging(app_runtime):
+def table_rows(table) -> list[list[str]]:
+    """Cell texts of a rendered sessions table, one list per body row."""
+    _head, body = table.children
+    return [[text_of(td) for td in tr.children] for tr in body.children]
+
+
+def table_column(table, header: str) -> list[str]:
+    head = [
+        text_of(th).replace("⇅", "").replace("▲", "").replace("▼", "").strip()
+        for th in table.children[0].children.children
+    ]
+    return [row[head.index(header)] for row in table_rows(table)]
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", "")) if text else -1.0
+
+
+def test_render_table_first_page_newest_first(app_runtime):
     state = {"range": "90d"}
     n = expected_count(app_runtime, state)
     assert n > 100
-    first = grid_rows(state, {"startRow": 0, "endRow": 50, "sortModel": []})
-    assert first["rowCount"] == n
-    assert len(first["rowData"]) == 50
-    page = grid_rows(state, {"startRow": 10, "endRow": 20, "sortModel": []})
-    assert len(page["rowData"]) == 10
-    assert [r["session_id"] for r in page["rowData"]] == [
-        r["session_id"] for r in first["rowData"][10:20]
-    ]
-    tail = grid_rows(state, {"startRow": n - 5, "endRow": n + 100})
-    assert len(tail["rowData"]) == 5
-    # newest first by default
-    created = [r["created_at"] for r in first["rowData"]]
-    assert created == sorted(created, reverse=True)
-    row = first["rowData"][0]
-    assert set(metrics.TABLE_COLUMNS) <= set(row)
-    assert all(not isinstance(v, float) or v == v for v in row.values())  # no NaN in JSON
+    store, table, rows_text, first, prev, nxt, last = render_table(state, None, None)
+    assert store == {"page": 1, "sort": "created_at", "desc": True}
+    assert rows_text == f"rows 1–50 of {n:,}"
+    assert (first, prev, nxt, last) == (True, True, False, False)
+    started = table_column(table, "Started")
+    assert len(started) == 50
+    assert started == sorted(started, reverse=True)
+    assert all(len(row) == len(COLUMNS) for row in table_rows(table))
+    cells = table.children[1].children[0].children
+    link = cells[0].children  # the transcript, in a new tab
+    assert link.target == "_blank" and "/s/" in link.href
+    tags = cells[[c.key for c in COLUMNS].index("tags")]
+    assert tags.title == text_of(tags)  # the full text on hover
 
 
-def test_grid_rows_sorting(app_runtime):
+def test_render_table_pages_and_sorts(app_runtime):
     state = {"range": "all"}
-    oldest = grid_rows(
-        state, {"startRow": 0, "endRow": 30, "sortModel": [{"colId": "created_at", "sort": "asc"}]}
-    )
-    created = [r["created_at"] for r in oldest["rowData"]]
-    assert created == sorted(created)
-    assert created[0] <= grid_rows(state, {"startRow": 0, "endRow": 1})["rowData"][0]["created_at"]
-    most = grid_rows(
-        state, {"startRow": 0, "endRow": 40, "sortModel": [{"colId": "messages", "sort": "desc"}]}
-    )
-    messages = [r["messages"] for r in most["rowData"]]
-    assert messages == sorted(messages, reverse=True)
-    least = grid_rows(
-        state, {"startRow": 0, "endRow": 40, "sortModel": [{"colId": "messages", "sort": "asc"}]}
-    )
-    assert [r["messages"] for r in least["rowData"]] == sorted(
-        r["messages"] for r in least["rowData"]
-    )
-    assert least["rowData"][0]["messages"] <= most["rowData"][-1]["messages"]
-    costly = grid_rows(
-        state, {"startRow": 0, "endRow": 20, "sortModel": [{"colId": "cost_usd", "sort": "desc"}]}
-    )
-    costs = [r["cost_usd"] for r in costly["rowData"]]
+    n = expected_count(app_runtime, state)
+    page_one = table_column(render_table(state, None, None)[1], "Started")
+    store, table, rows_text, *_ = render_table(state, {"page": 1}, "next")
+    assert store["page"] == 2
+    assert rows_text == f"rows 51–100 of {n:,}"
+    page_two = table_column(table, "Started")
+    assert page_two[0] <= page_one[-1] and page_two != page_one
+    store, table, rows_text, first, prev, nxt, last = render_table(state, store, "last")
+    assert rows_text.endswith(f"–{n:,} of {n:,}")
+    assert (first, prev, nxt, last) == (False, False, True, True)
+    # sort by messages: largest first, then a second click flips it
+    store, table, *_ = render_table(state, store, "sort:messages")
+    assert store == {"page": 1, "sort": "messages", "desc": True}
+    most = [number(t) for t in table_column(table, "Messages")]
+    assert most == sorted(most, reverse=True)
+    store, table, *_ = render_table(state, store, "sort:messages")
+    assert store["desc"] is False
+    least = [number(t) for t in table_column(table, "Messages")]
+    assert least == sorted(least)
+    assert least[0] <= most[-1]
+    store, table, *_ = render_table(state, {"sort": "cost_usd"}, None)
+    costs = [number(t) for t in table_column(table, "Cost ($)")]
     assert costs == sorted(costs, reverse=True)
+    # new filters: back to page 1, the sort stays
+    store, *_ = render_table(
+        {"range": "30d"}, {"page": 3, "sort": "cost_usd", "desc": False}, "reset"
+    )
+    assert store == {"page": 1, "sort": "cost_usd", "desc": False}
 
 
-def test_grid_rows_caps_block_size(app_runtime):
-    result = grid_rows({"range": "all"}, {"startRow": 0, "endRow": 100_000})
-    assert len(result["rowData"]) == 1000
+def test_render_table_nothing_matches(app_runtime):
+    store, table, rows_text, *disabled = render_table(
+        {"range": "all", "teams": ["nobody"]}, {"page": 4}, None
+    )
+    assert store["page"] == 1
+    assert rows_text == "no rows"
+    assert disabled == [True] * 4
+    assert "No sessions match" in text_of(table)
 
 
-def test_grid_rows_nothing_matches(app_runtime):
-    result = grid_rows({"range": "all", "teams": ["nobody"]}, {"startRow": 0, "endRow": 100})
-    assert result == {"rowData": [], "rowCount": 0}
+def run_table(trigger, value, tab="sessions", state=None, table_data=None):
+    prop = trigger if isinstance(trigger, str) else orjson.dumps(trigger).decode()
+    triggered = [{"prop_id": f"{prop}.n_clicks", "value": value}] if trigger else []
+    if trigger in ("filter-state", "data-generation", "tabs"):
+        triggered = [{"prop_id": f"{trigger}.data", "value": value}]
+
+    def call():
+        context_value.set(AttributeDict(triggered_inputs=triggered))
+        return update_table(tab, state or {"range": "all"}, 1, [0] * 4, 0, 0, 0, 0, table_data)
+
+    return contextvars.copy_context().run(call)
+
+
+def test_update_table_callback(app_runtime):
+    header = {"type": "sort-header", "column": "duration_min"}
+    store, table, *_ = run_table(header, 1)
+    assert store == {"page": 1, "sort": "duration_min", "desc": True}
+    minutes = [number(t) for t in table_column(table, "Minutes")]
+    assert minutes == sorted(minutes, reverse=True)
+    assert run_table("sessions-next", 1, table_data=store)[0]["page"] == 2
+    # a freshly rendered header (n_clicks 0) is not a click
+    assert run_table(header, 0, table_data={"page": 2})[0] == {
+        "page": 2,
+        "sort": "created_at",
+        "desc": True,
+    }
+    # tab hidden: nothing computed; new filters only reset the page
+    hidden = run_table("filter-state", {}, tab="overview", table_data={"page": 5})
+    assert hidden[0] == {"page": 1, "sort": "created_at", "desc": True}
+    assert all(v is no_update for v in hidden[1:])
+    assert all(v is no_update for v in run_table("sessions-next", 1, tab="overview"))
+
+
+def test_table_action():
+    assert table_action("filter-state") == "reset"
+    assert table_action("data-generation") == "reset"
+    assert table_action("tabs") is None
+    assert table_action("sessions-prev", 3) == "prev"
+    assert table_action({"type": "sort-header", "column": "cost_usd"}, 2) == "sort:cost_usd"
+    assert table_action({"type": "sort-header", "column": "cost_usd"}, 0) is None
+    assert table_action(None) is None
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,7 @@ def test_page_loads_the_vendored_plotly_bundle_and_not_plotly_min_js(html):
     renderer = next(i for i, s in enumerate(sources) if "dash_renderer" in s)
     assert sources.index(BUNDLE) < renderer
     assert not [s for s in sources if "plotly.min.js" in s or "cdn.plot.ly" in s]
+    assert "ag-grid" not in html.lower() and "ag_grid" not in html.lower()
 
 
 def test_every_script_and_stylesheet_is_gzipped_for_a_gzip_only_client(base, html):

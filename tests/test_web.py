@@ -379,8 +379,8 @@ def test_wsgi_refuses_to_start_with_one_clear_line(tmp_path, settings, expected)
 
 @pytest.mark.browser
 def test_page_renders_under_the_csp_in_chromium(dev):
-    """Headless Chromium: sign in, render the overview and the grid, switch theme; no CSP
-    violations or other console errors."""
+    """Headless Chromium: sign in, render the overview (plotly.js from /assets/) and the sessions
+    table, sort it, switch theme; no CSP violations or other console errors."""
     if shutil.which("chromium") is None:
         pytest.skip("Debian chromium is not installed")
     from playwright.sync_api import sync_playwright
@@ -401,19 +401,20 @@ def test_page_renders_under_the_csp_in_chromium(dev):
             page.wait_for_selector("#kpi-sessions", timeout=60_000)
             page.wait_for_selector("#fig-annotations .main-svg", timeout=60_000)
             page.get_by_role("tab", name="Sessions").click()
-            page.wait_for_selector(".ag-row", timeout=30_000)
-            # the cost column (function-string valueFormatter) is off to the right
-            page.locator(".ag-body-horizontal-scroll-viewport").evaluate(
-                "element => { element.scrollLeft = 10000; }"
-            )
-            page.wait_for_selector('.ag-cell[col-id="cost_usd"]', timeout=30_000)
+            page.wait_for_selector("#sessions-table tbody tr td a", timeout=30_000)
+            page.locator("#sessions-table thead button", has_text="Cost").click()
+            page.wait_for_selector("th[aria-sort='descending'] >> text=Cost", timeout=30_000)
             page.click("#theme-switch")
             page.wait_for_function(
                 "document.documentElement.getAttribute('data-bs-theme') === 'dark'"
             )
-            page.wait_for_timeout(500)
-            costs = [t for t in page.locator('.ag-cell[col-id="cost_usd"]').all_inner_texts() if t]
+            costs = [
+                t
+                for t in page.locator("#sessions-table tbody tr td:last-child").all_inner_texts()
+                if t
+            ]
             assert costs and all("." in t and len(t.split(".")[1]) == 4 for t in costs)
+            assert page.evaluate("typeof window.Plotly") == "object"
             assert page.locator("#sign-out").count() == 1
         finally:
             browser.close()
