@@ -9,7 +9,8 @@ Per store size (demo world at a fixed anchor, cached under bench/out):
    update per interaction over HTTP (filter → overview + count callbacks), p50/p95;
 
 then the sync benchmark (bench/sync_bench.py). ``--quick`` does fewer rounds; ``--sizes 100000``
-picks sizes. Results are printed and written to bench/out/results-<time>.json.
+picks sizes; ``--first-page`` measures only the first page load (seconds, not minutes). Results
+are printed and written to bench/out/results-<time>.json.
 """
 
 from __future__ import annotations
@@ -243,6 +244,12 @@ def print_size(n: int, res: dict) -> None:
     )
     page = http.get("page")
     if page:
+        print_page(page)
+
+
+def print_page(page: dict) -> None:
+    """The first-page bytes (bench.http.page_load) and the biggest files."""
+    if page:
         print(
             f"first page (gzip): {page['total_gzip'] / KB:.0f} KB total = {page['static_gzip'] / KB:.0f} KB "
             f"cacheable static + {page['dynamic_gzip'] / KB:.0f} KB HTML/layout/dependencies "
@@ -250,10 +257,19 @@ def print_size(n: int, res: dict) -> None:
             f"raw {page['total_raw'] / KB:.0f} KB; Chromium saw {page['browser_total'] / KB:.0f} KB "
             f"(zstd/br); charts drawn after {page['rendered_s']:.1f} s"
         )
-        for row in sorted(page["rows"], key=lambda r: -r["gzip"])[:6]:
+        for row in sorted(page["rows"], key=lambda r: -r["gzip"])[:10]:
             print(
                 f"    {row['gzip'] / KB:8.1f} KB gzip  {row['raw'] / KB:8.1f} KB raw  {row['path']}"
             )
+
+
+def measure_first_page(data_dir: Path, n: int) -> dict:
+    """Only the first page load: ``python app.py`` on the store, Chromium, gzip re-fetch."""
+    from bench.http import page_load
+    from bench.server import running_app
+
+    with running_app(data_dir, n, ANCHOR) as (base, _proc):
+        return page_load(base, "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -264,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-http", action="store_true", help="in-process numbers only")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium page load")
     parser.add_argument("--no-sync", action="store_true", help="skip the sync benchmark")
+    parser.add_argument(
+        "--first-page", action="store_true", help="only the first page's bytes (a few seconds)"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 12)
     info = machine()
@@ -274,6 +293,12 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"machine": info, "anchor": ANCHOR.isoformat(), "sizes": {}}
     for n in args.sizes:
         data_dir = ensure_store(n)
+        if args.first_page:
+            page = measure_first_page(data_dir, n)
+            results["sizes"][n] = {"http": {"page": page}}
+            print(f"\n=== {n:,} sessions ===")
+            print_page(page)
+            continue
         load, dataset, tables = measure_load(data_dir, 1 if args.quick else 3)
         res = {"load": load}
         res["compute"] = measure_compute(
@@ -285,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         results["sizes"][n] = res
         print_size(n, res)
         del dataset
-    if not args.no_sync:
+    if not args.no_sync and not args.first_page:
         from bench import sync_bench
 
         print()
