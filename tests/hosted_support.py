@@ -101,6 +101,15 @@ class Server:
     def output(self) -> str:
         return "\n".join(self.lines)
 
+    def wait_for_output(self, text: str, timeout: float = 10.0) -> list[str]:
+        """Poll the server's log lines (read by a thread) until one contains ``text``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in list(self.lines) if text in line]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
     def wait_healthy(self, timeout: float = 60.0) -> dict:
         """Poll ``/health`` until it answers 200; fail early if the process exits."""
         deadline = time.monotonic() + timeout

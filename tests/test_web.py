@@ -239,7 +239,7 @@ def test_repeated_failures_are_throttled(dev):
     assert throttled.status_code == 429  # even the right password waits
     assert int(throttled.headers["Retry-After"]) >= 1
     assert "Too many failed attempts" in throttled.text
-    assert "sign-in throttled user=bob" in dev.output
+    assert dev.wait_for_output("sign-in throttled user=bob")
     # other users are not affected
     assert sign_in(requests.Session(), dev.base, user="alice").status_code == 303
 
@@ -255,7 +255,7 @@ def test_errors_show_no_traceback_and_log_one_line(dev):
     assert "Something went wrong" in page.text
     for text in (api.text, page.text):
         assert "Traceback" not in text and "RuntimeError" not in text and "/srv/secret" not in text
-    logged = [line for line in dev.lines if "unhandled error GET /api/boom" in line]
+    logged = dev.wait_for_output("unhandled error GET /api/boom")
     assert len(logged) == 1 and "RuntimeError" in logged[0]
     assert not any(line.startswith("Traceback") for line in dev.lines)
 
