@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, callback, no_update
 
+from callbacks.graph_size import heights, with_heights
 from layouts.cost import budget_panel, cost_cards, model_table
 from services import figures, runtime
 from services.filters import FilterState
@@ -45,7 +46,7 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
 
 
 @callback(
-    OUTPUTS,
+    with_heights(OUTPUTS),
     Input("tabs", "active_tab"),
     Input("filter-state", "data"),
     Input("theme-switch", "value"),
@@ -53,5 +54,6 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
 )
 def update_cost(active_tab, state_data, dark, _generation):
     if active_tab != TAB:
-        return [no_update] * len(OUTPUTS)
-    return render_cost(state_data, bool(dark))
+        return [no_update] * len(with_heights(OUTPUTS))
+    values = render_cost(state_data, bool(dark))
+    return values + heights(OUTPUTS, values)

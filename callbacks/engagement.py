@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, callback, html, no_update
 
+from callbacks.graph_size import heights, with_heights
 from layouts.engagement import anomaly_list, engagement_cards
 from services import figures, runtime
 from services.filters import FilterState
@@ -66,7 +67,7 @@ def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list
 
 
 @callback(
-    OUTPUTS,
+    with_heights(OUTPUTS),
     Input("tabs", "active_tab"),
     Input("filter-state", "data"),
     Input("theme-switch", "value"),
@@ -74,5 +75,6 @@ def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list
 )
 def update_engagement(active_tab, state_data, dark, _generation):
     if active_tab != TAB:
-        return [no_update] * len(OUTPUTS)
-    return render_engagement(state_data, bool(dark))
+        return [no_update] * len(with_heights(OUTPUTS))
+    values = render_engagement(state_data, bool(dark))
+    return values + heights(OUTPUTS, values)

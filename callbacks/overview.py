@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, callback, html
 
+from callbacks.graph_size import heights, with_heights
 from layouts.overview import annotation_table, kpi_cards
 from services import figures, runtime
 from services.filters import FilterState
@@ -46,10 +47,11 @@ def render_overview(state_data: dict | None, dark: bool, dataset=None) -> list:
 
 
 @callback(
-    OUTPUTS,
+    with_heights(OUTPUTS),
     Input("filter-state", "data"),
     Input("theme-switch", "value"),
     Input("data-generation", "data"),
 )
 def update_overview(state_data, dark, _generation):
-    return render_overview(state_data, bool(dark))
+    values = render_overview(state_data, bool(dark))
+    return values + heights(OUTPUTS, values)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
+from callbacks.graph_size import heights, with_heights
 from layouts.quality import comparison_table, warnings_alert
 from services import figures, figures_quality, metrics, quality, runtime
 from services.filters import FilterState
@@ -151,7 +152,7 @@ def render_quality(state_data, dark, mode, experiment, version_a, version_b, dat
 
 
 @callback(
-    QUALITY_OUTPUTS,
+    with_heights(QUALITY_OUTPUTS),
     Input("filter-state", "data"),
     Input("theme-switch", "value"),
     Input("data-generation", "data"),
@@ -163,5 +164,6 @@ def render_quality(state_data, dark, mode, experiment, version_a, version_b, dat
 )
 def update_quality(state_data, dark, _generation, tab, mode, experiment, version_a, version_b):
     if tab != "quality":
-        return [no_update] * len(QUALITY_OUTPUTS)
-    return render_quality(state_data, bool(dark), mode, experiment, version_a, version_b)
+        return [no_update] * len(with_heights(QUALITY_OUTPUTS))
+    values = render_quality(state_data, bool(dark), mode, experiment, version_a, version_b)
+    return values + heights(QUALITY_OUTPUTS, values)

@@ -100,8 +100,11 @@ TABS = ("Overview", "Quality & versions", "Engagement", "Cost")
 CHARTS_DRAWN = """() => {
     // plotly.js turns a trace type it does not know into an invisible scatter: compare types
     const graphs = [...document.querySelectorAll('.tab-pane.active .js-plotly-plot')];
+    // ... and each chart keeps its figure's height (a chart drawn in a hidden tab once
+    // collapsed to 0 px and overlapped the next card)
     const drawn = g => g.querySelector('.main-svg') && g._fullData && g._fullData.every(
-        t => t._module && t.type === (g.data[t.index].type || 'scatter'));
+        t => t._module && t.type === (g.data[t.index].type || 'scatter'))
+        && Math.abs(g.getBoundingClientRect().height - g._fullLayout.height) < 2;
     return graphs.length > 0 && graphs.every(drawn)
         && graphs.some(g => g._fullData.length > 0);
 }"""

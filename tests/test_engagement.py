@@ -437,8 +437,8 @@ def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
 
 
 def test_callbacks_do_nothing_while_their_tab_is_closed():
-    assert update_engagement("overview", None, False, 1) == [no_update] * 17
-    assert update_cost("sessions", None, False, 1) == [no_update] * 8
+    assert update_engagement("overview", None, False, 1) == [no_update] * (17 + 7)
+    assert update_cost("sessions", None, False, 1) == [no_update] * (8 + 3)
 
 
 def test_render_without_data(monkeypatch):

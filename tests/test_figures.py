@@ -93,3 +93,17 @@ def test_empty_figure_says_why(message):
     fig = figures.empty_figure(message, theme="dark")
     assert fig.layout["annotations"][0]["text"] == message
     assert fig.layout["xaxis"]["visible"] is False and fig.data == []
+
+
+def test_graph_heights_follow_the_figures():
+    from dash import Output, no_update
+
+    from callbacks.graph_size import heights, with_heights
+
+    outputs = [Output("a", "children"), Output("g1", "figure"), Output("g2", "figure")]
+    assert [(o.component_id, o.component_property) for o in with_heights(outputs)[3:]] == [
+        ("g1", "style"),
+        ("g2", "style"),
+    ]
+    tall = base_figure("light", height=480)
+    assert heights(outputs, ["x", tall, no_update]) == [{"height": "480px"}, no_update]
