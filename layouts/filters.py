@@ -129,7 +129,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="Any or no tag",
                             ),
-                            {"xs": 12, "md": 6, "xl": 3},
+                            {"xs": 12, "md": 6, "xl": 4},
                         ),
                         _field(
                             "Tags must match",
@@ -143,7 +143,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 inline=True,
                                 className="pt-1",
                             ),
-                            {"xs": 6, "md": 3, "xl": 1},
+                            {"xs": 6, "md": 3, "xl": 2},
                         ),
                         _field(
                             "Platform",
@@ -175,34 +175,33 @@ def filter_bar(options: dict) -> dbc.Card:
                             ),
                             {"xs": 12, "md": 6, "xl": 2},
                         ),
-                        dbc.Col(
-                            html.Div(
-                                [
-                                    html.Button(
-                                        "Reset",
-                                        id="f-reset",
-                                        className="btn btn-outline-secondary btn-sm",
-                                        n_clicks=0,
-                                    ),
-                                    dcc.Clipboard(
-                                        id="copy-link",
-                                        title="Copy a link to this view",
-                                        className="btn btn-outline-secondary btn-sm copy-link",
-                                        children="Copy link",
-                                    ),
-                                    export_menu(),
-                                ],
-                                className="filter-actions",
-                            ),
-                            xs=12,
-                            md=6,
-                            xl=2,
-                            className="filter-field d-flex align-items-end",
-                        ),
                     ],
                     className="g-2 mt-1",
                 ),
-                html.Div(id="filter-summary", className="filter-summary"),
+                html.Div(
+                    [
+                        html.Div(id="filter-summary", className="filter-summary"),
+                        html.Div(
+                            [
+                                html.Button(
+                                    "Reset",
+                                    id="f-reset",
+                                    className="btn btn-outline-secondary btn-sm",
+                                    n_clicks=0,
+                                ),
+                                dcc.Clipboard(
+                                    id="copy-link",
+                                    title="Copy a link to this view",
+                                    className="btn btn-outline-secondary btn-sm copy-link",
+                                    children="Copy link",
+                                ),
+                                export_menu(),
+                            ],
+                            className="filter-actions",
+                        ),
+                    ],
+                    className="filter-footer",
+                ),
             ]
         ),
         className="filter-card mb-3",
