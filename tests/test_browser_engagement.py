@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -53,7 +55,7 @@ def test_engagement_tab_shows_charts_that_follow_the_filters(server, page):
 
     pick(page, "f-team", "Maternal Health Helpline")
     expect(subtitle).not_to_have_text(before, timeout=20_000)
-    assert "team=maternal-helpline" in page.url
+    expect(page).to_have_url(re.compile("team=maternal-helpline"), timeout=20_000)
     expect(page.locator("#eng-fig-retention .main-svg").first).to_be_visible()
 
     page.get_by_role("tab", name="Cost").click()
