@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from services import metrics
-from services.filters import NS_PER_DAY, local_days, today_utc
+from services.filters import NS_PER_DAY, local_days, today_in
 from services.query import Selection, select
 
 K = 3.5
@@ -60,7 +60,7 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     ds = sel.dataset
     if ds.n == 0:
         return None
-    today = today or today_utc()
+    today = today or today_in(sel.state.tz)
     today_day = (today - date(1970, 1, 1)).days
     start_ns = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
     end_ns = sel.end_ns if sel.end_ns is not None else ds.data_end_ns + 1

@@ -17,7 +17,7 @@ import pandas as pd
 
 from services import anomalies, figures, figures_quality, metrics, quality
 from services.dataset import Dataset
-from services.filters import RANGE_LABELS, UNTAGGED, FilterState, Vocabulary, today_utc
+from services.filters import RANGE_LABELS, UNTAGGED, FilterState, Vocabulary, today_in
 from services.query import Selection, select, select_previous
 
 
@@ -109,7 +109,7 @@ def describe(state: FilterState, dataset: Dataset, selection: Selection) -> str:
 def overview(
     dataset: Dataset, state: FilterState, theme: str = "light", today: date | None = None
 ) -> OverviewView:
-    today = today or today_utc()
+    today = today or today_in(state.tz)  # "last 7 days" ends today where the viewer is
     key = (dataset.generation, id(dataset), state, theme, today)
     cached = _overview_cache.get(key)
     if cached is not None:

@@ -11,7 +11,7 @@ from services import anomalies, cost, engagement
 from services import figures_engagement as fe
 from services.dataset import Dataset
 from services.figures import empty_figure
-from services.filters import FilterState, today_in, today_utc
+from services.filters import FilterState, today_in
 from services.metrics import ratio
 from services.query import Selection, select
 from services.views import _LRU
@@ -51,7 +51,7 @@ def _coverage_note(sel: Selection, transcripts: int) -> str:
 def engagement_view(
     dataset: Dataset, state: FilterState, theme: str = "light", today: date | None = None
 ) -> EngagementView:
-    today = today or today_utc()
+    today = today or today_in(state.tz)
     key = (dataset.generation, id(dataset), state, theme, today)
     cached = _engagement_cache.get(key)
     if cached is not None:
@@ -125,9 +125,8 @@ def cost_view(
     budget_usd: float = 0.0,
     today: date | None = None,
 ) -> CostView:
-    budget_today = today or today_in(state.tz)  # the budget's month is the viewer's month
-    today = today or today_utc()
-    key = (dataset.generation, id(dataset), state, theme, budget_usd, today, budget_today)
+    today = today or today_in(state.tz)  # also the budget's month: the viewer's month
+    key = (dataset.generation, id(dataset), state, theme, budget_usd, today)
     cached = _cost_cache.get(key)
     if cached is not None:
         return cached
@@ -154,7 +153,7 @@ def cost_view(
         by_model=by_model,
         by_experiment=by_experiment,
         over_time=over_time,
-        budget=cost.monthly_budget(dataset, budget_usd, budget_today, tz=state.tz),
+        budget=cost.monthly_budget(dataset, budget_usd, today, tz=state.tz),
         figures=figs,
         coverage_note=cost.coverage_note(summary),
     )

@@ -412,7 +412,7 @@ def test_anomaly_markers_on_the_overview_chart():
 
 
 def test_render_engagement_on_demo(demo_dataset, monkeypatch):
-    monkeypatch.setattr("services.views_engagement.today_utc", lambda: DEMO_ANCHOR)
+    monkeypatch.setattr("services.views_engagement.today_in", lambda tz="UTC": DEMO_ANCHOR)
     out = render_engagement(FilterState(range="90d").to_dict(), True, dataset=demo_dataset)
     cards, coverage = out[0], out[1]
     assert len(cards) == 6 and "sessions" in coverage
@@ -426,7 +426,7 @@ def test_render_engagement_on_demo(demo_dataset, monkeypatch):
 
 
 def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
-    monkeypatch.setattr("services.views_engagement.today_utc", lambda: DEMO_ANCHOR)
+    monkeypatch.setattr("services.views_engagement.today_in", lambda tz="UTC": DEMO_ANCHOR)
     out = render_cost(FilterState(range="30d").to_dict(), False, demo_dataset, budget_usd=10.0)
     budget = out[0]
     assert "Budget November 2026" in str(budget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from services import metrics
@@ -77,3 +78,26 @@ def test_time_zone_round_trips_through_the_url():
     parsed, notices = parse_query(state.to_query())
     assert parsed == state and notices == []
     assert FilterState.from_dict(state.to_dict()) == state
+
+
+def test_views_count_last_n_days_to_today_where_the_viewer_is(monkeypatch, demo_dataset):
+    """At 23:30 UTC on 31 Oct it is already 1 Nov in Kolkata: "last 7 days" ends 1 Nov there."""
+    import datetime as dt
+
+    from services import filters, views, views_engagement
+
+    fixed = dt.datetime(2026, 10, 31, 23, 30, tzinfo=dt.UTC)
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed.astimezone(tz) if tz else fixed.replace(tzinfo=None)
+
+    monkeypatch.setattr(filters, "datetime", Frozen)
+    monkeypatch.setattr(filters, "_pinned_today", None)
+    kolkata = FilterState(range="7d", tz="Asia/Kolkata")
+    local_end = pd.Timestamp("2026-11-02", tz="Asia/Kolkata").value
+    assert views.overview(demo_dataset, kolkata).selection.end_ns == local_end
+    assert views_engagement.engagement_view(demo_dataset, kolkata).selection.end_ns == local_end
+    utc = FilterState(range="7d")
+    assert views.overview(demo_dataset, utc).selection.end_ns == pd.Timestamp("2026-11-01").value
