@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
 from layouts.sessions import PAGER, SORT_HEADER, sessions_table
@@ -17,6 +15,7 @@ from services.table_pages import (
     page_count,
     range_text,
 )
+from services.views import overview
 
 TAB = "sessions"
 
@@ -122,19 +121,21 @@ def update_count(state_data, _generation):
 
 
 def csv_export(state_data: dict | None) -> tuple[str, str] | None:
-    """(filename, CSV text) for every filtered session, in table order."""
-    selection = _selection(state_data)
-    if selection is None:
+    """(filename, CSV text) for every filtered session, in table order, with the filters,
+    time zone and last sync as ``# key: value`` lines on top (as every export)."""
+    dataset = runtime.dataset()
+    if dataset is None:
         return None
+    state = FilterState.from_dict(state_data)
+    view = overview(dataset, state)  # cached: the selection and summary the page shows
     settings = runtime.settings()
-    frame = metrics.session_rows(
-        selection,
-        metrics.table_order(selection),
+    rows = metrics.session_rows(
+        view.selection,
+        metrics.table_order(view.selection),
         settings.ocs_web_base_url,
         settings.show_participant_ids,
     )
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    return f"ocs-sessions-{stamp}.csv", exports.to_csv(frame)  # formula-safe cells
+    return exports.sessions_csv(view, dataset, state, rows)  # formula-safe cells
 
 
 @callback(

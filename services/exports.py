@@ -323,6 +323,20 @@ def chart_csv(
     return f"ocs-{name}-{_stamp(now)}.csv", text
 
 
+def sessions_csv(
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    rows: pd.DataFrame,
+    now: datetime | None = None,
+) -> tuple[str, str]:
+    """(filename, CSV text) of the Sessions table's rows (every filtered session, table order),
+    with the same comment header as the other exports."""
+    now = now or datetime.now(UTC)
+    meta = export_meta(view, dataset, state, now)
+    return f"ocs-sessions-{_stamp(now)}.csv", comment_header(meta, "Sessions") + to_csv(rows)
+
+
 def view_frame(view: OverviewView) -> pd.DataFrame:
     """The whole Overview in long form: one row per number (columns :data:`VIEW_CSV_COLUMNS`).
 

@@ -215,7 +215,9 @@ def test_sessions_table_and_csv_agree_with_the_card(server, page):
     with page.expect_download() as info:
         page.click("#download-button")
     text = Path(info.value.path()).read_text(encoding="utf-8")
-    rows = list(csv.DictReader(io.StringIO(text)))
+    body = [line for line in text.splitlines(keepends=True) if not line.startswith("# ")]
+    assert text.startswith("# export: Sessions")
+    rows = list(csv.DictReader(io.StringIO("".join(body))))
     assert len(rows) == sessions
     assert {row["team"] for row in rows} == {"Connect Experiments"}
     assert "•" in rows[0]["participant"]  # identifiers masked by default

@@ -260,7 +260,12 @@ def test_table_action():
 def test_csv_export_row_count(app_runtime, state_data):
     name, text = csv_export(state_data)
     assert name.startswith("ocs-sessions-") and name.endswith(".csv")
-    frame = pd.read_csv(io.StringIO(text))
+    header = dict(
+        line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# ")
+    )
+    assert header["export"] == "Sessions" and header["timezone"] == "UTC"
+    assert {"filters", "window", "last_sync", "generation"} <= set(header)
+    frame = pd.read_csv(io.StringIO(text), comment="#")
     assert len(frame) == expected_count(app_runtime, state_data)
     assert list(frame.columns) == [*metrics.TABLE_COLUMNS, "link"]
     assert frame["session_id"].is_unique
