@@ -113,3 +113,44 @@ def demo_tables(demo_world):
 def demo_dataset(demo_tables) -> Dataset:
     """2,000 demo sessions ending on 2026-11-22 (treat as read-only)."""
     return Dataset.from_tables(demo_tables, 1)
+
+
+# ---- browser tests: one Chromium per test module, a fresh context per test ------------------
+
+IGNORED_CONSOLE = ("favicon",)
+"""Console errors a browser test ignores (Chromium asks for /favicon.ico on its own)."""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_support import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A 1280×900 page that accepts downloads and collects console errors in
+    ``page.console_errors``; generous timeouts for a loaded 2-core machine."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_navigation_timeout(120_000)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.console_errors = []
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not any(s in m.text for s in IGNORED_CONSOLE)
+            and page.console_errors.append(m.text)
+        ),
+    )
+    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
+    yield page
+    context.close()

@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
+from tests.browser_support import start_app, stop
 
 pytestmark = pytest.mark.browser
-IGNORED_CONSOLE = ("favicon",)
 
 
 @pytest.fixture(scope="module")
@@ -26,34 +25,6 @@ def server(tmp_path_factory):
     process, base = start_app(tmp_path_factory.mktemp("browser-data"))
     yield base
     stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.set_default_navigation_timeout(120_000)  # a loaded 2-core machine is slow
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    page.console_errors = []
-    page.on(
-        "console",
-        lambda m: (
-            m.type == "error"
-            and not any(s in m.text for s in IGNORED_CONSOLE)
-            and page.console_errors.append(m.text)
-        ),
-    )
-    page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-    yield page
-    context.close()
 
 
 def kpi(page, key: str = "sessions") -> int:

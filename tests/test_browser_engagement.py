@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
-from tests.test_browser import IGNORED_CONSOLE, pick, wait_ready
+from tests.browser_support import start_app, stop
+from tests.test_browser import pick, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -20,25 +20,6 @@ def server(tmp_path_factory):
     )
     yield base
     stop(process)
-
-
-@pytest.fixture
-def page(server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error"
-                and not any(s in m.text for s in IGNORED_CONSOLE)
-                and page.console_errors.append(m.text)
-            ),
-        )
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-        yield page
-        browser.close()
 
 
 def test_engagement_tab_shows_charts_that_follow_the_filters(server, page):

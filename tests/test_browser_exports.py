@@ -13,9 +13,9 @@ import re
 
 import pandas as pd
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
+from tests.browser_support import start_app, stop
 from tests.test_export_safety import read_xlsx
 
 pytestmark = pytest.mark.browser
@@ -29,28 +29,6 @@ def server(tmp_path_factory):
     process, base = start_app(tmp_path_factory.mktemp("browser-exports"))
     yield base
     stop(process)
-
-
-@pytest.fixture
-def page(server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, accept_downloads=True
-        )
-        context.set_default_navigation_timeout(120_000)  # a loaded 2-core machine is slow
-        context.set_default_timeout(60_000)
-        page = context.new_page()
-        page.console_errors = []
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error" and "favicon" not in m.text and page.console_errors.append(m.text)
-            ),
-        )
-        page.on("pageerror", lambda e: page.console_errors.append(str(e)))
-        yield page
-        browser.close()
 
 
 def shown_kpis(page) -> dict[str, str]:

@@ -260,9 +260,7 @@ def test_table_action():
 def test_csv_export_row_count(app_runtime, state_data):
     name, text = csv_export(state_data)
     assert name.startswith("ocs-sessions-") and name.endswith(".csv")
-    header = dict(
-        line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# ")
-    )
+    header = dict(line[2:].split(": ", 1) for line in text.splitlines() if line.startswith("# "))
     assert header["export"] == "Sessions" and header["timezone"] == "UTC"
     assert {"filters", "window", "last_sync", "generation"} <= set(header)
     frame = pd.read_csv(io.StringIO(text), comment="#")
