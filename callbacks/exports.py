@@ -1,8 +1,8 @@
-"""Downloads of the Overview: one chart's numbers as CSV, or the whole view as CSV, JSON or XLSX.
+"""Downloads: any chart's numbers as CSV, or the whole Overview as CSV, JSON or XLSX.
 
-The files are built by :mod:`services.exports` from the same view model the page renders
-(:func:`services.views.overview`), so a downloaded number is the number on screen. Plotly's
-mode bar keeps giving each chart as PNG.
+The files are built by :mod:`services.exports` from the same view models the page renders
+(:func:`services.views.overview`, the Engagement and Cost views, the Quality functions), so a
+downloaded number is the number on screen. Plotly's mode bar keeps giving each chart as PNG.
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ def _view(state_data: dict | None):
     return overview(dataset, state), dataset, state
 
 
-def chart_export(state_data: dict | None, chart: str) -> tuple[str, str] | None:
-    """(filename, CSV text) of one Overview chart, or None without data / for an unknown chart."""
-    found = _view(state_data)
-    if found is None or chart not in exports.CHARTS:
+def chart_export(
+    state_data: dict | None, chart: str, options: exports.ChartOptions | None = None
+) -> tuple[str, str] | None:
+    """(filename, CSV text) of one chart of any tab (a key of ``exports.CHART_EXPORTS``), or
+    None without data / for an unknown chart."""
+    dataset = runtime.dataset()
+    if dataset is None or chart not in exports.CHART_EXPORTS:
         return None
-    return exports.chart_csv(*found, chart)
+    state = FilterState.from_dict(state_data)
+    return exports.any_chart_csv(dataset, state, chart, options)
 
 
 def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | None:
@@ -49,13 +53,26 @@ def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | 
     Output("chart-download", "data"),
     Input({"type": "chart-csv", "chart": ALL}, "n_clicks"),
     State("filter-state", "data"),
+    State("theme-switch", "value"),
+    State("q-mode", "value"),
+    State("q-experiment", "value"),
+    State("q-version-a", "value"),
+    State("q-version-b", "value"),
     prevent_initial_call=True,
 )
-def download_chart(_clicks, state_data):
+def download_chart(_clicks, state_data, dark, mode, experiment, version_a, version_b):
     trigger = ctx.triggered_id
     if not trigger or not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update
-    result = chart_export(state_data, trigger["chart"])
+    options = exports.ChartOptions(
+        mode=mode or "versions",
+        experiment=experiment,
+        version_a=version_a,
+        version_b=version_b,
+        theme="dark" if dark else "light",  # the page's theme: its cached view is reused
+        budget_usd=runtime.settings().monthly_budget_usd,
+    )
+    result = chart_export(state_data, trigger["chart"], options)
     if result is None:
         return no_update
     name, text = result

@@ -116,12 +116,7 @@ def render_quality(state_data, dark, mode, experiment, version_a, version_b, dat
         compare_fig = figures_quality.comparison_figure(comparison, theme)
         table = comparison_table(comparison)
         warnings = warnings_alert(comparison.warnings)
-    span_days = (
-        (selection.end_ns - selection.start_ns) / 86_400e9
-        if selection.start_ns is not None and selection.end_ns is not None
-        else 365
-    )
-    quality_granularity = "week" if span_days <= 200 else "month"
+    quality_granularity = quality.over_time_granularity(selection)
     over_time = quality.quality_over_time(selection, quality_granularity)
     coverage_time = quality.coverage_over_time(selection)
     coverage_experiment = quality.coverage_by_experiment(selection)

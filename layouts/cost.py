@@ -20,15 +20,30 @@ def cost_tab() -> html.Div:
             html.Div(id="cost-coverage", className="table-note mb-3"),
             dbc.Row(
                 dbc.Col(
-                    chart_card("Cost over time", "cost-fig-time", subtitle_id="cost-sub-time"),
+                    chart_card(
+                        "Cost over time",
+                        "cost-fig-time",
+                        subtitle_id="cost-sub-time",
+                        csv_chart="cost-time",
+                    ),
                     xs=12,
                 ),
                 className="g-3 mb-3",
             ),
             dbc.Row(
                 [
-                    dbc.Col(chart_card("Cost by model", "cost-fig-model"), xs=12, lg=5),
-                    dbc.Col(chart_card("Cost by experiment", "cost-fig-experiment"), xs=12, lg=7),
+                    dbc.Col(
+                        chart_card("Cost by model", "cost-fig-model", csv_chart="cost-model"),
+                        xs=12,
+                        lg=5,
+                    ),
+                    dbc.Col(
+                        chart_card(
+                            "Cost by experiment", "cost-fig-experiment", csv_chart="cost-experiment"
+                        ),
+                        xs=12,
+                        lg=7,
+                    ),
                 ],
                 className="g-3 mb-3",
             ),

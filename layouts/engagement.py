@@ -27,16 +27,30 @@ def engagement_tab() -> html.Div:
             ),
             _row(
                 chart_card(
-                    "Messages per session", "eng-fig-messages", subtitle_id="eng-sub-messages"
+                    "Messages per session",
+                    "eng-fig-messages",
+                    subtitle_id="eng-sub-messages",
+                    csv_chart="messages",
                 ),
                 chart_card(
-                    "Words per participant message", "eng-fig-words", subtitle_id="eng-sub-words"
+                    "Words per participant message",
+                    "eng-fig-words",
+                    subtitle_id="eng-sub-words",
+                    csv_chart="words",
                 ),
             ),
             _row(
-                chart_card("Session length", "eng-fig-duration", subtitle_id="eng-sub-duration"),
                 chart_card(
-                    "Where conversations end", "eng-fig-dropoff", subtitle_id="eng-sub-dropoff"
+                    "Session length",
+                    "eng-fig-duration",
+                    subtitle_id="eng-sub-duration",
+                    csv_chart="duration",
+                ),
+                chart_card(
+                    "Where conversations end",
+                    "eng-fig-dropoff",
+                    subtitle_id="eng-sub-dropoff",
+                    csv_chart="dropoff",
                 ),
             ),
             _row(
@@ -44,11 +58,13 @@ def engagement_tab() -> html.Div:
                     "Active participants over time",
                     "eng-fig-participants",
                     subtitle_id="eng-sub-participants",
+                    csv_chart="participants",
                 ),
                 chart_card(
                     "Sessions per participant",
                     "eng-fig-per-participant",
                     subtitle_id="eng-sub-per-participant",
+                    csv_chart="per-participant",
                 ),
             ),
             _row(
@@ -56,6 +72,7 @@ def engagement_tab() -> html.Div:
                     "Retention — weekly cohorts of new participants",
                     "eng-fig-retention",
                     subtitle_id="eng-sub-retention",
+                    csv_chart="retention",
                 ),
                 lg=12,
             ),

@@ -7,7 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from layouts.overview import GRAPH_CONFIG, chart_card
+from layouts.overview import GRAPH_CONFIG, chart_card, csv_button
 
 
 def quality_tab() -> html.Div:
@@ -61,16 +61,20 @@ def quality_tab() -> html.Div:
             dbc.Card(
                 [
                     dbc.CardHeader(
-                        html.Div(
-                            [
-                                html.H2("Version comparison", className="card-title-sm"),
-                                html.Div(
-                                    "Sessions that talked to exactly one version, with the page's "
-                                    "other filters. Good rate = good ÷ (good + bad) in each category.",
-                                    className="card-subtitle-sm",
-                                ),
-                            ]
-                        ),
+                        [
+                            html.Div(
+                                [
+                                    html.H2("Version comparison", className="card-title-sm"),
+                                    html.Div(
+                                        "Sessions that talked to exactly one version, with the "
+                                        "page's other filters. Good rate = good ÷ (good + bad) "
+                                        "in each category.",
+                                        className="card-subtitle-sm",
+                                    ),
+                                ]
+                            ),
+                            csv_button("compare"),
+                        ],
                         className="chart-header",
                     ),
                     dbc.CardBody(
@@ -94,6 +98,7 @@ def quality_tab() -> html.Div:
                         "Quality over time — good rate with 95% band",
                         "fig-quality-time",
                         subtitle_id="q-quality-subtitle",
+                        csv_chart="quality-time",
                     ),
                     xs=12,
                 ),
@@ -106,12 +111,17 @@ def quality_tab() -> html.Div:
                             "Annotation coverage over time",
                             "fig-coverage-time",
                             subtitle_id="q-coverage-subtitle",
+                            csv_chart="coverage-time",
                         ),
                         xs=12,
                         lg=6,
                     ),
                     dbc.Col(
-                        chart_card("Annotation coverage by experiment", "fig-coverage-experiment"),
+                        chart_card(
+                            "Annotation coverage by experiment",
+                            "fig-coverage-experiment",
+                            csv_chart="coverage-experiment",
+                        ),
                         xs=12,
                         lg=6,
                     ),
@@ -124,6 +134,7 @@ def quality_tab() -> html.Div:
                         "Tag co-occurrence — sessions with both tags (colour: lift)",
                         "fig-cooccurrence",
                         subtitle_id="q-cooccurrence-subtitle",
+                        csv_chart="cooccurrence",
                     ),
                     xs=12,
                 ),

@@ -22,15 +22,19 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 
-from services import metrics
+from services import metrics, quality
 from services.dataset import Dataset
 from services.filters import FilterState
-from services.views import OverviewView
+from services.query import Selection, select
+from services.views import OverviewView, describe, overview
+from services.views_engagement import cost_view, engagement_view
 
 TIMEZONE = "UTC"
 """Time zone of dates and buckets when the filter state names none."""
@@ -40,7 +44,8 @@ CHARTS = {
     "team": "Sessions by team",
     "annotations": "Annotation quality",
 }
-"""Chart key → title, for the per-chart CSV downloads of the Overview."""
+"""Chart key → title of the Overview's four charts (:func:`chart_csv` builds them from an
+:class:`OverviewView`); every chart of every tab is in :data:`CHART_EXPORTS`."""
 VIEW_CSV_COLUMNS = ["section", "key", "label", "metric", "value"]
 ANNOTATION_COLUMNS = metrics.ANNOTATION_COLUMNS
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -148,7 +153,11 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 def window_info(view: OverviewView) -> dict:
     """The view's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
-    sel = view.selection
+    return selection_window(view.selection)
+
+
+def selection_window(sel: Selection) -> dict:
+    """A selection's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
     return {"start": iso_utc(sel.start_ns), "end": iso_utc(sel.end_ns), "end_exclusive": True}
 
 
@@ -170,14 +179,25 @@ def export_meta(
     now: datetime | None = None,
 ) -> dict:
     """The ``meta`` of an export: filters, window, time zone, data generation and sync time."""
+    return selection_meta(view.selection, view.summary, dataset, state, now)
+
+
+def selection_meta(
+    selection: Selection,
+    description: str,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None = None,
+) -> dict:
+    """:func:`export_meta` for any tab: ``description`` is the page's one-line summary."""
     now = now or datetime.now(UTC)
     return {
         "title": "OCS Session Analytics",
         "filters": state.to_query(),
         "filter_state": state.to_dict(),
-        "description": view.summary,
-        "window": window_info(view),
-        "granularity": view.selection.granularity,
+        "description": description,
+        "window": selection_window(selection),
+        "granularity": selection.granularity,
         "timezone": timezone(state),
         "data_source": dataset.meta.get("source"),
         "generation": dataset.generation,
@@ -262,6 +282,314 @@ def summary(
     }
 
 
+# ---- every chart of every tab -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartOptions:
+    """What a chart's numbers depend on besides the filters: the Quality tab's comparison
+    controls, and what the page's view models are cached by (theme, monthly budget, today), so
+    a download reuses the view the page just drew."""
+
+    mode: str = "versions"
+    experiment: str | None = None
+    version_a: str | None = None
+    version_b: str | None = None
+    theme: str = "light"
+    budget_usd: float = 0.0
+    today: date | None = None
+
+
+@dataclass
+class ChartTable:
+    """The numbers behind one chart (readable column names), the selection they come from and
+    the chart's own header lines (see :func:`comment_header`)."""
+
+    frame: pd.DataFrame
+    selection: Selection
+    notes: dict = field(default_factory=dict)
+    description: str | None = None
+    """The page's one-line summary; None = :func:`services.views.describe` of the selection."""
+
+
+@dataclass(frozen=True)
+class ChartExport:
+    title: str
+    """The chart's name in the file name and the ``# export:`` line."""
+    graph: str
+    """The id of the ``dcc.Graph`` whose card has this chart's CSV button."""
+    build: Callable[[Dataset, FilterState, ChartOptions], ChartTable]
+
+
+def _dates(values) -> pd.Series:
+    """Bucket or cohort starts as ``YYYY-MM-DD`` text (their day in the view's time zone)."""
+    return pd.to_datetime(pd.Series(values)).dt.strftime("%Y-%m-%d")
+
+
+def _columns(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """``frame``'s columns ``names`` (in that order), renamed, with dates as text."""
+    out = frame[list(names)].rename(columns=names).reset_index(drop=True)
+    for column in ("bucket", "cohort_week"):
+        if column in out:
+            out[column] = _dates(out[column]).to_numpy()
+    return out
+
+
+def _overview_chart(chart: str) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
+    def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+        view = overview(dataset, state, options.theme, options.today)
+        return ChartTable(chart_frame(view, chart), view.selection, {}, view.summary)
+
+    return build
+
+
+# Quality tab: the same functions as callbacks/quality.py render_quality
+
+COMPARE_COLUMNS = [
+    "category",
+    "label",
+    "good_a",
+    "n_a",
+    "rate_a",
+    "ci_low_a",
+    "ci_high_a",
+    "good_b",
+    "n_b",
+    "rate_b",
+    "ci_low_b",
+    "ci_high_b",
+    "difference",
+    "diff_low",
+    "diff_high",
+    "p_value",
+    "verdict",
+]
+
+
+def _compare(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    sel = select(dataset, state, today=options.today)
+    comparison = quality.compare(
+        dataset,
+        state,
+        options.mode,
+        options.experiment,
+        options.version_a,
+        options.version_b,
+        today=options.today,
+    )
+    if options.mode == "versions":
+        experiment = options.experiment
+        name = metrics.label_for(dataset, "experiment", experiment) if experiment else None
+        notes = {
+            "comparison": "two versions of one experiment: sessions that talked to exactly "
+            "one version, the page's other filters (its version filter ignored)",
+            "experiment": f"{name} ({experiment})" if experiment else "(none chosen)",
+            "side_a": options.version_a or "(none chosen)",
+            "side_b": options.version_b or "(none chosen)",
+        }
+    else:
+        notes = {
+            "comparison": "this period (B) against the previous period of equal length (A), "
+            "both with all the page's filters",
+            "side_a": "previous period",
+            "side_b": "this period",
+        }
+    if comparison is None:
+        notes["comparison"] += " — incomplete, so no rows"
+        return ChartTable(pd.DataFrame(columns=COMPARE_COLUMNS), sel, notes)
+    return ChartTable(comparison.rows[COMPARE_COLUMNS].reset_index(drop=True), sel, notes)
+
+
+def _quality_time(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    sel = select(dataset, state, today=options.today)
+    granularity = quality.over_time_granularity(sel)
+    frame = quality.quality_over_time(sel, granularity)
+    names = {
+        c: c for c in ("bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high")
+    }
+    return ChartTable(_columns(frame, names), sel, {"granularity": granularity})
+
+
+def _coverage_time(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    sel = select(dataset, state, today=options.today)
+    frame = quality.coverage_over_time(sel)
+    names = {"bucket": "bucket", "sessions": "sessions", "annotated": "annotated", "share": "share"}
+    return ChartTable(_columns(frame, names), sel)
+
+
+def _coverage_experiment(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    sel = select(dataset, state, today=options.today)
+    frame = quality.coverage_by_experiment(sel)
+    names = {
+        "experiment": "experiment_id",
+        "label": "experiment",
+        "sessions": "sessions",
+        "annotated": "annotated",
+        "share": "share",
+    }
+    return ChartTable(_columns(frame, names), sel)
+
+
+def _cooccurrence(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    sel = select(dataset, state, today=options.today)
+    names = {
+        "tag_a": "tag_a",
+        "tag_b": "tag_b",
+        "both": "sessions_with_both",
+        "count_a": "sessions_with_a",
+        "count_b": "sessions_with_b",
+        "lift": "lift",
+        "conditional": "share_of_a_with_b",
+    }
+    return ChartTable(_columns(quality.cooccurrence(sel), names), sel)
+
+
+# Engagement and Cost tabs: the frames on their view models
+
+_HISTOGRAMS = {
+    # chart → (view attribute, bin column, bin start column, counted unit)
+    "messages": ("messages", "messages", "from_messages", "sessions"),
+    "words": ("words", "words_per_message", "from_words", "sessions"),
+    "duration": ("duration", "duration", "from_minutes", "sessions"),
+    "per-participant": ("per_participant", "sessions", "from_sessions", "participants"),
+}
+
+
+def _histogram(chart: str) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
+    attribute, label, low, unit = _HISTOGRAMS[chart]
+
+    def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+        view = engagement_view(dataset, state, options.theme, options.today)
+        distribution = getattr(view, attribute)
+        names = {"bin": label, "low": low, unit: unit, "share": "share"}
+        frame = _columns(distribution.histogram, names)
+        if (frame[low] % 1 == 0).all():  # whole-number bin starts read as such
+            frame[low] = frame[low].astype(np.int64)
+        notes = {"counted": f"{distribution.n:,} {unit}"}
+        return ChartTable(frame, view.selection, notes)
+
+    return build
+
+
+def _engagement_frame(
+    attribute: str, names: dict[str, str]
+) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
+    def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+        view = engagement_view(dataset, state, options.theme, options.today)
+        return ChartTable(_columns(getattr(view, attribute), names), view.selection)
+
+    return build
+
+
+def _retention(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    view = engagement_view(dataset, state, options.theme, options.today)
+    weeks = [c for c in view.cohorts.columns if str(c).startswith("week_")]
+    names = {"cohort": "cohort_week", "size": "new_participants", **{w: w for w in weeks}}
+    return ChartTable(_columns(view.cohorts, names), view.selection, {"granularity": "week"})
+
+
+def _cost_frame(
+    attribute: str, names: dict[str, str]
+) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
+    def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+        view = cost_view(dataset, state, options.theme, options.budget_usd, options.today)
+        return ChartTable(_columns(getattr(view, attribute), names), view.selection)
+
+    return build
+
+
+CHART_EXPORTS: dict[str, ChartExport] = {
+    "time": ChartExport(CHARTS["time"], "fig-time", _overview_chart("time")),
+    "experiment": ChartExport(
+        CHARTS["experiment"], "fig-experiment", _overview_chart("experiment")
+    ),
+    "team": ChartExport(CHARTS["team"], "fig-team", _overview_chart("team")),
+    "annotations": ChartExport(
+        CHARTS["annotations"], "fig-annotations", _overview_chart("annotations")
+    ),
+    "compare": ChartExport("Version comparison", "fig-compare", _compare),
+    "quality-time": ChartExport("Quality over time", "fig-quality-time", _quality_time),
+    "coverage-time": ChartExport(
+        "Annotation coverage over time", "fig-coverage-time", _coverage_time
+    ),
+    "coverage-experiment": ChartExport(
+        "Annotation coverage by experiment", "fig-coverage-experiment", _coverage_experiment
+    ),
+    "cooccurrence": ChartExport("Tag co-occurrence", "fig-cooccurrence", _cooccurrence),
+    "messages": ChartExport("Messages per session", "eng-fig-messages", _histogram("messages")),
+    "words": ChartExport("Words per participant message", "eng-fig-words", _histogram("words")),
+    "duration": ChartExport("Session length", "eng-fig-duration", _histogram("duration")),
+    "dropoff": ChartExport(
+        "Where conversations end",
+        "eng-fig-dropoff",
+        _engagement_frame(
+            "dropoff",
+            {
+                "turn": "turn",
+                "sessions": "sessions_reaching_turn",
+                "still_going": "share_still_going",
+                "ended_here": "share_ended_here",
+            },
+        ),
+    ),
+    "participants": ChartExport(
+        "Active participants over time",
+        "eng-fig-participants",
+        _engagement_frame("participants", {"bucket": "bucket", "participants": "participants"}),
+    ),
+    "per-participant": ChartExport(
+        "Sessions per participant", "eng-fig-per-participant", _histogram("per-participant")
+    ),
+    "retention": ChartExport("Retention cohorts", "eng-fig-retention", _retention),
+    "cost-time": ChartExport(
+        "Cost over time",
+        "cost-fig-time",
+        _cost_frame(
+            "over_time",
+            {
+                "bucket": "bucket",
+                "cost_usd": "cost_usd",
+                "sessions": "sessions",
+                "known": "sessions_with_known_cost",
+                "coverage": "coverage",
+            },
+        ),
+    ),
+    "cost-model": ChartExport(
+        "Cost by model",
+        "cost-fig-model",
+        _cost_frame(
+            "by_model",
+            {
+                "model": "model",
+                "cost_usd": "cost_usd",
+                "share": "share",
+                "tokens": "tokens",
+                "sessions": "sessions",
+            },
+        ),
+    ),
+    "cost-experiment": ChartExport(
+        "Cost by experiment",
+        "cost-fig-experiment",
+        _cost_frame(
+            "by_experiment",
+            {
+                "value": "experiment_id",
+                "label": "experiment",
+                "cost_usd": "cost_usd",
+                "sessions": "sessions",
+                "known": "sessions_with_known_cost",
+                "coverage": "coverage",
+                "mean_usd": "mean_usd_per_known",
+            },
+        ),
+    ),
+}
+"""Chart key (the ``chart`` of the CSV button's id ``{"type": "chart-csv", "chart": key}``) →
+title, graph id and the function that returns the chart's numbers from the page's view model."""
+
+
 # ---- files --------------------------------------------------------------------------------
 
 
@@ -282,17 +610,21 @@ def _header_value(key: str, value) -> str:
     return _SPLIT_FORMULA.sub(r"\1'\2", text)
 
 
-def comment_header(meta: dict, title: str) -> str:
+def comment_header(meta: dict, title: str, notes: dict | None = None) -> str:
     """``# key: value`` lines for the top of a CSV (one line each, no newlines inside).
 
+    ``notes`` are a chart's own lines (e.g. the Quality comparison's sides): a key already
+    there (``granularity``) gets the note's value in place, other notes follow the description.
     Each line starts with ``#``, so its first cell is never a formula; see
     :func:`_header_value` for the rest of the line.
     """
     window = meta["window"]
-    lines = {
+    head = {
         "export": title,
         "filters": meta["filters"] or "(default view)",
         "description": meta["description"],
+    }
+    tail = {
         "window": f"{window['start'] or 'first session'} to {window['end'] or 'now'}"
         " (end exclusive)",
         "granularity": meta["granularity"],
@@ -302,9 +634,24 @@ def comment_header(meta: dict, title: str) -> str:
         "last_sync": meta["synced_at"] or "unknown",
         "exported_at": meta["exported_at"],
     }
+    lines = head | {k: v for k, v in (notes or {}).items() if k not in tail} | tail
+    lines |= {k: v for k, v in (notes or {}).items() if k in tail}
     return "".join(
         f"# {key}: {_header_value(key, value)}{CSV_LINE_END}" for key, value in lines.items()
     )
+
+
+def _chart_file(
+    chart: str, table: ChartTable, dataset: Dataset, state: FilterState, now: datetime | None
+) -> tuple[str, str]:
+    """(filename, CSV text) of one chart's table under its ``# key: value`` header."""
+    now = now or datetime.now(UTC)
+    title = CHART_EXPORTS[chart].title
+    description = table.description or describe(state, dataset, table.selection)
+    meta = selection_meta(table.selection, description, dataset, state, now)
+    text = comment_header(meta, title, table.notes) + to_csv(table.frame)
+    name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return f"ocs-{name}-{_stamp(now)}.csv", text
 
 
 def chart_csv(
@@ -314,13 +661,24 @@ def chart_csv(
     chart: str,
     now: datetime | None = None,
 ) -> tuple[str, str]:
-    """(filename, CSV text) of one chart's aggregate, with the comment header."""
-    now = now or datetime.now(UTC)
+    """(filename, CSV text) of one Overview chart from an already built Overview view."""
     frame = chart_frame(view, chart)
-    meta = export_meta(view, dataset, state, now)
-    name = CHARTS[chart].lower().replace(" ", "-")
-    text = comment_header(meta, CHARTS[chart]) + to_csv(frame)
-    return f"ocs-{name}-{_stamp(now)}.csv", text
+    return _chart_file(
+        chart, ChartTable(frame, view.selection, {}, view.summary), dataset, state, now
+    )
+
+
+def any_chart_csv(
+    dataset: Dataset,
+    state: FilterState,
+    chart: str,
+    options: ChartOptions | None = None,
+    now: datetime | None = None,
+) -> tuple[str, str]:
+    """(filename, CSV text) of any chart of any tab (a key of :data:`CHART_EXPORTS`): the
+    numbers the page draws for ``state`` (and, on the Quality tab, ``options``)."""
+    table = CHART_EXPORTS[chart].build(dataset, state, options or ChartOptions())
+    return _chart_file(chart, table, dataset, state, now)
 
 
 def sessions_csv(

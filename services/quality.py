@@ -501,6 +501,17 @@ def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def over_time_granularity(selection: Selection) -> str:
+    """Bucket of the quality-over-time chart: weeks for windows up to 200 days (and an
+    unbounded window counts as a year), months beyond."""
+    span_days = (
+        (selection.end_ns - selection.start_ns) / 86_400e9
+        if selection.start_ns is not None and selection.end_ns is not None
+        else 365
+    )
+    return "week" if span_days <= 200 else "month"
+
+
 def quality_over_time(selection: Selection, granularity: str = "week") -> pd.DataFrame:
     """Good rate per category per bucket (default weekly) with Wilson bands.
 

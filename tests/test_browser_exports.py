@@ -1,8 +1,9 @@
 """Browser test of the downloads: the real app (``python app.py``) in Debian's headless Chromium.
 
-A per-chart CSV and the whole view as CSV, JSON and XLSX are downloaded by clicking, exactly as
-a person would, captured with ``page.expect_download()``, read back and compared with the
-numbers the page shows (the KPI cards) and the view's filters and time zone.
+Per-chart CSVs (Overview, Engagement, Quality) and the whole view as CSV, JSON and XLSX are
+downloaded by clicking, exactly as a person would, captured with ``page.expect_download()``,
+read back and compared with the numbers the page shows (KPI cards, chart subtitles, the
+comparison table) and the view's filters and time zone.
 """
 
 from __future__ import annotations
@@ -139,5 +140,61 @@ def test_downloads_equal_the_page(server, page):
         assert as_card(kpis[key]["value"]) == cards[key], key
     teams = book["By team"]
     assert sum(row[teams[0].index("sessions")] for row in teams[1:]) == sessions
+
+    assert page.console_errors == []
+
+
+def chart_button(page, chart: str):
+    """The CSV button of chart ``chart`` (its id is the JSON of {"chart": …, "type": …})."""
+    return page.locator(f"button[id*='chart-csv'][id*='\"{chart}\"']")
+
+
+def test_engagement_and_quality_chart_csvs_equal_the_page(server, page):
+    page.goto(server + "/" + QUERY)
+    page.wait_for_selector("#kpi-sessions")
+
+    # Engagement: the messages histogram counts every session with a transcript (its subtitle)
+    page.get_by_role("tab", name="Engagement").click()
+    expect(page.locator("#eng-fig-messages .main-svg").first).to_be_visible(timeout=30_000)
+    subtitle = page.locator("#eng-sub-messages")
+    expect(subtitle).to_contain_text("sessions with a synced transcript", timeout=30_000)
+    transcripts = count(subtitle.inner_text().split(" sessions", 1)[0])
+    assert transcripts > 0
+    name, data = download(page, chart_button(page, "messages").click)
+    assert re.fullmatch(r"ocs-messages-per-session-\d{8}-\d{4}\.csv", name)
+    header, frame = csv_parts(data.decode("utf-8"))
+    assert header["export"] == "Messages per session"
+    assert header["filters"] == QUERY and header["timezone"] == "Asia/Kolkata"
+    assert int(frame["sessions"].sum()) == transcripts
+    assert header["counted"] == f"{transcripts:,} sessions"
+
+    # Quality: coverage over time adds up to "X of Y sessions annotated"; the comparison CSV
+    # has the sides and the n of the table on the page
+    page.get_by_role("tab", name="Quality & versions").click()
+    table = page.locator("#q-compare-table")
+    expect(table).to_contain_text("Difference (95% CI)", timeout=30_000)
+    coverage = page.locator("#q-coverage-subtitle")
+    expect(coverage).to_contain_text("sessions annotated", timeout=30_000)
+    annotated, sessions = (count(n) for n in re.findall(r"[\d,]+", coverage.inner_text())[:2])
+    name, data = download(page, chart_button(page, "coverage-time").click)
+    assert re.fullmatch(r"ocs-annotation-coverage-over-time-\d{8}-\d{4}\.csv", name)
+    header, frame = csv_parts(data.decode("utf-8"))
+    assert header["filters"] == QUERY and header["timezone"] == "Asia/Kolkata"
+    assert int(frame["annotated"].sum()) == annotated
+    assert int(frame["sessions"].sum()) == sessions
+
+    side_a = table.locator("th").nth(1).inner_text()
+    side_b = table.locator("th").nth(2).inner_text()
+    name, data = download(page, chart_button(page, "compare").click)
+    assert re.fullmatch(r"ocs-version-comparison-\d{8}-\d{4}\.csv", name)
+    header, frame = csv_parts(data.decode("utf-8"))
+    assert (header["side_a"], header["side_b"]) == (side_a, side_b)
+    rows = table.locator("table").first.locator("tbody tr")
+    assert len(frame) > 0 and rows.count() == len(frame)
+    for i, row in enumerate(frame.itertuples()):
+        cells = rows.nth(i).locator("td")
+        assert cells.nth(0).inner_text() == row.label
+        assert f"n={row.n_a:,}" in cells.nth(1).inner_text()
+        assert f"n={row.n_b:,}" in cells.nth(2).inner_text()
 
     assert page.console_errors == []

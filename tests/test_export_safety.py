@@ -24,11 +24,14 @@ import pytest
 
 from callbacks import sessions as sessions_callbacks
 from services import exports, metrics
+from services.dataset import Dataset
 from services.filters import FilterState, parse_query
 from services.query import select, select_previous
+from services.records import parse_session
 from services.settings import Settings
+from services.store import build_tables
 from services.views import overview, vocabulary
-from tests.conftest import build_dataset
+from tests.conftest import _summary, build_dataset, session_record
 from tests.test_exports import NOW, STATES, TODAY, close, read_export
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tpad", "\rret"]
@@ -207,6 +210,65 @@ def test_sessions_csv_neutralises_hostile_names(hostile, monkeypatch):
     assert all(p.startswith("'+234") for p in frame["participant"])
     assert all(t.startswith("'-tag") for t in frame["tags"])
     assert frame["messages"].tolist() == [4.0] * len(HOSTILE)
+
+
+@pytest.fixture(scope="module")
+def hostile_costs():
+    """The hostile sessions with a cost by model, models named like formulas too."""
+    day = date(2026, 11, 20)
+    rows, transcripts, costs = [], {}, {}
+    for i, name in enumerate(HOSTILE):
+        record = session_record(
+            f"s{i}",
+            created=f"{(day - timedelta(days=i % 3)).isoformat()}T10:00:00Z",
+            exp=f"exp-{i}",
+            exp_name=name,
+            team="=team" if i % 2 else "@team",
+            pid=f"+2348000000{i}",
+            tags=[f"-tag{i}", "coaching_good" if i % 2 else "coaching_bad"],
+        )
+        row = parse_session(record)
+        rows.append(row)
+        transcripts[row["session_id"]] = _summary(
+            {"human": 2, "ai": 2, "cost": 0.5 + i, "created": record["created_at"]}
+        )
+        costs[row["session_id"]] = [{"model": name, "cost_usd": 0.5 + i, "tokens": 100 * (i + 1)}]
+    return Dataset.from_tables(build_tables(rows, transcripts, costs), 1)
+
+
+def test_every_chart_csv_of_every_tab_neutralises_hostile_names(hostile_costs):
+    ds = hostile_costs
+    last_days = FilterState(range="custom", start=date(2026, 11, 19), end=date(2026, 11, 20))
+    for state in (FilterState(range="all"), last_days):
+        for options in (
+            exports.ChartOptions(mode="versions", experiment="exp-0", today=TODAY),
+            exports.ChartOptions(mode="periods", today=TODAY),
+        ):
+            for chart in exports.CHART_EXPORTS:
+                _, text = exports.any_chart_csv(ds, state, chart, options, NOW)
+                _assert_no_formula(text)
+    state, options = FilterState(range="all"), exports.ChartOptions(today=TODAY)
+    _, text = exports.any_chart_csv(ds, state, "cost-model", options, NOW)
+    _, frame = read_export(text)
+    assert sorted(frame["model"]) == sorted("'" + n for n in HOSTILE)
+    assert sorted(frame["tokens"]) == [100 * (i + 1) for i in range(len(HOSTILE))]
+    for chart, column in (("cost-experiment", "experiment"), ("coverage-experiment", "experiment")):
+        _, text = exports.any_chart_csv(ds, state, chart, options, NOW)
+        _, frame = read_export(text)
+        assert sorted(frame[column]) == sorted("'" + n for n in HOSTILE), chart
+        assert frame["sessions"].sum() == len(HOSTILE)
+    _, text = exports.any_chart_csv(ds, state, "cooccurrence", options, NOW)
+    _, frame = read_export(text)
+    assert {t for t in frame["tag_a"] if "tag" in t and "_" not in t} == {
+        f"'-tag{i}" for i in range(len(HOSTILE))
+    }
+    # the experiment chosen for the comparison is named in the header, defused after a comma
+    _, text = exports.any_chart_csv(
+        ds, state, "compare", exports.ChartOptions(experiment="exp-0", today=TODAY), NOW
+    )
+    header, _ = read_export(text)
+    assert header["experiment"].startswith('=HYPERLINK("http://x",')  # mid-line, not a cell
+    _assert_no_formula(text)
 
 
 # ---- XLSX read back ---------------------------------------------------------------------------
