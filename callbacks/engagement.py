@@ -19,6 +19,7 @@ FIGURES = (
     "participants",
     "per_participant",
     "retention",
+    "lexicon",
 )
 SUBTITLES = FIGURES
 OUTPUTS = [
@@ -47,7 +48,19 @@ def _subtitles(view) -> list[str]:
         "Cohort = week (Mon, UTC) of a participant's first session ever under these filters, "
         "inside the window. Cell = share of the cohort with a session k weeks later; blank = "
         "after the window.",
+        _lexicon_subtitle(view),
     ]
+
+
+def _lexicon_subtitle(view) -> str:
+    lex = view.lexicon
+    text = (
+        f"Share of the {lex.base:,} sessions with ≥ 1 participant message whose participant "
+        f"wrote a listed word, per {view.selection.granularity}"
+    )
+    if lex.uncounted:
+        text += f"; {lex.uncounted:,} sessions synced before word counts existed are left out"
+    return text
 
 
 def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list:

@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from layouts.overview import chart_card
+from services import lexicon
 from services.anomalies import METRIC_LABELS
 from services.engagement import LEXICON_NOTE
 
@@ -22,9 +23,10 @@ def engagement_tab() -> html.Div:
             dbc.Row(id="eng-cards", className="g-3 mb-2"),
             html.Div(
                 [html.Span(id="eng-coverage"), " ", html.Span(LEXICON_NOTE)],
-                className="table-note mb-3",
+                className="table-note mb-1",
                 id="eng-notes",
             ),
+            lexicon_words(),
             _row(
                 chart_card(
                     "Messages per session",
@@ -69,6 +71,15 @@ def engagement_tab() -> html.Div:
             ),
             _row(
                 chart_card(
+                    "Appreciation and dissatisfaction over time",
+                    "eng-fig-lexicon",
+                    subtitle_id="eng-sub-lexicon",
+                    csv_chart="lexicon",
+                ),
+                lg=12,
+            ),
+            _row(
+                chart_card(
                     "Retention — weekly cohorts of new participants",
                     "eng-fig-retention",
                     subtitle_id="eng-sub-retention",
@@ -100,6 +111,42 @@ def engagement_tab() -> html.Div:
                 lg=12,
             ),
         ]
+    )
+
+
+def lexicon_words() -> html.Details:
+    """The collapsible "Which words count?": both word lists of :mod:`services.lexicon`."""
+
+    def column(title: str, terms) -> html.Div:
+        return html.Div(
+            [
+                html.Div(title, className="fw-semibold"),
+                html.Ul([html.Li(label) for label in lexicon.labels(terms)], className="mb-1"),
+            ],
+            className="col-12 col-md-6",
+        )
+
+    return html.Details(
+        [
+            html.Summary("Which words count?"),
+            html.Div(
+                [
+                    column("Appreciation", lexicon.APPRECIATION),
+                    column("Dissatisfaction", lexicon.DISSATISFACTION),
+                ],
+                className="row mt-2",
+            ),
+            html.P(
+                "Whole words, any letter case, in participant messages only; … stands for any "
+                "ending (“frustrat…” matches frustrated, frustrating, frustration). "
+                + lexicon.NEGATION_RULE
+                + " A message counts once per side; a session counts when one of its "
+                "messages does.",
+                className="mb-0",
+            ),
+        ],
+        className="table-note mb-3",
+        id="eng-lexicon-words",
     )
 
 
@@ -150,6 +197,12 @@ def engagement_cards(view) -> list:
                 (cohorts.loc[seen, "week_1"] * cohorts.loc[seen, "size"]).sum()
                 / cohorts.loc[seen, "size"].sum()
             )
+    lex = view.lexicon
+    lexicon_detail = (
+        f"of {lex.base:,} sessions"
+        if lex.base
+        else ("no word counts yet (next full sync)" if lex.uncounted else "no sessions")
+    )
     rating_detail = (
         f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · {r.up + r.down:,} ratings"
         if r.up + r.down
@@ -193,6 +246,23 @@ def engagement_cards(view) -> list:
             f"{r.rated_sessions:,} with a thumbs up/down",
             "Share of sessions with a synced transcript that have at least one 👍 or 👎 "
             "(only the web chat offers ratings).",
+        ),
+        _card(
+            "appreciation",
+            "Appreciation",
+            _fmt(lex.appreciation_share, ".1%"),
+            f"{lex.appreciation:,} {lexicon_detail}",
+            "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
+            "the participant wrote a word of thanks or praise — see “Which words count?”.",
+        ),
+        _card(
+            "dissatisfaction",
+            "Dissatisfaction",
+            _fmt(lex.dissatisfaction_share, ".1%"),
+            f"{lex.dissatisfaction:,} {lexicon_detail}",
+            "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
+            "the participant wrote a word of complaint or negated praise (“not helpful”) — "
+            "see “Which words count?”.",
         ),
         _card(
             "week1",

@@ -192,6 +192,9 @@ class Dataset:
     thumbs_up: np.ndarray
     thumbs_down: np.ndarray
     cost_usd: np.ndarray
+    appreciation_hits: np.ndarray
+    """Participant messages with an appreciation word (float, NaN: not counted)."""
+    dissatisfaction_hits: np.ndarray
     first_version: np.ndarray
     last_version: np.ndarray
     experiments_table: pd.DataFrame
@@ -349,6 +352,8 @@ class Dataset:
             thumbs_up=_float(sessions, "thumbs_up")[order],
             thumbs_down=_float(sessions, "thumbs_down")[order],
             cost_usd=_float(sessions, "cost_usd")[order],
+            appreciation_hits=_float(sessions, "appreciation_hits")[order],
+            dissatisfaction_hits=_float(sessions, "dissatisfaction_hits")[order],
             first_version=first_version,
             last_version=last_version,
             experiments_table=experiments_table,

@@ -105,18 +105,44 @@ CATEGORY_RATES = {  # P(annotated in category | session annotated), base P(good)
 OTHER_TAGS = [("needs_follow_up", 0.03), ("escalated", 0.01), ("refrigerator_example", 0.04)]
 USER_PHRASES = [
     "It went well, the mother asked about storing food",
-    "thanks",
     "The child is not eating well, what should I tell the caregiver?",
     "ok",
     "How often should I visit?",
     "I am confused about the schedule",
-    "That is helpful, thank you so much",
     "The baby has a fever since yesterday, is that a danger sign?",
     "yes",
     "Can you explain again in simpler words",
-    "This doesn't work for me",
     "We practised the counting game together and she enjoyed it a lot",
+    "What is wrong with the baby if she cries at night?",
 ]
+"""Everyday participant messages: no word of the services.lexicon lists."""
+APPRECIATION_PHRASES = [
+    "thanks",
+    "That is helpful, thank you so much",
+    "Great, I will try that",
+    "Thank you, this was really useful",
+]
+DISSATISFACTION_PHRASES = [
+    "This doesn't work for me",
+    "That was not helpful",
+    "I am frustrated, you keep giving the same answer",
+    "This is confusing",
+]
+APPRECIATION_RATE = 0.06
+"""Share of participant messages with thanks or praise (≈ 1 session in 5 has one)."""
+DISSATISFACTION_RATE = 0.025
+"""Share of participant messages with a complaint (≈ 1 session in 10 has one)."""
+
+
+def _user_phrase(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < APPRECIATION_RATE:
+        return rng.choice(APPRECIATION_PHRASES)
+    if roll < APPRECIATION_RATE + DISSATISFACTION_RATE:
+        return rng.choice(DISSATISFACTION_PHRASES)
+    return rng.choice(USER_PHRASES)
+
+
 BOT_PHRASES = [
     "Hello! How did the home visit go this week?",
     "Great! You could use the refrigerator example to explain food storage.",
@@ -337,7 +363,7 @@ def _session(rng, bot, teams, pools, created: datetime, anchor: date) -> dict:
             {
                 "created_at": _ts(moment),
                 "role": "user",
-                "content": rng.choice(USER_PHRASES),
+                "content": _user_phrase(rng),
                 "metadata": {},
                 "tags": [],
                 "attachments": [],

@@ -19,7 +19,10 @@ Conventions:
 * As everywhere in the dashboard, a session belongs to the bucket (day/week/month, UTC) in which
   it **started**.
 
-There is no keyword/topic lexicon: the store keeps per-session summaries, not message text.
+* **Lexicon numbers** (appreciation / dissatisfaction) come from the per-session counts of
+  participant messages matching :mod:`services.lexicon`, made by the sync while it reads the
+  transcript; the store keeps the counts, never the text. Transcripts synced before the counts
+  existed have none (NaN) until the next full sync.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ MAX_COHORT_WEEKS = 12
 """Retention: weeks since first session shown, 0..MAX_COHORT_WEEKS."""
 
 LEXICON_NOTE = (
-    "No keyword or topic analysis: the dashboard stores per-session counts, not message text."
+    "Appreciation and dissatisfaction are counted by the sync from keyword lists (see "
+    "“Which words count?”); the dashboard stores the per-session counts, not message text."
 )
 
 
@@ -248,6 +252,95 @@ def ratings(sel: Selection) -> Ratings:
         base,
         ratio(rated, base),
     )
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Sessions whose participant used a word of the :mod:`services.lexicon` lists."""
+
+    base: int
+    """Sessions with lexicon counts and ≥ 1 participant message (the share's denominator)."""
+    appreciation: int
+    """Sessions with ≥ 1 participant message of thanks or praise."""
+    dissatisfaction: int
+    """Sessions with ≥ 1 participant message of complaint (incl. negated praise)."""
+    appreciation_share: float
+    dissatisfaction_share: float
+    appreciation_messages: int
+    dissatisfaction_messages: int
+    uncounted: int
+    """Sessions with a synced transcript but no lexicon counts (synced before the counts
+    existed; a full sync fills them in)."""
+
+
+def _lexicon_columns(sel: Selection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(in base, appreciation hits, dissatisfaction hits) of the selected sessions."""
+    liked = sel.column("appreciation_hits")
+    disliked = sel.column("dissatisfaction_hits")
+    base = ~np.isnan(liked) & (sel.column("human_messages") >= 1)  # NaN compares False
+    return base, liked, disliked
+
+
+def lexicon(sel: Selection) -> Lexicon:
+    """Share of sessions in which the participant expressed appreciation / dissatisfaction.
+
+    Base: selected sessions with lexicon counts and at least one participant message.
+    A session counts on a side when ≥ 1 of its participant messages holds a word of that
+    side's list (:mod:`services.lexicon`); one session can count on both sides. Also the
+    number of such messages, and the sessions with a synced transcript but no counts.
+    """
+    if sel.n == 0:
+        return Lexicon(0, 0, 0, math.nan, math.nan, 0, 0, 0)
+    base, liked, disliked = _lexicon_columns(sel)
+    n = int(np.count_nonzero(base))
+    n_liked = int(np.count_nonzero(liked[base] > 0))
+    n_disliked = int(np.count_nonzero(disliked[base] > 0))
+    uncounted = int(np.count_nonzero(_known(sel) & np.isnan(liked)))
+    return Lexicon(
+        n,
+        n_liked,
+        n_disliked,
+        ratio(n_liked, n),
+        ratio(n_disliked, n),
+        int(np.nansum(liked)),
+        int(np.nansum(disliked)),
+        uncounted,
+    )
+
+
+def lexicon_over_time(sel: Selection) -> pd.DataFrame:
+    """Per day/week/month bucket (the selection's granularity and time zone): sessions in the
+    :func:`lexicon` base and the shares with appreciation / dissatisfaction (NaN without any).
+
+    Columns: ``bucket`` (datetime64), ``sessions``, ``appreciation``, ``dissatisfaction``.
+    Zero-filled over the window like :func:`active_participants_over_time`.
+    """
+    columns = ["bucket", "sessions", "appreciation", "dissatisfaction"]
+    span = _window_days(sel)
+    if span is None:
+        return pd.DataFrame({c: [] for c in columns}).astype({"bucket": "datetime64[ns]"})
+    first_day, last_day = span
+    all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
+    buckets, day_to_bucket = np.unique(
+        _bucket_labels(all_days, sel.granularity), return_inverse=True
+    )
+    size = len(buckets)
+    sessions = liked_n = disliked_n = np.zeros(size, dtype=np.int64)
+    if sel.n:
+        base, liked, disliked = _lexicon_columns(sel)
+        bucket = day_to_bucket[sel.column("day")[base].astype(np.int64) - first_day]
+        sessions = np.bincount(bucket, minlength=size)
+        liked_n = np.bincount(bucket[liked[base] > 0], minlength=size)
+        disliked_n = np.bincount(bucket[disliked[base] > 0], minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "bucket": pd.to_datetime(buckets),
+                "sessions": sessions.astype(np.int64),
+                "appreciation": np.where(sessions > 0, liked_n / sessions, np.nan),
+                "dissatisfaction": np.where(sessions > 0, disliked_n / sessions, np.nan),
+            }
+        )
 
 
 # ---- participants ---------------------------------------------------------------------------

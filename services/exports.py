@@ -541,6 +541,19 @@ CHART_EXPORTS: dict[str, ChartExport] = {
         "Sessions per participant", "eng-fig-per-participant", _histogram("per-participant")
     ),
     "retention": ChartExport("Retention cohorts", "eng-fig-retention", _retention),
+    "lexicon": ChartExport(
+        "Appreciation and dissatisfaction over time",
+        "eng-fig-lexicon",
+        _engagement_frame(
+            "lexicon_over_time",
+            {
+                "bucket": "bucket",
+                "sessions": "sessions",
+                "appreciation": "share_appreciation",
+                "dissatisfaction": "share_dissatisfaction",
+            },
+        ),
+    ),
     "cost-time": ChartExport(
         "Cost over time",
         "cost-fig-time",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.figures import PALETTE, Figure, base_figure, empty_figure
+from services.figures import BAD, GOOD, PALETTE, Figure, base_figure, empty_figure
 
 NO_TRANSCRIPTS = "No transcripts synced for these sessions"
 NO_COST = "No cost known for these sessions"
@@ -89,6 +89,39 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
     )
     fig.update_yaxes(rangemode="tozero", tickformat=",d")
     fig.update_layout(hovermode="x")
+    return fig
+
+
+def lexicon_figure(
+    frame: pd.DataFrame, granularity: str, theme: str, empty: str = NO_TRANSCRIPTS
+) -> Figure:
+    """Shares of sessions with appreciation / dissatisfaction per bucket (two lines)."""
+    if frame.empty or int(frame["sessions"].sum()) == 0:
+        return empty_figure(empty, theme=theme, height=280)
+    fig = base_figure(theme, 280)
+    hover_date = "%b %Y" if granularity == "month" else "%a %d %b %Y"
+    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
+    mode = "lines+markers" if len(frame) <= 60 else "lines"
+    for column, name, color in (
+        ("appreciation", "Appreciation", GOOD),
+        ("dissatisfaction", "Dissatisfaction", BAD),
+    ):
+        fig.add_scatter(
+            x=frame["bucket"],
+            y=frame[column],
+            name=name,
+            mode=mode,
+            line={"color": color, "width": 2.5},
+            customdata=frame["sessions"],
+            hovertemplate=(
+                f"{period} %{{x|{hover_date}}}<br>{name}: %{{y:.1%}} of "
+                "%{customdata:,} sessions<extra></extra>"
+            ),
+        )
+    fig.update_yaxes(rangemode="tozero", tickformat=".0%")
+    fig.update_layout(
+        hovermode="x", legend={"orientation": "h", "y": 1.12, "x": 0, "yanchor": "bottom"}
+    )
     return fig
 
 

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from services import lexicon
+
 VERSION_TAG = re.compile(r"^v(\d+)(-unreleased)?$")
 THUMBS_UP = "👍"
 THUMBS_DOWN = "👎"
@@ -170,6 +172,8 @@ TRANSCRIPT_COLUMNS = (
     "thumbs_up",
     "thumbs_down",
     "cost_usd",
+    "appreciation_hits",
+    "dissatisfaction_hits",
 )
 
 
@@ -181,13 +185,15 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
     * ``versions`` lists the version tags of AI messages in order of first appearance.
     * 👍/👎 are counted on AI messages.
     * ``cost_usd`` is ``usage.total_cost``; None when the server sends no ``usage`` (2025).
+    * ``appreciation_hits`` / ``dissatisfaction_hits``: participant messages with a word of the
+      :mod:`services.lexicon` lists (the text is matched here and not kept).
     """
     if not isinstance(detail, dict):
         raise MalformedRecord("session detail must be an object")
     messages = detail.get("messages")
     if not isinstance(messages, list):
         raise MalformedRecord("session detail without messages")
-    human = ai = words = up = down = 0
+    human = ai = words = up = down = appreciation = dissatisfaction = 0
     first = last = None
     versions: dict[str, None] = {}
     for message in messages:
@@ -197,7 +203,11 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
         if role == "user":
             human += 1
             content = message.get("content") or ""
-            words += len(content.split()) if isinstance(content, str) else 0
+            if isinstance(content, str):
+                words += len(content.split())
+                liked, disliked = lexicon.classify(content)
+                appreciation += liked
+                dissatisfaction += disliked
         elif role == "assistant":
             ai += 1
             tags = message.get("tags") or ()
@@ -245,6 +255,8 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
         "thumbs_up": up,
         "thumbs_down": down,
         "cost_usd": cost,
+        "appreciation_hits": appreciation,
+        "dissatisfaction_hits": dissatisfaction,
     }
     return summary, cost_rows
 

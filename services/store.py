@@ -64,6 +64,9 @@ SESSION_SCHEMA = pa.schema(
         ("thumbs_up", pa.int32()),
         ("thumbs_down", pa.int32()),
         ("cost_usd", pa.float64()),
+        # participant messages matching services.lexicon; null in stores written before them
+        ("appreciation_hits", pa.int32()),
+        ("dissatisfaction_hits", pa.int32()),
     ]
 )
 EXPERIMENT_SCHEMA = pa.schema(
@@ -151,7 +154,7 @@ def build_tables(
     summaries = [transcripts.get(r["session_id"]) for r in session_rows]
     columns["has_transcript"] = [s is not None for s in summaries]
     for name in TRANSCRIPT_COLUMNS:
-        columns[name] = [None if s is None else s[name] for s in summaries]
+        columns[name] = [None if s is None else s.get(name) for s in summaries]
     sessions = pa.table(columns, schema=SESSION_SCHEMA)
     costs = [
         {"session_id": sid, **row}

@@ -17,6 +17,7 @@ from services.query import Selection, select
 from services.views import _LRU
 
 _engagement_cache = _LRU(32)
+NO_LEXICON = "No word counts yet: they fill in with the next full sync"
 _cost_cache = _LRU(32)
 
 
@@ -29,6 +30,8 @@ class EngagementView:
     duration: engagement.Distribution
     dropoff: pd.DataFrame
     ratings: engagement.Ratings
+    lexicon: engagement.Lexicon
+    lexicon_over_time: pd.DataFrame
     participants: pd.DataFrame
     per_participant: engagement.Distribution
     cohorts: pd.DataFrame
@@ -66,6 +69,8 @@ def engagement_view(
         duration=engagement.session_duration(sel),
         dropoff=engagement.turn_dropoff(sel),
         ratings=engagement.ratings(sel),
+        lexicon=engagement.lexicon(sel),
+        lexicon_over_time=engagement.lexicon_over_time(sel),
         participants=engagement.active_participants_over_time(sel),
         per_participant=engagement.sessions_per_participant(sel),
         cohorts=engagement.retention_cohorts(sel),
@@ -76,7 +81,15 @@ def engagement_view(
     if sel.n == 0:
         empty = empty_figure(theme=theme, height=280)
         view.figures = dict.fromkeys(
-            ("messages", "words", "duration", "dropoff", "participants", "per_participant"),
+            (
+                "messages",
+                "words",
+                "duration",
+                "dropoff",
+                "participants",
+                "per_participant",
+                "lexicon",
+            ),
             empty,
         )
         view.figures["retention"] = empty_figure(theme=theme, height=280)
@@ -101,6 +114,12 @@ def engagement_view(
                 color="#14a38b",
             ),
             "retention": fe.retention_figure(view.cohorts, theme),
+            "lexicon": fe.lexicon_figure(
+                view.lexicon_over_time,
+                sel.granularity,
+                theme,
+                empty=NO_LEXICON if view.lexicon.uncounted else fe.NO_TRANSCRIPTS,
+            ),
         }
     _engagement_cache.put(key, view)
     return view

@@ -68,6 +68,8 @@ def _summary(spec: dict) -> dict | None:
         "thumbs_up": spec.get("up", 0),
         "thumbs_down": spec.get("down", 0),
         "cost_usd": spec.get("cost"),
+        "appreciation_hits": spec.get("liked", 0),
+        "dissatisfaction_hits": spec.get("disliked", 0),
     }
 
 
@@ -79,8 +81,9 @@ def build_dataset(specs: list[dict], generation: int = 1) -> Dataset:
 
     Each dict needs ``id``; optional ``created`` (ISO), ``team``, ``exp``, ``pid``, ``status``,
     ``platform``, ``tags``; transcript either as ``messages`` (OCS detail messages, fed through
-    :func:`summarise_transcript`) or as ``human``/``ai``/``versions``/``up``/``down``/``cost``
-    (omit both ``human`` and ``ai`` for "transcript not synced").
+    :func:`summarise_transcript`) or as ``human``/``ai``/``versions``/``up``/``down``/``cost``/
+    ``liked``/``disliked`` (lexicon hits, default 0; None: not counted) — omit both ``human``
+    and ``ai`` for "transcript not synced".
     """
     rows, transcripts = [], {}
     for spec in specs:

@@ -26,10 +26,24 @@ def test_engagement_tab_shows_charts_that_follow_the_filters(server, page):
     page.goto(server + "/?range=90d")
     wait_ready(page)
     page.get_by_role("tab", name="Engagement").click()
-    for graph in ("messages", "words", "duration", "dropoff", "participants", "retention"):
+    for graph in (
+        "messages",
+        "words",
+        "duration",
+        "dropoff",
+        "participants",
+        "retention",
+        "lexicon",
+    ):
         expect(page.locator(f"#eng-fig-{graph} .main-svg").first).to_be_visible(timeout=30_000)
     expect(page.locator("#eng-kpi-messages")).not_to_have_text("", timeout=30_000)
-    expect(page.locator("#eng-notes")).to_contain_text("No keyword or topic analysis")
+    expect(page.locator("#eng-kpi-appreciation")).to_contain_text("%", timeout=30_000)
+    expect(page.locator("#eng-kpi-dissatisfaction")).to_contain_text("%")
+    expect(page.locator("#eng-notes")).to_contain_text("not message text")
+    words = page.locator("#eng-lexicon-words")
+    expect(words.get_by_text("useless", exact=True)).to_be_hidden()
+    words.get_by_text("Which words count?").click()
+    expect(words.get_by_text("useless", exact=True)).to_be_visible()
     subtitle = page.locator("#eng-sub-per-participant")
     expect(subtitle).to_contain_text("participants with a session", timeout=30_000)
     before = subtitle.inner_text()

@@ -415,10 +415,14 @@ def test_render_engagement_on_demo(demo_dataset, monkeypatch):
     monkeypatch.setattr("services.views_engagement.today_in", lambda tz="UTC": DEMO_ANCHOR)
     out = render_engagement(FilterState(range="90d").to_dict(), True, dataset=demo_dataset)
     cards, coverage = out[0], out[1]
-    assert len(cards) == 6 and "sessions" in coverage
-    figs = out[2:9]
+    assert len(cards) == 8 and "sessions" in coverage
+    figs = out[2:10]
     assert all(len(f.data) >= 1 for f in figs)
-    assert figs[-1]["data"][0]["type"] == "heatmap"
+    assert figs[6]["data"][0]["type"] == "heatmap"
+    # the lexicon: two share lines over time, cards with shares of the demo's sessions
+    assert [t["name"] for t in figs[7]["data"]] == ["Appreciation", "Dissatisfaction"]
+    assert "Appreciation" in str(cards[5]) and "Dissatisfaction" in str(cards[6])
+    assert "participant message whose participant wrote a listed word" in out[17]
     empty = render_engagement(
         FilterState(range="90d", experiments=("nope",)).to_dict(), False, dataset=demo_dataset
     )
@@ -437,7 +441,7 @@ def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
 
 
 def test_callbacks_do_nothing_while_their_tab_is_closed():
-    assert update_engagement("overview", None, False, 1) == [no_update] * (17 + 7)
+    assert update_engagement("overview", None, False, 1) == [no_update] * (19 + 8)
     assert update_cost("sessions", None, False, 1) == [no_update] * (8 + 3)
 
 
