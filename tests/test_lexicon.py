@@ -357,3 +357,34 @@ def test_lexicon_chart_csv(lex_ds):
     buckets = frame["bucket"].astype(str).str[:10]
     shares = dict(zip(buckets, frame["share_appreciation"], strict=True))
     assert shares["2026-11-02"] == pytest.approx(0.5)
+
+
+def test_sync_on_a_pre_lexicon_store_counts_after_a_full_sync(tmp_path):
+    """An incremental sync keeps the transcripts it does not fetch again (no counts); the next
+    full sync counts every session, as the README says."""
+    import pyarrow.parquet as pq
+
+    from services import demo
+    from tests.fake_ocs import FakeOCS
+    from tests.test_sync import PAST, settings_for, sync
+
+    with FakeOCS.from_demo(n_sessions=60, seed=11, anchor=PAST) as fake:
+        settings = settings_for(fake, tmp_path)
+        first = sync(settings)
+        store = Store(settings.store_dir)
+        path = settings.store_dir / f"g{first.generation:06d}" / "sessions.parquet"
+        old = store.read().sessions.drop_columns(["appreciation_hits", "dissatisfaction_hits"])
+        pq.write_table(old, path)  # the generation as a pre-lexicon version wrote it
+        second = sync(settings)
+        assert not second.full and second.transcripts_fetched == 0
+        hits = store.read().sessions.column("appreciation_hits")
+        assert hits.null_count == 60
+        third = sync(settings, full=True)
+        assert third.full
+        synced = {r["session_id"]: r for r in store.read().sessions.to_pylist()}
+    expected = demo.world_tables(demo.generate(60, 11, PAST)).sessions.to_pylist()
+    for row in expected:
+        got = synced[row["session_id"]]
+        assert got["appreciation_hits"] == row["appreciation_hits"] is not None
+        assert got["dissatisfaction_hits"] == row["dissatisfaction_hits"]
+    assert sum(r["appreciation_hits"] for r in expected) > 0
