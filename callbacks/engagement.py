@@ -42,10 +42,11 @@ def _subtitles(view) -> list[str]:
         f"{view.duration.n:,} sessions; minutes from first to last message",
         "Turn = a participant message. Line: share of sessions reaching turn k; "
         "bars: share whose last turn was k",
-        f"Distinct participants who wrote, per {sel.granularity} (UTC); each bucket counts "
+        f"Distinct participants who wrote, per {sel.granularity} ({sel.state.tz}); each bucket counts "
         "a participant once",
         f"{view.per_participant.n:,} participants with a session in the window",
-        "Cohort = week (Mon, UTC) of a participant's first session ever under these filters, "
+        f"Cohort = week (Mon, {sel.state.tz}) of a participant's first session ever under these "
+        "filters, "
         "inside the window. Cell = share of the cohort with a session k weeks later; blank = "
         "after the window.",
         _lexicon_subtitle(view),
@@ -75,7 +76,7 @@ def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list
         view.coverage_note,
         *[view.figures[name] for name in FIGURES],
         *_subtitles(view),
-        anomaly_list(view.flags),
+        anomaly_list(view.flags, view.selection.state.tz),
     ]
 
 

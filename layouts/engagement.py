@@ -276,8 +276,8 @@ def engagement_cards(view) -> list:
     ]
 
 
-def anomaly_list(flags) -> html.Div:
-    """The flagged days, newest first, or a line saying there are none."""
+def anomaly_list(flags, tz: str = "UTC") -> html.Div:
+    """The flagged days (calendar days in ``tz``), newest first, or a line saying there are none."""
     if flags is None or flags.empty:
         return html.Div(
             "No unusual days in this window.", className="empty-state", id="eng-no-anomalies"
@@ -309,7 +309,7 @@ def anomaly_list(flags) -> html.Div:
             html.Thead(
                 html.Tr(
                     [
-                        html.Th("Day (UTC)"),
+                        html.Th(f"Day ({tz})"),
                         html.Th("Metric"),
                         html.Th("Value"),
                         html.Th("Expected (band)"),

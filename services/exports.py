@@ -121,7 +121,7 @@ def iso_utc(epoch_ns_or_s: float | int | None, *, ns: bool = True) -> str | None
     if epoch_ns_or_s is None:
         return None
     seconds = epoch_ns_or_s / 1e9 if ns else float(epoch_ns_or_s)
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def plain(value):

@@ -101,3 +101,27 @@ def test_views_count_last_n_days_to_today_where_the_viewer_is(monkeypatch, demo_
     assert views_engagement.engagement_view(demo_dataset, kolkata).selection.end_ns == local_end
     utc = FilterState(range="7d")
     assert views.overview(demo_dataset, utc).selection.end_ns == pd.Timestamp("2026-11-01").value
+
+
+def test_engagement_labels_name_the_viewers_time_zone(demo_dataset):
+    from callbacks.engagement import render_engagement
+    from layouts.engagement import anomaly_list
+
+    state = FilterState(range="90d", tz="Asia/Kolkata")
+    out = render_engagement(state.to_dict(), False, dataset=demo_dataset)
+    texts = [o for o in out if isinstance(o, str)]
+    assert any("(Asia/Kolkata)" in t for t in texts) and not any("UTC" in t for t in texts)
+    flag = pd.DataFrame(
+        {
+            "day": [pd.Timestamp("2026-11-01")],
+            "metric": ["sessions"],
+            "value": [40.0],
+            "expected": [20.0],
+            "low": [10.0],
+            "high": [30.0],
+            "direction": ["up"],
+            "n": [40],
+        }
+    )
+    table = str(anomaly_list(flag, state.tz))
+    assert "Day (Asia/Kolkata)" in table and "Sun 01 Nov 2026" in table
