@@ -510,6 +510,11 @@ def demo_tables(
     )
 
 
+DEMO_FORMAT = 2
+"""Bumped when the generator or the columns it fills change (2: lexicon counts), so a demo
+store written by an older version is generated again instead of showing gaps."""
+
+
 def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None = None) -> int:
     """Write the demo world into ``store`` unless today's demo generation is already current."""
     anchor = anchor or datetime.now(UTC).date()
@@ -519,8 +524,10 @@ def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None
         and meta.get("demo_anchor") == anchor.isoformat()
         and meta.get("demo_sessions") == n_sessions
         and meta.get("demo_seed", seed) == seed
+        and meta.get("demo_format", 1) == DEMO_FORMAT
     ):
         return int(meta["generation"])
     tables = demo_tables(n_sessions, seed, anchor)
     tables.meta["demo_seed"] = seed
+    tables.meta["demo_format"] = DEMO_FORMAT
     return store.write(tables)

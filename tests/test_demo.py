@@ -169,3 +169,13 @@ def test_ensure_demo_store_writes_once_per_anchor_and_size(tmp_path):
     assert demo.ensure_demo_store(store, 60, anchor=anchor) > first
     assert demo.ensure_demo_store(store, 60, anchor=anchor + timedelta(days=1)) > first + 1
     assert store.read().sessions.num_rows == 60
+
+
+def test_demo_store_of_an_older_generator_is_written_again(tmp_path, monkeypatch):
+    store = Store(tmp_path / "store")
+    anchor = date(2026, 11, 22)
+    monkeypatch.setattr(demo, "DEMO_FORMAT", 1)
+    old = demo.ensure_demo_store(store, 50, anchor=anchor)
+    monkeypatch.setattr(demo, "DEMO_FORMAT", 2)
+    assert demo.ensure_demo_store(store, 50, anchor=anchor) > old
+    assert store.read_meta()["demo_format"] == 2
