@@ -181,7 +181,7 @@ def _card(
         ),
         xs=6,
         md=4,
-        xl=True,
+        xl=3,
     )
 
 

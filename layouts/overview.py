@@ -26,12 +26,13 @@ def format_change(kpi: Kpi) -> tuple[str, str]:
             "delta-none",
         )
     if kpi.kind == "share":
-        points = kpi.change * 100
-        text = f"{points:+.1f} pts vs previous period"
+        shown = round(kpi.change * 100, 1)  # points, as printed
+        text = f"{shown:+.1f} pts vs previous period"
     else:
+        shown = round(kpi.change * 100, 1)  # per cent, as printed
         text = f"{kpi.change:+.1%} vs previous period"
-    if abs(kpi.change) < 1e-9:
-        return (text, "delta-flat")
+    if shown == 0:  # a change that prints as 0.0 is no change: never "-0.0" in red
+        return ("no change vs previous period", "delta-flat")
     return (text, "delta-up" if kpi.change > 0 else "delta-down")
 
 

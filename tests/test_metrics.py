@@ -485,6 +485,8 @@ def test_kpis_with_previous_period(make_dataset):
     assert format_change(annotated) == ("+50.0 pts vs previous period", "delta-up")
     assert format_change(participants)[1] == "delta-flat"
     assert format_change(good) == ("no basis to compare", "delta-none")
+    tiny = metrics.Kpi(**{**annotated.__dict__, "change": -0.0004})  # -0.04 pts prints as 0.0
+    assert format_change(tiny) == ("no change vs previous period", "delta-flat")
 
 
 def test_kpis_without_previous_period(make_dataset):
