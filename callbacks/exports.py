@@ -15,12 +15,12 @@ from services.filters import FilterState
 from services.views import overview
 
 
-def _view(state_data: dict | None):
+def _view(state_data: dict | None, theme: str = "light"):
     dataset = runtime.dataset()
     if dataset is None:
         return None
     state = FilterState.from_dict(state_data)
-    return overview(dataset, state), dataset, state
+    return overview(dataset, state, theme), dataset, state  # the page's theme: a cache hit
 
 
 def chart_export(
@@ -35,10 +35,12 @@ def chart_export(
     return exports.any_chart_csv(dataset, state, chart, options)
 
 
-def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | None:
+def view_export(
+    state_data: dict | None, fmt: str, theme: str = "light"
+) -> tuple[str, str | bytes] | None:
     """(filename, content) of the whole Overview as ``csv`` or ``json`` (text) or ``xlsx``
     (bytes), or None without data."""
-    found = _view(state_data)
+    found = _view(state_data, theme)
     if found is None:
         return None
     if fmt == "xlsx":
@@ -87,14 +89,15 @@ VIEW_FORMATS = {"export-view-csv": "csv", "export-view-json": "json", "export-vi
     Output("view-download", "data"),
     [Input(item, "n_clicks") for item in VIEW_FORMATS],
     State("filter-state", "data"),
+    State("theme-switch", "value"),
     prevent_initial_call=True,
 )
 def download_view(*args):
-    state_data = args[-1]
+    state_data, dark = args[-2], args[-1]
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update
     fmt = VIEW_FORMATS.get(ctx.triggered_id)
-    result = view_export(state_data, fmt) if fmt else None
+    result = view_export(state_data, fmt, "dark" if dark else "light") if fmt else None
     if result is None:
         return no_update
     name, content = result

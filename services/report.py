@@ -231,6 +231,8 @@ def format_kpi(kpi: dict) -> tuple[str, str, str]:
     change = kpi["change"]
     if change is None:
         text = "n/a"
+    elif round(change * 100, 1) == 0:  # prints as 0.0: no change, never "-0.0"
+        text = "no change"
     elif kpi["kind"] == "share":
         text = f"{change * 100:+.1f} pts"
     else:

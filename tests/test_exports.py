@@ -193,6 +193,9 @@ def test_view_download_callback(export_runtime):
     sessions = frame[(frame["section"] == "kpi") & (frame["key"] == "sessions")]
     assert int(sessions[sessions["metric"] == "value"]["value"].iloc[0]) == n
     assert chart_export({"range": "30d"}, "pie") is None
+    # a dark-theme page exports the same numbers (from its own cached view)
+    _name, dark = view_export(state.to_dict(), "csv", "dark")
+    assert read_export(dark)[1].equals(frame)
 
 
 def test_downloads_without_data(tmp_path):

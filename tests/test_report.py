@@ -185,3 +185,13 @@ def test_cli_errors_are_one_line_with_exit_codes(cli_env, capsys, monkeypatch):
     monkeypatch.setenv("SYNC_TRANSCRIPTS", "bogus")
     assert report.main([]) == report.EXIT_USAGE
     assert "SYNC_TRANSCRIPTS" in capsys.readouterr().err
+
+
+def test_format_kpi_says_no_change_instead_of_minus_zero():
+    from services.report import format_kpi
+
+    share = {"kind": "share", "value": 0.5, "previous": 0.5004, "change": -0.0004}
+    count = {"kind": "count", "value": 100, "previous": 80, "change": 0.25}
+    assert format_kpi(share)[2] == "no change"
+    assert format_kpi(count)[2] == "+25.0%"
+    assert format_kpi({**share, "change": 0.031})[2] == "+3.1 pts"
