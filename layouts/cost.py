@@ -196,5 +196,9 @@ def model_table(frame) -> html.Div:
         )
     )
     return dbc.Table(
-        [header, html.Tbody(rows)], size="sm", hover=True, className="mb-1 annotation-table"
+        [header, html.Tbody(rows)],
+        size="sm",
+        hover=True,
+        responsive=True,
+        className="mb-1 annotation-table",
     )
