@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.browser_support import start_app, stop
@@ -325,3 +326,27 @@ def test_time_zone_defaults_to_the_browser_and_changes_the_buckets(server, brows
     wait_ready(page)
     expect(page.locator("#time-subtitle")).to_contain_text("(UTC)")
     context.close()
+
+
+def test_no_tab_scrolls_sideways_on_a_phone(server, browser):
+    """At 390 px wide every tab fits the screen (wide tables scroll inside their card)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(60_000)
+    phone = context.new_page()
+    try:
+        phone.goto(server + "/?range=365d")
+        wait_ready(phone)
+        for tab in TABS:
+            phone.get_by_role("tab", name=tab).click()
+            if tab != "Sessions":
+                phone.wait_for_function(CHARTS_DRAWN, timeout=60_000)
+            else:
+                phone.wait_for_selector("#sessions-table tbody tr")
+            fits = "document.documentElement.scrollWidth <= window.innerWidth"
+            try:  # charts drawn in a hidden tab are resized to their card once it shows
+                phone.wait_for_function(fits, timeout=15_000)
+            except PlaywrightTimeout:
+                width = phone.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+                raise AssertionError(f"{tab} scrolls sideways: {width}") from None
+    finally:
+        context.close()
