@@ -8,19 +8,10 @@ from callbacks.graph_size import heights, with_heights
 from layouts.engagement import anomaly_list, engagement_cards
 from services import figures, runtime
 from services.filters import FilterState
-from services.views_engagement import engagement_view
+from services.views_engagement import ENGAGEMENT_FIGURES, engagement_view
 
 TAB = "engagement"
-FIGURES = (
-    "messages",
-    "words",
-    "duration",
-    "dropoff",
-    "participants",
-    "per_participant",
-    "retention",
-    "lexicon",
-)
+FIGURES = ENGAGEMENT_FIGURES
 SUBTITLES = FIGURES
 OUTPUTS = [
     Output("eng-cards", "children"),

@@ -16,6 +16,17 @@ from services.metrics import ratio
 from services.query import Selection, select
 from services.views import _LRU
 
+ENGAGEMENT_FIGURES = (
+    "messages",
+    "words",
+    "duration",
+    "dropoff",
+    "participants",
+    "per_participant",
+    "retention",
+    "lexicon",
+)
+"""The Engagement tab's charts (keys of ``EngagementView.figures``), in page order."""
 _engagement_cache = _LRU(32)
 NO_LEXICON = "No word counts yet: they fill in with the next full sync"
 _cost_cache = _LRU(32)
@@ -80,18 +91,7 @@ def engagement_view(
     )
     if sel.n == 0:
         empty = empty_figure(theme=theme, height=280)
-        view.figures = dict.fromkeys(
-            (
-                "messages",
-                "words",
-                "duration",
-                "dropoff",
-                "participants",
-                "per_participant",
-                "lexicon",
-            ),
-            empty,
-        )
+        view.figures = dict.fromkeys(ENGAGEMENT_FIGURES, empty)
         view.figures["retention"] = empty_figure(theme=theme, height=280)
     else:
         view.figures = {
