@@ -100,8 +100,9 @@ def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
     action = "reset" if "reset" in actions else next((a for a in actions if a), None)
     if active_tab != TAB:
         # hidden: no rows computed; new filters still send the table back to page 1
-        if action == "reset" and TableState.from_dict(table_data).page != 1:
-            reset = next_state(TableState.from_dict(table_data), "reset", 0)
+        state = TableState.from_dict(table_data)
+        if action == "reset" and state.page != 1:
+            reset = next_state(state, "reset", 0)
             return [reset.to_dict(), *[no_update] * (len(TABLE_OUTPUTS) - 1)]
         return [no_update] * len(TABLE_OUTPUTS)
     return render_table(state_data, table_data, action)

@@ -155,6 +155,13 @@ def base_figure(theme: str, height: int = 320) -> Figure:
     return Figure({**_template(theme), "height": height})
 
 
+def bucket_hover(granularity: str) -> str:
+    """The hover text naming a time bucket, e.g. ``Week of %{x|%a %d %b %Y}``."""
+    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
+    date_format = "%b %Y" if granularity == "month" else "%a %d %b %Y"
+    return f"{period} %{{x|{date_format}}}"
+
+
 def empty_figure(message: str = NO_SESSIONS, theme: str = "light", height: int = 320) -> Figure:
     fig = base_figure(theme, height)
     fig.update_layout(
@@ -183,13 +190,11 @@ def sessions_over_time_figure(
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme)
     fig = base_figure(theme)
-    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
-    hover_date = "%b %Y" if granularity == "month" else "%a %d %b %Y"
     fig.add_bar(
         x=frame["bucket"].to_numpy(),
         y=frame["sessions"].to_numpy(dtype=np.int32),
         marker_color=PALETTE[0],
-        hovertemplate=f"{period} %{{x|{hover_date}}}<br>%{{y:,}} sessions<extra></extra>",
+        hovertemplate=f"{bucket_hover(granularity)}<br>%{{y:,}} sessions<extra></extra>",
         name="Sessions",
     )
     fig.update_layout(bargap=0.15, yaxis_title=None, xaxis_title=None, hovermode="x")

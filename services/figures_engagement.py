@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.figures import BAD, GOOD, PALETTE, Figure, base_figure, empty_figure
+from services.figures import BAD, GOOD, PALETTE, Figure, base_figure, bucket_hover, empty_figure
 
 NO_TRANSCRIPTS = "No transcripts synced for these sessions"
 NO_COST = "No cost known for these sessions"
@@ -74,8 +74,6 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
     if frame.empty or int(frame["participants"].sum()) == 0:
         return empty_figure(theme=theme, height=280)
     fig = base_figure(theme, 280)
-    hover_date = "%b %Y" if granularity == "month" else "%a %d %b %Y"
-    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
     fig.add_scatter(
         x=frame["bucket"],
         y=frame["participants"],
@@ -84,7 +82,7 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
         fill="tozeroy",
         fillcolor="rgba(20,163,139,0.12)",
         hovertemplate=(
-            f"{period} %{{x|{hover_date}}}<br>%{{y:,}} active participants<extra></extra>"
+            f"{bucket_hover(granularity)}<br>%{{y:,}} active participants<extra></extra>"
         ),
     )
     fig.update_yaxes(rangemode="tozero", tickformat=",d")
@@ -99,8 +97,6 @@ def lexicon_figure(
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(empty, theme=theme, height=280)
     fig = base_figure(theme, 280)
-    hover_date = "%b %Y" if granularity == "month" else "%a %d %b %Y"
-    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
     mode = "lines+markers" if len(frame) <= 60 else "lines"
     for column, name, color in (
         ("appreciation", "Appreciation", GOOD),
@@ -114,7 +110,7 @@ def lexicon_figure(
             line={"color": color, "width": 2.5},
             customdata=frame["sessions"],
             hovertemplate=(
-                f"{period} %{{x|{hover_date}}}<br>{name}: %{{y:.1%}} of "
+                f"{bucket_hover(granularity)}<br>{name}: %{{y:.1%}} of "
                 "%{customdata:,} sessions<extra></extra>"
             ),
         )
@@ -169,8 +165,6 @@ def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> 
     if frame.empty or int(frame["known"].sum()) == 0:
         return empty_figure(NO_COST, theme=theme)
     fig = base_figure(theme)
-    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
-    hover_date = "%b %Y" if granularity == "month" else "%a %d %b %Y"
     fig.add_bar(
         x=frame["bucket"],
         y=frame["cost_usd"],
@@ -179,7 +173,7 @@ def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> 
             [frame["known"], frame["sessions"], frame["coverage"].fillna(0)], axis=1
         ),
         hovertemplate=(
-            f"{period} %{{x|{hover_date}}}<br>$%{{y:,.2f}}"
+            f"{bucket_hover(granularity)}<br>$%{{y:,.2f}}"
             "<br>cost known for %{customdata[0]:,} of %{customdata[1]:,} sessions"
             " (%{customdata[2]:.0%})<extra></extra>"
         ),

@@ -92,7 +92,6 @@ def engagement_view(
     if sel.n == 0:
         empty = empty_figure(theme=theme, height=280)
         view.figures = dict.fromkeys(ENGAGEMENT_FIGURES, empty)
-        view.figures["retention"] = empty_figure(theme=theme, height=280)
     else:
         view.figures = {
             "messages": fe.histogram_figure(view.messages.histogram, theme, x_title="messages"),
