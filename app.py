@@ -20,9 +20,10 @@ from flask_compress import Compress
 
 import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
-from services import runtime, timing
-from services.api import create_blueprint as api_blueprint
+from services import runtime
 from services.settings import Settings, SettingsError, load_settings
+from services.web import timing
+from services.web.api import create_blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("dashboard")
@@ -90,7 +91,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
     timing.install(app.server)
     if hosted:
-        from services import web
+        from services.web import security as web
 
         web.install(app.server, settings, script_hashes=app.csp_hashes())
     return app

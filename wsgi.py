@@ -1,6 +1,6 @@
 """The WSGI entry point for gunicorn (``Procfile``: ``web: gunicorn wsgi:server``).
 
-Builds the hosted dashboard: sign-in, security headers, ``/health`` (see :mod:`services.web`).
+Builds the hosted dashboard: sign-in, security headers, ``/health`` (see :mod:`services.web.security`).
 A configuration problem stops the process with one readable line on stderr and exit code 3,
 which gunicorn treats as "worker failed to boot" and shuts down instead of retrying forever.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from services.auth import hosted_problems
+from services.auth.users import hosted_problems
 from services.settings import SettingsError, load_settings
 
 EXIT_CONFIG = 3

@@ -28,10 +28,11 @@ import numpy as np
 from bench.data import ANCHOR, OUT, SEED, ensure_store
 from bench.naive import compare, fast_numbers, naive_frame, overview_numbers
 from bench.scenario import EXTRA_STATES, round_steps, step_kind
-from services import metrics, views
-from services.dataset import Dataset
-from services.filters import FilterState
-from services.store import Store
+from services.analytics import metrics
+from services.analytics.filters import FilterState
+from services.store.dataset import Dataset
+from services.store.parquet import Store
+from services.views import overview as views
 
 KB = 1024
 

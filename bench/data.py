@@ -1,8 +1,8 @@
 """Benchmark stores: the demo world at a fixed anchor, generated once and cached under bench/out.
 
 Each store is a normal ``DATA_DIR`` (``<dir>/store/g…``) written by
-:func:`services.demo.ensure_demo_store`, i.e. the same generator and the same normalisation
-path (:mod:`services.records`) as the app's demo mode. The folder name carries size, seed and
+:func:`services.sync.demo.ensure_demo_store`, i.e. the same generator and the same normalisation
+path (:mod:`services.sync.records`) as the app's demo mode. The folder name carries size, seed and
 anchor, so a rerun with the same parameters reuses it (generating 1M sessions takes minutes).
 
     PYTHONPATH=. .venv/bin/python -m bench.data --sizes 100000 1000000
@@ -15,8 +15,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from services.demo import ensure_demo_store
-from services.store import Store
+from services.store.parquet import Store
+from services.sync.demo import ensure_demo_store
 
 OUT = Path(__file__).resolve().parent / "out"
 ANCHOR = date(2026, 9, 30)

@@ -15,9 +15,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from services import metrics
-from services.dataset import Dataset
-from services.filters import (
+from services.analytics import metrics
+from services.analytics.filters import (
     DEFAULT_EXCLUDED_PLATFORMS,
     DEFAULT_EXCLUDED_STATUSES,
     NS_PER_DAY,
@@ -27,8 +26,9 @@ from services.filters import (
     previous_window,
     window,
 )
-from services.query import select, select_previous
-from services.store import Tables
+from services.analytics.query import select, select_previous
+from services.store.dataset import Dataset
+from services.store.tables import Tables
 
 COLUMNS = [
     "created_at",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from services.dataset import Dataset
-from services.filters import FilterState
+from services.analytics.filters import FilterState
+from services.store.dataset import Dataset
 
 PRESETS = ("all", "30d", "365d", "7d")
 TAG_PAIRS = (

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from services.settings import Settings
-from services.sync import run_sync
-from tests.fake_ocs import FakeOCS
+from services.sync.engine import run_sync
+from tests.support.fake_ocs import FakeOCS
 
 BUDGET, WINDOW_S = 2000, 300
 

@@ -6,9 +6,10 @@ from dash import Input, Output, callback, no_update
 
 from callbacks.graph_size import heights, with_heights
 from layouts.cost import budget_panel, cost_cards, model_table
-from services import figures, runtime
-from services.filters import FilterState
-from services.views_engagement import cost_view
+from services import runtime
+from services.analytics.filters import FilterState
+from services.views.charts import base as figures
+from services.views.engagement import cost_view
 
 TAB = "cost"
 OUTPUTS = [

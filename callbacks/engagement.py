@@ -6,9 +6,10 @@ from dash import Input, Output, callback, html, no_update
 
 from callbacks.graph_size import heights, with_heights
 from layouts.engagement import anomaly_list, engagement_cards
-from services import figures, runtime
-from services.filters import FilterState
-from services.views_engagement import ENGAGEMENT_FIGURES, engagement_view
+from services import runtime
+from services.analytics.filters import FilterState
+from services.views.charts import base as figures
+from services.views.engagement import ENGAGEMENT_FIGURES, engagement_view
 
 TAB = "engagement"
 FIGURES = ENGAGEMENT_FIGURES

@@ -1,7 +1,7 @@
 """Downloads: any chart's numbers as CSV, or the whole Overview as CSV, JSON or XLSX.
 
-The files are built by :mod:`services.exports` from the same view models the page renders
-(:func:`services.views.overview`, the Engagement and Cost views, the Quality functions), so a
+The files are built by :mod:`services.outputs.exports` from the same view models the page renders
+(:func:`services.views.overview.overview`, the Engagement and Cost views, the Quality functions), so a
 downloaded number is the number on screen. Plotly's mode bar keeps giving each chart as PNG.
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 import orjson
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
-from services import exports, runtime
-from services.filters import FilterState
-from services.views import overview
+from services import runtime
+from services.analytics.filters import FilterState
+from services.outputs import exports
+from services.views.overview import overview
 
 
 def _view(state_data: dict | None, theme: str = "light"):

@@ -13,8 +13,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, clientside_callback, ctx, html, no_update
 
 from services import runtime
-from services.filters import FilterState, parse_params, parse_query
-from services.views import vocabulary
+from services.analytics.filters import FilterState, parse_params, parse_query
+from services.views.overview import vocabulary
 
 CONTROL_IDS = [
     ("f-range", "value"),
@@ -57,7 +57,7 @@ def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterSt
         chosen = () if getattr(state, attr) == (value,) else (value,)
         return state.with_changes(**{attr: chosen})
     if chart == "fig-time":
-        from services.query import select
+        from services.analytics.query import select
 
         dataset = runtime.dataset()
         try:
@@ -220,7 +220,7 @@ def sync_filters(search, _reset, *inputs):
 )
 def version_options(experiments, _generation):
     """Versions used by the data; labelled with descriptions when one experiment is chosen."""
-    from services.quality import version_options as options_for
+    from services.analytics.quality import version_options as options_for
 
     dataset = runtime.dataset()
     if dataset is None:

@@ -6,9 +6,10 @@ from dash import Input, Output, callback, html
 
 from callbacks.graph_size import heights, with_heights
 from layouts.overview import annotation_table, kpi_cards
-from services import figures, runtime
-from services.filters import FilterState
-from services.views import overview
+from services import runtime
+from services.analytics.filters import FilterState
+from services.views.charts import base as figures
+from services.views.overview import overview
 
 OUTPUTS = [
     Output("kpi-row", "children"),

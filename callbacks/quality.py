@@ -9,9 +9,12 @@ from dash import Input, Output, State, callback, no_update
 
 from callbacks.graph_size import heights, with_heights
 from layouts.quality import comparison_table, warnings_alert
-from services import figures, figures_quality, metrics, quality, runtime
-from services.filters import FilterState
-from services.query import select
+from services import runtime
+from services.analytics import metrics, quality
+from services.analytics.filters import FilterState
+from services.analytics.query import select
+from services.views.charts import base as figures
+from services.views.charts import quality as figures_quality
 
 QUALITY_OUTPUTS = [
     Output("fig-compare", "figure"),

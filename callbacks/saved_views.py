@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, ctx, no_update
 
-from services import runtime, saved_views
-from services.filters import FilterState
+from services import runtime
+from services.analytics.filters import FilterState
+from services.web import saved_views
 
 
 def view_options(data_dir) -> list[dict]:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
 from layouts.sessions import PAGER, SORT_HEADER, sessions_table
-from services import exports, metrics, runtime
-from services.filters import FilterState
-from services.query import select
-from services.table_pages import (
+from services import runtime
+from services.analytics import metrics
+from services.analytics.filters import FilterState
+from services.analytics.query import select
+from services.outputs import exports
+from services.views.overview import overview
+from services.views.sessions import (
     TableState,
     next_state,
     page_bounds,
     page_count,
     range_text,
 )
-from services.views import overview
 
 TAB = "sessions"
 
@@ -38,7 +40,7 @@ def page_rows(selection, positions) -> list[dict]:
 
 
 def table_action(trigger, value=None) -> str | None:
-    """The :func:`services.table_pages.next_state` action for what triggered the callback."""
+    """The :func:`services.views.sessions.next_state` action for what triggered the callback."""
     if trigger in ("filter-state", "data-generation"):
         return "reset"
     if isinstance(trigger, dict) and trigger.get("type") == SORT_HEADER:

@@ -13,9 +13,10 @@ from dash import Input, Output, State, callback, no_update
 
 from layouts.header import sync_progress, sync_result_message
 from layouts.page import dropdown_options, store_notice
-from services import runtime, sync_status
-from services.filters import UNTAGGED
-from services.sync_trigger import maybe_auto_start
+from services import runtime
+from services.analytics.filters import UNTAGGED
+from services.sync import status as sync_status
+from services.sync.trigger import maybe_auto_start
 
 
 def age_text(seconds: float) -> str:

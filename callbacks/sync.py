@@ -13,7 +13,8 @@ import logging
 
 from dash import Input, Output, State, callback
 
-from services import runtime, sync_status
+from services import runtime
+from services.sync import status as sync_status
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ def run_refresh(settings) -> dict:
     shares nothing with the web process (SQLite handles must not cross a fork), it survives
     page reloads, and it is exactly the command schedulers run.
     """
-    from services import sync
-    from services.sync_trigger import start_detached_sync
+    from services.sync import engine as sync
+    from services.sync.trigger import start_detached_sync
 
     process = start_detached_sync(settings, capture=True)
     output, _ = process.communicate()

@@ -9,7 +9,7 @@ from dash import html
 
 from layouts.engagement import _card as _eng_card
 from layouts.overview import chart_card
-from services.cost import BUDGET_RED
+from services.analytics.cost import BUDGET_RED
 
 
 def cost_tab() -> html.Div:

@@ -8,9 +8,9 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from layouts.overview import chart_card
-from services import lexicon
-from services.anomalies import METRIC_LABELS
-from services.engagement import LEXICON_NOTE
+from services.analytics.anomalies import METRIC_LABELS
+from services.analytics.engagement import LEXICON_NOTE
+from services.sync import lexicon
 
 
 def _row(*cols, lg=6) -> dbc.Row:
@@ -115,7 +115,7 @@ def engagement_tab() -> html.Div:
 
 
 def lexicon_words() -> html.Details:
-    """The collapsible "Which words count?": both word lists of :mod:`services.lexicon`."""
+    """The collapsible "Which words count?": both word lists of :mod:`services.sync.lexicon`."""
 
     def column(title: str, terms) -> html.Div:
         return html.Div(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from services.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED, timezone_names
+from services.analytics.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED, timezone_names
 
 
 def _field(label: str, control, width: dict, help_text: str | None = None) -> dbc.Col:

@@ -7,7 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from services.metrics import Kpi
+from services.analytics.metrics import Kpi
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
 

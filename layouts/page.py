@@ -28,8 +28,8 @@ def dropdown_options(dataset) -> dict:
     """Dropdown options from the loaded data (labels are names, values are ids/slugs)."""
     if dataset is None:
         return dict(EMPTY_OPTIONS)
-    from services.metrics import label_for
-    from services.quality import version_options
+    from services.analytics.metrics import label_for
+    from services.analytics.quality import version_options
 
     experiments = sorted(
         (

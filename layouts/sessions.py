@@ -1,7 +1,7 @@
 """The Sessions tab: one server-rendered page of the filtered sessions, sortable, with CSV download.
 
 Only the rows of the page on screen travel to the browser; the page number and the sort live in
-the small ``table-state`` store (:mod:`services.table_pages`).
+the small ``table-state`` store (:mod:`services.views.sessions`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from services.table_pages import TableState
+from services.views.sessions import TableState
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ PAGER = {
     "sessions-next": ("next", "Next ›"),
     "sessions-last": ("last", "Last »"),
 }
-"""Pager button id → (action for services.table_pages.next_state, label)."""
+"""Pager button id → (action for services.views.sessions.next_state, label)."""
 SORT_HEADER = "sort-header"
 
 

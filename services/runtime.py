@@ -3,7 +3,7 @@
 ``configure(settings)`` is called once by the entry point (``app.py``, ``wsgi.py``, tests);
 afterwards ``settings()``, ``store()`` and ``dataset()`` return the same objects everywhere.
 
-The hosted web layer (:mod:`services.web`) reports how sign-in is set up through
+The hosted web layer (:mod:`services.web.security`) reports how sign-in is set up through
 :func:`set_auth` so the page can show it without importing Flask session details:
 :func:`auth_note` (a warning such as "sign-in is off") and :func:`signed_in_user`.
 """
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from services.filters import pin_today
+from services.analytics.filters import pin_today
 from services.settings import Settings, load_settings
-from services.store import DatasetCache, Store
+from services.store.cache import DatasetCache
+from services.store.parquet import Store
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def prepare_data(current: Settings | None = None) -> None:
     current = current or settings()
     if not current.demo_mode:
         return
-    from services.demo import ensure_demo_store
+    from services.sync.demo import ensure_demo_store
 
     with file_lock(current.data_dir / "demo.lock"):
         generation = ensure_demo_store(store(), current.demo_sessions, anchor=current.demo_anchor)

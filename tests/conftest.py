@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from services import demo
-from services.dataset import Dataset
-from services.records import parse_session, parse_timestamp, summarise_transcript
-from services.store import build_tables
+from services.store.dataset import Dataset
+from services.store.tables import build_tables
+from services.sync import demo
+from services.sync.records import parse_session, parse_timestamp, summarise_transcript
 
 DEMO_ANCHOR = date(2026, 11, 22)
 DEMO_SESSIONS = 2000
@@ -129,7 +129,7 @@ def browser():
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
     from playwright.sync_api import sync_playwright
 
-    from tests.browser_support import CHROMIUM_ARGS, chromium_path
+    from tests.support.browser_support import CHROMIUM_ARGS, chromium_path
 
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.auth import hash_password
+from services.auth.users import hash_password
 from services.settings import SettingsError, load_settings
 
 

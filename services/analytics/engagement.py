@@ -1,0 +1,487 @@
+"""Engagement: how deep conversations go and whether participants come back.
+
+Every number of the Engagement tab is defined once here (each function's docstring is its
+definition), in the style of :mod:`services.analytics.metrics`. All functions take a
+:class:`~services.analytics.query.Selection` and return a number or a small frame; nothing is per-row
+on the way out.
+
+Conventions:
+
+* **Transcript numbers** (messages, words, duration, turns, 👍/👎) come from the per-session
+  transcript summary, so they only cover sessions whose transcript has been synced
+  (``has_transcript``); every function says how many sessions it used (``n``), and
+  :func:`transcript_sessions` gives the coverage.
+* **Messages** are participant (human) + bot (AI) messages; system summary messages never count
+  (ADR-0051).
+* A **turn** is one participant message, so a session's number of turns is its
+  ``human_messages``.
+* **Participants** are team + identifier (as in :func:`services.analytics.metrics.active_participants`).
+* As everywhere in the dashboard, a session belongs to the bucket (day/week/month, UTC) in which
+  it **started**.
+
+* **Lexicon numbers** (appreciation / dissatisfaction) come from the per-session counts of
+  participant messages matching :mod:`services.sync.lexicon`, made by the sync while it reads the
+  transcript; the store keeps the counts, never the text. Transcripts synced before the counts
+  existed have none (NaN) until the next full sync.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from services.analytics.filters import local_days
+from services.analytics.metrics import _bucket_labels, ratio, wilson_interval
+from services.analytics.query import Selection, select
+
+DURATION_EDGES_MIN = (0, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440)
+"""Session-duration bin edges in minutes (log-ish); the last bin is "1 day or more"."""
+DURATION_LABELS = (
+    "<1 min",
+    "1–2 min",
+    "2–5 min",
+    "5–10 min",
+    "10–15 min",
+    "15–30 min",
+    "30–60 min",
+    "1–2 h",
+    "2–4 h",
+    "4–8 h",
+    "8–24 h",
+    "1 day+",
+)
+WORD_EDGES = (0, 2, 4, 6, 8, 10, 15, 20, 30, 50, 100)
+"""Words-per-user-message bin edges; the last bin is "100 or more"."""
+SESSIONS_PER_PARTICIPANT_EDGES = (1, 2, 3, 4, 5, 6, 11, 21, 51)
+"""Sessions-per-participant bin edges: 1, 2, 3, 4, 5, 6–10, 11–20, 21–50, 51+."""
+MAX_MESSAGE_BINS = 40
+"""Messages-per-session histogram: one bin per count up to here, then "N or more"."""
+MAX_TURNS = 40
+"""Drop-off curve: turns 1..MAX_TURNS (or fewer when no session goes that far)."""
+MAX_COHORT_WEEKS = 12
+"""Retention: weeks since first session shown, 0..MAX_COHORT_WEEKS."""
+
+LEXICON_NOTE = (
+    "Appreciation and dissatisfaction are counted by the sync from keyword lists (see "
+    "“Which words count?”); the dashboard stores the per-session counts, not message text."
+)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def _histogram(values: np.ndarray, edges: tuple | np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """Counts of ``values`` in ``[edges[i], edges[i+1])``, the last bin open-ended.
+
+    Columns: ``bin`` (label), ``low`` (inclusive), ``sessions``, ``share`` (of ``values``).
+    """
+    edges = np.asarray(edges, dtype=float)
+    index = np.searchsorted(edges, values, side="right") - 1
+    index = index[index >= 0]
+    counts = np.bincount(index, minlength=len(edges))[: len(edges)]
+    return pd.DataFrame(
+        {
+            "bin": labels,
+            "low": edges,
+            "sessions": counts.astype(np.int64),
+            "share": counts / max(len(values), 1),
+        }
+    )
+
+
+def _range_labels(edges: tuple, unit: str = "", last_suffix: str = "+") -> list[str]:
+    labels = []
+    for i, low in enumerate(edges):
+        if i == len(edges) - 1:
+            labels.append(f"{low:g}{last_suffix}{unit}")
+        else:
+            labels.append(f"{low:g}–{edges[i + 1]:g}{unit}")
+    return labels
+
+
+def _known(sel: Selection) -> np.ndarray:
+    """Selected sessions whose transcript summary is known (synced)."""
+    return ~np.isnan(sel.column("human_messages"))
+
+
+def transcript_sessions(sel: Selection) -> int:
+    """Selected sessions whose transcript is synced — the base of every transcript number."""
+    if sel.n == 0:
+        return 0
+    return int(np.count_nonzero(_known(sel)))
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Summary of a per-session quantity: ``n`` sessions used, median, mean, histogram."""
+
+    n: int
+    median: float
+    mean: float
+    histogram: pd.DataFrame
+
+
+def _summary(values: np.ndarray, histogram: pd.DataFrame) -> Distribution:
+    if values.size == 0:
+        return Distribution(0, math.nan, math.nan, histogram)
+    return Distribution(
+        int(values.size), float(np.median(values)), float(np.mean(values)), histogram
+    )
+
+
+# ---- transcript depth -----------------------------------------------------------------------
+
+
+def messages_per_session(sel: Selection) -> Distribution:
+    """Messages (participant + bot, no system messages) per session with a synced transcript.
+
+    Sessions with zero messages count (they are sessions nobody wrote in). Histogram: one bin
+    per message count 0..39, then "40+".
+    """
+    if sel.n == 0:
+        values = np.array([], dtype=float)
+    else:
+        known = _known(sel)
+        values = (sel.column("human_messages") + sel.column("ai_messages"))[known]
+    edges = tuple(range(MAX_MESSAGE_BINS + 1))
+    labels = [str(e) for e in edges[:-1]] + [f"{MAX_MESSAGE_BINS}+"]
+    return _summary(values, _histogram(values, edges, labels))
+
+
+def words_per_user_message(sel: Selection) -> Distribution:
+    """Words per participant message, per session: ``user_words / human_messages``.
+
+    Only sessions with ≥1 participant message (and a synced transcript). The median and mean
+    are over sessions (each session weighs the same, however long), not over messages.
+    """
+    if sel.n == 0:
+        values = np.array([], dtype=float)
+    else:
+        human = sel.column("human_messages")
+        has = human >= 1  # NaN compares False
+        values = sel.column("user_words")[has] / human[has]
+    return _summary(values, _histogram(values, WORD_EDGES, _range_labels(WORD_EDGES)))
+
+
+def session_duration(sel: Selection) -> Distribution:
+    """Minutes from a session's first to its last message (sessions with a synced transcript
+    and at least one message); log-ish bins from "under 1 min" to "1 day or more".
+
+    A session with a single message lasts 0 minutes. Sessions that stay open for days on a
+    messaging channel land in the last bin.
+    """
+    values = sel.column("duration_s") if sel.n else np.array([], dtype=float)
+    values = values[~np.isnan(values)] / 60.0
+    return _summary(values, _histogram(values, DURATION_EDGES_MIN, list(DURATION_LABELS)))
+
+
+def turn_dropoff(sel: Selection) -> pd.DataFrame:
+    """Where conversations end: share of sessions still going at turn k.
+
+    A turn is one participant message, so a session's number of turns is its
+    ``human_messages``. For k = 1..K, ``still_going`` = share of sessions (with a synced
+    transcript) that reached at least k turns, and ``ended_here`` = share whose last turn was
+    turn k. Sessions with 0 turns are in the base (they ended before turn 1), so
+    ``still_going`` at turn 1 is the share in which the participant wrote at all.
+    K is the 99th percentile of turns, at most :data:`MAX_TURNS`.
+
+    Columns: ``turn``, ``sessions`` (reached ≥ k turns), ``still_going``, ``ended_here``.
+    """
+    columns = ["turn", "sessions", "still_going", "ended_here"]
+    if sel.n == 0:
+        return pd.DataFrame(columns=columns)
+    turns = sel.column("human_messages")
+    turns = turns[~np.isnan(turns)].astype(np.int64)
+    if turns.size == 0 or turns.max() == 0:
+        return pd.DataFrame(columns=columns)
+    top = int(min(max(math.ceil(np.percentile(turns, 99)), 1), MAX_TURNS))
+    counts = np.bincount(np.minimum(turns, top + 1), minlength=top + 2)
+    reached = counts[::-1].cumsum()[::-1]  # reached[k] = sessions with ≥ k turns
+    k = np.arange(1, top + 1)
+    return pd.DataFrame(
+        {
+            "turn": k,
+            "sessions": reached[k].astype(np.int64),
+            "still_going": reached[k] / turns.size,
+            "ended_here": counts[k] / turns.size,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """👍/👎 on bot messages (the OCS web chat's rate-message buttons)."""
+
+    up: int
+    down: int
+    rate: float
+    """👍 ÷ (👍 + 👎), NaN without any rating."""
+    ci_low: float
+    ci_high: float
+    rated_sessions: int
+    transcript_sessions: int
+    rated_share: float
+    """Share of sessions with a synced transcript that have at least one 👍 or 👎."""
+
+
+def ratings(sel: Selection) -> Ratings:
+    """👍 rate = 👍 ÷ (👍 + 👎) over all rated messages of the selected sessions, with a 95%
+    Wilson interval (messages are not independent within a session: read the interval as a
+    lower bound on the uncertainty); plus the share of sessions with any rating.
+
+    Ratings exist only where the web chat UI offers them, so a low rated share is normal.
+    """
+    if sel.n == 0:
+        return Ratings(0, 0, math.nan, math.nan, math.nan, 0, 0, math.nan)
+    up = sel.column("thumbs_up")
+    down = sel.column("thumbs_down")
+    n_up, n_down = int(np.nansum(up)), int(np.nansum(down))
+    low, high = wilson_interval(n_up, n_up + n_down)
+    rated = int(np.count_nonzero((up > 0) | (down > 0)))
+    base = transcript_sessions(sel)
+    return Ratings(
+        n_up,
+        n_down,
+        ratio(n_up, n_up + n_down),
+        low,
+        high,
+        rated,
+        base,
+        ratio(rated, base),
+    )
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Sessions whose participant used a word of the :mod:`services.sync.lexicon` lists."""
+
+    base: int
+    """Sessions with lexicon counts and ≥ 1 participant message (the share's denominator)."""
+    appreciation: int
+    """Sessions with ≥ 1 participant message of thanks or praise."""
+    dissatisfaction: int
+    """Sessions with ≥ 1 participant message of complaint (incl. negated praise)."""
+    appreciation_share: float
+    dissatisfaction_share: float
+    appreciation_messages: int
+    dissatisfaction_messages: int
+    uncounted: int
+    """Sessions with a synced transcript but no lexicon counts (synced before the counts
+    existed; a full sync fills them in)."""
+
+
+def _lexicon_columns(sel: Selection) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(in base, appreciation hits, dissatisfaction hits) of the selected sessions."""
+    liked = sel.column("appreciation_hits")
+    disliked = sel.column("dissatisfaction_hits")
+    base = ~np.isnan(liked) & (sel.column("human_messages") >= 1)  # NaN compares False
+    return base, liked, disliked
+
+
+def lexicon(sel: Selection) -> Lexicon:
+    """Share of sessions in which the participant expressed appreciation / dissatisfaction.
+
+    Base: selected sessions with lexicon counts and at least one participant message.
+    A session counts on a side when ≥ 1 of its participant messages holds a word of that
+    side's list (:mod:`services.sync.lexicon`); one session can count on both sides. Also the
+    number of such messages, and the sessions with a synced transcript but no counts.
+    """
+    if sel.n == 0:
+        return Lexicon(0, 0, 0, math.nan, math.nan, 0, 0, 0)
+    base, liked, disliked = _lexicon_columns(sel)
+    n = int(np.count_nonzero(base))
+    n_liked = int(np.count_nonzero(liked[base] > 0))
+    n_disliked = int(np.count_nonzero(disliked[base] > 0))
+    uncounted = int(np.count_nonzero(_known(sel) & np.isnan(liked)))
+    return Lexicon(
+        n,
+        n_liked,
+        n_disliked,
+        ratio(n_liked, n),
+        ratio(n_disliked, n),
+        int(np.nansum(liked)),
+        int(np.nansum(disliked)),
+        uncounted,
+    )
+
+
+def lexicon_over_time(sel: Selection) -> pd.DataFrame:
+    """Per day/week/month bucket (the selection's granularity and time zone): sessions in the
+    :func:`lexicon` base and the shares with appreciation / dissatisfaction (NaN without any).
+
+    Columns: ``bucket`` (datetime64), ``sessions``, ``appreciation``, ``dissatisfaction``.
+    Zero-filled over the window like :func:`active_participants_over_time`.
+    """
+    columns = ["bucket", "sessions", "appreciation", "dissatisfaction"]
+    span = _window_days(sel)
+    if span is None:
+        return pd.DataFrame({c: [] for c in columns}).astype({"bucket": "datetime64[ns]"})
+    first_day, last_day = span
+    all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
+    buckets, day_to_bucket = np.unique(
+        _bucket_labels(all_days, sel.granularity), return_inverse=True
+    )
+    size = len(buckets)
+    sessions = liked_n = disliked_n = np.zeros(size, dtype=np.int64)
+    if sel.n:
+        base, liked, disliked = _lexicon_columns(sel)
+        bucket = day_to_bucket[sel.column("day")[base].astype(np.int64) - first_day]
+        sessions = np.bincount(bucket, minlength=size)
+        liked_n = np.bincount(bucket[liked[base] > 0], minlength=size)
+        disliked_n = np.bincount(bucket[disliked[base] > 0], minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "bucket": pd.to_datetime(buckets),
+                "sessions": sessions.astype(np.int64),
+                "appreciation": np.where(sessions > 0, liked_n / sessions, np.nan),
+                "dissatisfaction": np.where(sessions > 0, disliked_n / sessions, np.nan),
+            }
+        )
+
+
+# ---- participants ---------------------------------------------------------------------------
+
+
+def _window_days(sel: Selection) -> tuple[int, int] | None:
+    """First and last calendar day (since epoch, in the state's time zone) of the selection's
+    window — the data's extent for all time — as :func:`services.analytics.metrics.sessions_over_time`
+    counts them, so ``sel.column("day")`` indexes into it."""
+    ds = sel.dataset
+    start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
+    end = sel.end_ns
+    if end is None and ds.n:
+        end = ds.data_end_ns + 1
+    if start is None or end is None or end <= start:
+        return None
+    first, last = local_days(np.array([start, end - 1]), sel.state.tz)
+    return int(first), int(last)
+
+
+def active_participants_over_time(sel: Selection) -> pd.DataFrame:
+    """Distinct active participants per day/week/month bucket (the selection's granularity
+    and time zone).
+
+    Active participant as in :func:`services.analytics.metrics.active_participants`: wrote ≥1 message in
+    a session started in the bucket (sessions with an unsynced transcript count too). A
+    participant active in several buckets counts once in each, so buckets do not add up to the
+    window's total. Zero-filled over the window.
+
+    Columns: ``bucket`` (datetime64, bucket start, UTC), ``participants``.
+    """
+    span = _window_days(sel)
+    if span is None:
+        return pd.DataFrame({"bucket": pd.to_datetime([]), "participants": np.array([], int)})
+    first_day, last_day = span
+    all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
+    bucket_of_day = _bucket_labels(all_days, sel.granularity)
+    buckets, day_to_bucket = np.unique(bucket_of_day, return_inverse=True)
+    counts = np.zeros(len(buckets), dtype=np.int64)
+    if sel.n:
+        engaged = ~(sel.column("human_messages") == 0)
+        days = sel.column("day")[engaged].astype(np.int64) - first_day
+        codes = sel.column("participant_codes")[engaged].astype(np.int64)
+        bucket = day_to_bucket[days]
+        pairs = np.unique(bucket * sel.dataset.n_participants + codes)
+        counts = np.bincount(pairs // sel.dataset.n_participants, minlength=len(buckets))
+    return pd.DataFrame({"bucket": pd.to_datetime(buckets), "participants": counts})
+
+
+def sessions_per_participant(sel: Selection) -> Distribution:
+    """Selected sessions per participant, over participants with ≥1 selected session.
+
+    Bins 1, 2, 3, 4, 5, 6–10, 11–20, 21–50, 51+. The median/mean are per participant.
+    """
+    labels = ["1", "2", "3", "4", "5", "6–10", "11–20", "21–50", "51+"]
+    if sel.n == 0:
+        values = np.array([], dtype=float)
+    else:
+        counts = np.bincount(sel.column("participant_codes"))
+        values = counts[counts > 0].astype(float)
+    return _summary(
+        values,
+        _histogram(values, SESSIONS_PER_PARTICIPANT_EDGES, labels).rename(
+            columns={"sessions": "participants"}
+        ),
+    )
+
+
+def _monday(days: np.ndarray) -> np.ndarray:
+    """Day number → day number of the Monday starting its week (1970-01-01 was a Thursday)."""
+    return days - (days + 3) % 7
+
+
+def first_session_day(sel: Selection) -> np.ndarray:
+    """Per participant code: day of their first session under the selection's filters **over
+    all time** (the date range ignored), −1 for participants with none.
+
+    So a participant who first came months before the window is "returning", not new, while
+    someone new to the chosen experiment is new even if they used another chatbot before.
+    """
+    ds = sel.dataset
+    everything = select(ds, sel.state.with_changes(range="all", start=None, end=None))
+    first = np.full(ds.n_participants, -1, dtype=np.int64)
+    if everything.n:
+        codes = everything.column("participant_codes")
+        # rows are time-sorted: the first occurrence of a code is its first session
+        unique, index = np.unique(codes, return_index=True)
+        first[unique] = everything.column("day")[index]
+    return first
+
+
+def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.DataFrame:
+    """Weekly retention: participants grouped by the week (Monday, UTC) of their first session.
+
+    * **Cohort**: participants whose first session under the current filters, over **all time**
+      (see :func:`first_session_day`), started inside the selected window. Participants seen
+      before the window are left out (they are not new).
+    * **Week k** (0..``max_weeks``): share of the cohort with at least one selected session
+      started in the k-th week after the cohort's week. Week 0 is 100% by definition.
+    * Follow-up ends with the window: weeks after the window's last day are NaN (not 0), and
+      the window's last week may be partial.
+
+    Columns: ``cohort`` (datetime64, Monday), ``size``, ``week_0`` … ``week_<max_weeks>``.
+    Vectorised (one ``np.unique`` over the selected sessions), fast at 1M sessions.
+    """
+    week_cols = [f"week_{k}" for k in range(max_weeks + 1)]
+    empty = pd.DataFrame(columns=["cohort", "size", *week_cols])
+    span = _window_days(sel)
+    if sel.n == 0 or span is None:
+        return empty
+    first_day, last_day = span
+    first = first_session_day(sel)
+    codes = sel.column("participant_codes").astype(np.int64)
+    their_first = first[codes]
+    new = their_first >= first_day
+    if not new.any():
+        return empty
+    codes = codes[new]
+    cohort_week = _monday(their_first[new])
+    weeks_since = (_monday(sel.column("day")[new].astype(np.int64)) - cohort_week) // 7
+    keep = weeks_since <= max_weeks
+    base_week = _monday(np.int64(first_day))
+    cohort_index = (cohort_week - base_week) // 7
+    n_cohorts = int(cohort_index.max()) + 1
+    width = max_weeks + 1
+    # one row per (participant, weeks since): participant → cohort is fixed
+    pairs = np.unique(codes[keep] * width + weeks_since[keep])
+    pair_codes = pairs // width
+    pair_k = pairs % width
+    pair_cohort = (_monday(first[pair_codes]) - base_week) // 7
+    active = np.bincount(pair_cohort * width + pair_k, minlength=n_cohorts * width).reshape(
+        n_cohorts, width
+    )
+    sizes = active[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = active / sizes[:, None]
+    cohort_starts = base_week + 7 * np.arange(n_cohorts)
+    last_week = _monday(np.int64(last_day))
+    observable = (cohort_starts[:, None] + 7 * np.arange(width)[None, :]) <= last_week
+    shares = np.where(observable, shares, np.nan)
+    frame = pd.DataFrame(shares, columns=week_cols)
+    frame.insert(0, "size", sizes.astype(np.int64))
+    frame.insert(0, "cohort", pd.to_datetime(cohort_starts.astype("datetime64[D]")))
+    return frame[frame["size"] > 0].reset_index(drop=True)

@@ -1,0 +1,612 @@
+"""Every number the dashboard shows, defined once.
+
+Cards, charts, the sessions table, downloads, the JSON API and reports all call these
+functions with a :class:`~services.analytics.query.Selection`, so the same question always gets the same
+answer. Definitions follow OCS's ADR-0051 where OCS defines the metric (ocs-api.md §9):
+
+* Sessions are counted by when they **started** (``created_at``) inside the half-open window.
+* Messages are human + AI messages only; system messages (history summaries) never count.
+* ``setup`` sessions and the ``evaluations`` platform are excluded unless chosen in the filters.
+
+Differences from OCS, on purpose and documented in the README: messages and participants are
+attributed to the window in which their session started (OCS counts by message time), because
+our store keeps per-session summaries, not every message.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from services.analytics.filters import local_days
+from services.analytics.query import Selection
+from services.store.dataset import ROW_COLUMNS
+
+Z95 = 1.959963984540054
+_VERDICT = re.compile(r"^(?P<category>.+)_(?P<verdict>good|bad|undetermined)$")
+PRESENCE_TAGS = ("safe", "accurate")
+"""Tags that are annotations on their own (no _good/_bad pair)."""
+CATEGORY_LABELS = {
+    "bot_performance": "Bot performance",
+    "coaching": "Coaching",
+    "engagement": "Engagement",
+    "user_knowledge": "User knowledge",
+    "safe": "Safe",
+    "accurate": "Accurate",
+}
+
+
+# ---- annotation vocabulary -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Category:
+    """An annotation category recognised from the tag vocabulary.
+
+    ``<name>_good`` / ``<name>_bad`` / ``<name>_undetermined`` form a verdict category; ``safe``
+    and ``accurate`` are presence categories (the tag is there or it is not).
+    """
+
+    key: str
+    label: str
+    good: str | None
+    bad: str | None
+    undetermined: str | None
+    presence: bool = False
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.good, self.bad, self.undetermined) if t)
+
+
+def annotation_categories(tag_names: list[str]) -> list[Category]:
+    """Recognise categories in a tag vocabulary (nothing is hard-coded but ``safe``/``accurate``)."""
+    return list(_annotation_categories(tuple(tag_names)))
+
+
+@functools.lru_cache(maxsize=16)
+def _annotation_categories(tag_names: tuple[str, ...]) -> tuple[Category, ...]:
+    found: dict[str, dict[str, str]] = {}
+    for tag in tag_names:
+        match = _VERDICT.match(tag)
+        if match:
+            found.setdefault(match.group("category"), {})[match.group("verdict")] = tag
+    categories = []
+    for key in sorted(
+        found, key=lambda k: (list(CATEGORY_LABELS).index(k) if k in CATEGORY_LABELS else 99, k)
+    ):
+        parts = found[key]
+        if "good" not in parts and "bad" not in parts:
+            continue
+        categories.append(
+            Category(
+                key=key,
+                label=CATEGORY_LABELS.get(key, key.replace("_", " ").capitalize()),
+                good=parts.get("good"),
+                bad=parts.get("bad"),
+                undetermined=parts.get("undetermined"),
+            )
+        )
+    for tag in PRESENCE_TAGS:
+        if tag in tag_names:
+            categories.append(Category(tag, CATEGORY_LABELS[tag], tag, None, None, presence=True))
+    return tuple(categories)
+
+
+def annotation_tags(tag_names: list[str]) -> list[str]:
+    """All tags that belong to a recognised annotation category."""
+    return [t for c in annotation_categories(tag_names) for t in c.tags]
+
+
+# ---- statistics ---------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; ``(nan, nan)`` when ``n == 0``."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, NaN when the denominator is 0."""
+    return numerator / denominator if denominator else math.nan
+
+
+def change(current: float, previous: float | None) -> float | None:
+    """Relative change against the previous period; None when there is no basis."""
+    if previous is None or previous == 0 or math.isnan(previous) or math.isnan(current):
+        return None
+    return (current - previous) / previous
+
+
+# ---- counts -------------------------------------------------------------------------------
+
+
+def session_count(sel: Selection) -> int:
+    """Sessions started in the window that pass every filter (ADR-0051 ``sessions_started``)."""
+    return sel.n
+
+
+def active_participants(sel: Selection) -> int:
+    """Distinct participants (team + identifier) with a selected session in which they wrote.
+
+    A session counts when its transcript shows ≥1 participant message (ADR-0051: an active
+    participant authored a human message). Sessions whose transcript is not synced yet count
+    too, since we cannot tell.
+    """
+    if sel.n == 0:
+        return 0
+    human = sel.column("human_messages")
+    engaged = ~(human == 0)  # NaN (unknown) counts as engaged
+    codes = sel.column("participant_codes")[engaged]
+    if codes.size == 0:
+        return 0
+    return int(np.count_nonzero(np.bincount(codes, minlength=sel.dataset.n_participants)))
+
+
+def message_count(sel: Selection) -> int:
+    """Human + AI messages of the selected sessions (system messages excluded)."""
+    if sel.n == 0:
+        return 0
+    return int(np.nansum(sel.column("human_messages")) + np.nansum(sel.column("ai_messages")))
+
+
+def transcript_coverage(sel: Selection) -> float:
+    """Share of selected sessions whose transcript has been synced (message numbers use these)."""
+    return ratio(int(np.count_nonzero(sel.column("has_transcript"))), sel.n)
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """The distinct combinations of annotation tags a session can carry, per dataset.
+
+    ``ids[row]`` numbers the combination of row ``row``; ``table[id, j]`` says whether that
+    combination holds annotation tag ``j`` (in :func:`annotation_tags` order). Counting sessions
+    per combination (one ``bincount`` over the selection) answers every annotation question —
+    annotated, verdicts, per-category good/bad/undetermined/conflicting — exactly, without one
+    masked copy of the selection per tag.
+    """
+
+    tags: tuple[str, ...]
+    ids: np.ndarray
+    table: np.ndarray
+
+    def column(self, tag: str | None) -> np.ndarray:
+        if tag is None:
+            return np.zeros(len(self.table), dtype=bool)
+        return self.table[:, self.tags.index(tag)]
+
+
+def _patterns(ds) -> _Patterns:
+    cached = ds._derived.get("annotation_patterns")
+    if cached is not None:
+        return cached
+    tags = tuple(annotation_tags(ds.tag_names))
+    rows = [ds.tag_index[t] for t in tags]
+    if len(rows) <= 63:
+        key = np.zeros(ds.n, dtype=np.uint64)
+        for bit, row in enumerate(rows):
+            key |= ds.tag_matrix[row].astype(np.uint64) << np.uint64(bit)
+        keys, ids = np.unique(key, return_inverse=True)
+        table = ((keys[:, None] >> np.arange(len(rows), dtype=np.uint64)) & 1).astype(bool)
+    else:  # more annotation tags than bits in a word: unique rows of the matrix
+        table, ids = np.unique(ds.tag_matrix[rows].T, axis=0, return_inverse=True)
+        table = table.astype(bool)
+    if len(table) == 0:  # no sessions
+        table = np.zeros((1, len(rows)), dtype=bool)
+    ids = np.asarray(ids).reshape(-1)
+    dtype = np.uint8 if len(table) <= 256 else np.uint16 if len(table) <= 65536 else np.int32
+    patterns = _Patterns(tags, ids.astype(dtype), table)
+    ds._derived["annotation_patterns"] = patterns
+    return patterns
+
+
+def _pattern_ids(sel: Selection) -> np.ndarray:
+    """Annotation pattern id of every selected session (cached on the selection)."""
+    if "annotation_pattern_ids" not in sel._cache:
+        ids = _patterns(sel.dataset).ids[sel.lo : sel.hi]
+        sel._cache["annotation_pattern_ids"] = ids[sel.mask] if sel.mask is not None else ids
+    return sel._cache["annotation_pattern_ids"]
+
+
+def _pattern_counts(sel: Selection) -> np.ndarray:
+    """Selected sessions per annotation pattern (cached on the selection)."""
+    if "annotation_pattern_counts" not in sel._cache:
+        size = len(_patterns(sel.dataset).table)
+        ids = _pattern_ids(sel)
+        sel._cache["annotation_pattern_counts"] = (
+            np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
+        )
+    return sel._cache["annotation_pattern_counts"]
+
+
+def _verdict_patterns(patterns: _Patterns, categories: list[Category]) -> tuple[np.ndarray, ...]:
+    """Per pattern: has any ``*_good`` tag, has any ``*_bad`` tag (verdict categories only)."""
+    good = np.zeros(len(patterns.table), dtype=bool)
+    bad = np.zeros(len(patterns.table), dtype=bool)
+    for category in categories:
+        if category.presence:
+            continue
+        good |= patterns.column(category.good)
+        bad |= patterns.column(category.bad)
+    return good, bad
+
+
+def annotated_mask(sel: Selection) -> np.ndarray:
+    """Selected sessions carrying at least one annotation-category tag."""
+    if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
+        return np.zeros(sel.n, dtype=bool)
+    return _patterns(sel.dataset).table.any(axis=1)[_pattern_ids(sel)]
+
+
+def annotated_count(sel: Selection) -> int:
+    """Sessions with at least one annotation tag (any recognised category, incl. safe/accurate)."""
+    if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
+        return 0
+    return int(_pattern_counts(sel)[_patterns(sel.dataset).table.any(axis=1)].sum())
+
+
+def _verdict_masks(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    categories = annotation_categories(sel.dataset.tag_names)
+    if sel.n == 0 or not any(not c.presence for c in categories):
+        return np.zeros(sel.n, dtype=bool), np.zeros(sel.n, dtype=bool)
+    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
+    ids = _pattern_ids(sel)
+    return good[ids], bad[ids]
+
+
+def rated_good(sel: Selection) -> tuple[int, int]:
+    """(sessions rated good, sessions with a verdict).
+
+    A session has a verdict when it carries any ``*_good`` or ``*_bad`` tag; it is rated good
+    when it has at least one ``*_good`` tag and no ``*_bad`` tag.
+    """
+    categories = annotation_categories(sel.dataset.tag_names)
+    if sel.n == 0 or not any(not c.presence for c in categories):
+        return 0, 0
+    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
+    counts = _pattern_counts(sel)
+    return int(counts[good & ~bad].sum()), int(counts[good | bad].sum())
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    value: float
+    previous: float | None
+    change: float | None
+    kind: str  # "count" | "share"
+    help: str
+
+
+KPI_HELP = {
+    "sessions": "Sessions started in the window, after all filters. Setup sessions and the evaluations platform are excluded unless chosen (as in OCS).",
+    "participants": "Distinct participants who wrote at least one message in a session started in the window (ADR-0051).",
+    "messages": "Participant + bot messages of those sessions; system summary messages are not counted.",
+    "annotated": "Share of sessions carrying at least one annotation tag (…_good/_bad/_undetermined, safe, accurate).",
+    "good": "Among sessions with a good/bad verdict in any category: share with a _good tag and no _bad tag.",
+}
+
+
+def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
+    """The five headline cards, each with the change against the previous period."""
+
+    def values(s: Selection) -> dict[str, float]:
+        n = session_count(s)
+        good, verdicts = rated_good(s)
+        return {
+            "sessions": n,
+            "participants": active_participants(s),
+            "messages": message_count(s),
+            "annotated": ratio(annotated_count(s), n),
+            "good": ratio(good, verdicts),
+        }
+
+    now = values(sel)
+    before = values(prev) if prev is not None else None
+    labels = {
+        "sessions": ("Sessions", "count"),
+        "participants": ("Active participants", "count"),
+        "messages": ("Messages", "count"),
+        "annotated": ("Annotated sessions", "share"),
+        "good": ("Rated good", "share"),
+    }
+    result = []
+    for key, (label, kind) in labels.items():
+        previous = before[key] if before is not None else None
+        if kind == "share":
+            delta = (
+                None
+                if previous is None or math.isnan(previous) or math.isnan(now[key])
+                else now[key] - previous
+            )
+        else:
+            delta = change(now[key], previous)
+        result.append(Kpi(key, label, now[key], previous, delta, kind, KPI_HELP[key]))
+    return result
+
+
+# ---- time series --------------------------------------------------------------------------
+
+
+def _bucket_labels(days: np.ndarray, granularity: str) -> np.ndarray:
+    """Day numbers (since epoch) → bucket start as datetime64[D]."""
+    as_date = days.astype("datetime64[D]")
+    if granularity == "week":  # weeks start on Monday (1970-01-01 was a Thursday)
+        return (days - (days + 3) % 7).astype("datetime64[D]")
+    if granularity == "month":
+        return as_date.astype("datetime64[M]").astype("datetime64[D]")
+    return as_date
+
+
+def sessions_over_time(sel: Selection) -> pd.DataFrame:
+    """Sessions per day/week/month bucket, zero-filled over the window.
+
+    Columns: ``bucket`` (datetime64, bucket start as a calendar date in the state's time
+    zone), ``sessions``.
+    """
+    ds = sel.dataset
+    start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
+    end = sel.end_ns
+    if end is None and ds.n:  # all time: up to the (local) day of the newest session
+        end = ds.data_end_ns + 1
+    if start is None or end is None or end <= start:
+        return pd.DataFrame(
+            {"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)}
+        )
+    first_day, last_day = (int(d) for d in local_days(np.array([start, end - 1]), sel.state.tz))
+    span = int(last_day - first_day + 1)
+    days = sel.column("day").astype(np.int64) - first_day
+    per_day = np.bincount(days, minlength=span)[:span] if days.size else np.zeros(span, np.int64)
+    all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
+    buckets = _bucket_labels(all_days, sel.granularity)
+    frame = pd.DataFrame({"bucket": buckets, "sessions": per_day})
+    if sel.granularity != "day":
+        frame = frame.groupby("bucket", as_index=False, sort=True)["sessions"].sum()
+    frame["bucket"] = pd.to_datetime(frame["bucket"])
+    return frame
+
+
+# ---- breakdowns ---------------------------------------------------------------------------
+
+_DIMENSIONS = {
+    "experiment": ("experiment_codes", "experiments"),
+    "team": ("team_codes", "teams"),
+    "platform": ("platform_codes", "platforms"),
+    "status": ("status_codes", "statuses"),
+}
+
+
+def label_for(ds, dimension: str, value: str) -> str:
+    """Human label for a dimension value (experiment and team names, not ids)."""
+    if dimension == "experiment":
+        name = ds.experiment_names.get(value, value)
+        team = ds.experiment_team.get(value)
+        duplicates = [k for k, v in ds.experiment_names.items() if v == name]
+        if len(duplicates) > 1 and team:
+            return f"{name} ({ds.team_names.get(team, team)})"
+        return name
+    if dimension == "team":
+        return ds.team_names.get(value, value)
+    return value
+
+
+def sessions_by(sel: Selection, dimension: str) -> pd.DataFrame:
+    """Sessions per experiment / team / platform / status, largest first.
+
+    Columns: ``value`` (id or slug), ``label``, ``sessions``, ``share`` (of the selection).
+    Values with no session in the selection are left out.
+    """
+    codes_name, labels_name = _DIMENSIONS[dimension]
+    labels = getattr(sel.dataset, labels_name)
+    counts = np.bincount(sel.column(codes_name), minlength=len(labels))[: len(labels)]
+    present = np.nonzero(counts)[0]
+    frame = pd.DataFrame(
+        {
+            "value": [labels[i] for i in present],
+            "label": [label_for(sel.dataset, dimension, labels[i]) for i in present],
+            "sessions": counts[present].astype(np.int64),
+        }
+    )
+    frame["share"] = frame["sessions"] / max(sel.n, 1)
+    return frame.sort_values(["sessions", "label"], ascending=[False, True], ignore_index=True)
+
+
+ANNOTATION_COLUMNS = [
+    "category",
+    "label",
+    "good",
+    "bad",
+    "undetermined",
+    "conflicting",
+    "n",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "presence",
+]
+"""Columns of :func:`annotation_breakdown` (also the annotation section of exports)."""
+
+
+def annotation_breakdown(sel: Selection) -> pd.DataFrame:
+    """Per annotation category: how many sessions were annotated and the good rate with a 95% CI.
+
+    For a verdict category, ``n`` counts sessions with a good or bad tag of that category
+    (undetermined and contradictory good+bad sessions are reported but not in ``n``);
+    ``rate`` = good / n with a Wilson interval. For a presence tag (safe, accurate) ``n`` is
+    the number of sessions annotated in any category and ``rate`` the share carrying the tag.
+    """
+    rows = []
+    annotated = annotated_count(sel)
+    categories = annotation_categories(sel.dataset.tag_names)
+    if categories:
+        patterns = _patterns(sel.dataset)
+        counts = _pattern_counts(sel)
+    for category in categories:
+        if category.presence:
+            good = int(counts[patterns.column(category.good)].sum())
+            n = annotated
+            bad = n - good
+            undetermined = conflicting = 0
+        else:
+            good_mask = patterns.column(category.good)
+            bad_mask = patterns.column(category.bad)
+            und_mask = patterns.column(category.undetermined)
+            conflicting = int(counts[good_mask & bad_mask].sum())
+            good = int(counts[good_mask & ~bad_mask].sum())
+            bad = int(counts[bad_mask & ~good_mask].sum())
+            undetermined = int(counts[und_mask & ~good_mask & ~bad_mask].sum())
+            n = good + bad
+        low, high = wilson_interval(good, n)
+        rows.append(
+            {
+                "category": category.key,
+                "label": category.label,
+                "good": good,
+                "bad": bad,
+                "undetermined": undetermined,
+                "conflicting": conflicting,
+                "n": n,
+                "rate": ratio(good, n),
+                "ci_low": low,
+                "ci_high": high,
+                "presence": category.presence,
+            }
+        )
+    return pd.DataFrame(rows, columns=ANNOTATION_COLUMNS)
+
+
+def tag_counts(sel: Selection) -> pd.DataFrame:
+    """Sessions carrying each session tag in the selection, most frequent first."""
+    ds = sel.dataset
+    if not ds.tag_names or sel.n == 0:
+        return pd.DataFrame({"tag": [], "sessions": []})
+    counts = sel.matrix_rows("tag_matrix", list(range(len(ds.tag_names)))).sum(axis=1)
+    frame = pd.DataFrame({"tag": ds.tag_names, "sessions": counts.astype(np.int64)})
+    frame = frame[frame["sessions"] > 0]
+    return frame.sort_values(["sessions", "tag"], ascending=[False, True], ignore_index=True)
+
+
+def sessions_by_hour(sel: Selection) -> pd.DataFrame:
+    """Sessions started in each hour of the day (by ``created_at``, in the state's time zone).
+
+    Columns: ``hour`` (0–23, all 24), ``sessions``, ``share`` (of the selection; 0 when empty).
+    """
+    created = sel.column("created_ns")
+    tz = getattr(sel.state, "tz", "UTC")
+    if tz == "UTC" or created.size == 0:
+        hours = (created // (3600 * 10**9)) % 24
+    else:
+        hours = pd.DatetimeIndex(created.astype("datetime64[ns]"), tz="UTC").tz_convert(tz).hour
+        hours = np.asarray(hours, dtype=np.int64)
+    counts = np.bincount(hours, minlength=24)[:24] if hours.size else np.zeros(24, np.int64)
+    frame = pd.DataFrame({"hour": np.arange(24), "sessions": counts.astype(np.int64)})
+    frame["share"] = frame["sessions"] / max(sel.n, 1)
+    return frame
+
+
+# ---- the sessions table -------------------------------------------------------------------
+
+TABLE_COLUMNS = [
+    "created_at",
+    "session_id",
+    "team",
+    "experiment",
+    "participant",
+    "status",
+    "platform",
+    "messages",
+    "duration_min",
+    "versions",
+    "tags",
+    "cost_usd",
+]
+_SORTABLE = {
+    "created_at": "created_ns",
+    "messages": None,
+    "duration_min": "duration_s",
+    "cost_usd": "cost_usd",
+}
+
+
+def mask_identifier(identifier: str) -> str:
+    """Participant identifiers are personal data: show only enough to tell them apart."""
+    if not identifier:
+        return ""
+    if len(identifier) <= 4:
+        return "•" * len(identifier)
+    return identifier[:2] + "•" * min(len(identifier) - 4, 6) + identifier[-2:]
+
+
+def table_order(sel: Selection, sort_by: str = "created_at", descending: bool = True) -> np.ndarray:
+    """Row positions of the selection in display order (newest first by default)."""
+    positions = sel.positions()
+    if sort_by == "messages":
+        key = np.nan_to_num(sel.column("human_messages") + sel.column("ai_messages"), nan=-1)
+    elif _SORTABLE.get(sort_by):
+        key = sel.column(_SORTABLE[sort_by])
+        key = np.nan_to_num(key, nan=-1) if key.dtype.kind == "f" else key
+    else:
+        return positions[::-1] if descending else positions
+    order = np.argsort(key, kind="stable")
+    if descending:
+        order = order[::-1]
+    return positions[order]
+
+
+def session_rows(
+    sel: Selection,
+    positions: np.ndarray,
+    web_base_url: str = "",
+    show_identifiers: bool = False,
+) -> pd.DataFrame:
+    """Table/export rows for the given positions, with the columns in :data:`TABLE_COLUMNS`.
+
+    ``link`` points at the session's transcript in OCS
+    (``/a/<team>/experiments/e/<experiment>/s/<session>/view/``).
+    """
+    ds = sel.dataset
+    frame = ds.rows(positions, list(ROW_COLUMNS))
+    duration = ds.duration_s[positions]
+    identifiers = frame["participant_identifier"].fillna("")
+    out = pd.DataFrame(
+        {
+            "created_at": frame["created_at"]
+            .dt.tz_convert(sel.state.tz)
+            .dt.strftime("%Y-%m-%d %H:%M"),
+            "session_id": frame["session_id"],
+            "team": frame["team_name"],
+            "experiment": [
+                ds.experiment_names.get(e, n)
+                for e, n in zip(frame["experiment_id"], frame["experiment_name"], strict=True)
+            ],
+            "participant": identifiers if show_identifiers else identifiers.map(mask_identifier),
+            "status": frame["status"],
+            "platform": frame["platform"],
+            "messages": (frame["human_messages"] + frame["ai_messages"]).astype("Float64"),
+            "duration_min": np.round(duration / 60.0, 1),
+            "versions": frame["versions"].map(lambda v: ", ".join(v) if v is not None else ""),
+            "tags": frame["tags"].map(lambda v: ", ".join(v) if v is not None else ""),
+            "cost_usd": frame["cost_usd"],
+        }
+    )
+    base = web_base_url.rstrip("/")
+    out["link"] = [
+        f"{base}/a/{team}/experiments/e/{exp}/s/{quote(str(sid), safe='')}/view/" if base else ""
+        for team, exp, sid in zip(
+            frame["team_slug"], frame["experiment_id"], frame["session_id"], strict=True
+        )
+    ]
+    return out

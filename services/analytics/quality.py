@@ -1,0 +1,543 @@
+"""Quality and versions: honest answers to "is version 14 better than 13?".
+
+Definitions (also in the README, "Quality and versions"):
+
+* **A session's version** is what its AI messages were tagged with (``vN`` or
+  ``vN-unreleased``, ocs-api.md §6.1) — never ``experiment.version_number``. A session whose AI
+  messages carry several versions (a release happened mid-conversation) matches a version
+  *filter* for each of them, but is **excluded from version comparisons**, so each side of a
+  comparison only holds sessions that talked to exactly that version. Sessions without AI
+  messages (or without a synced transcript) have no version.
+* **Good rate** of a category: good ÷ (good + bad) among sessions annotated in that category
+  (see :func:`services.analytics.metrics.annotation_breakdown`), with a 95% Wilson interval.
+* **Difference** of two good rates: B − A with Newcombe's hybrid score interval (method 10),
+  and a two-sided two-proportion z-test p-value (pooled variance).
+* **Lift** of two tags: P(A and B) / (P(A) · P(B)) over the selected sessions; 1 = independent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from services.analytics import metrics
+from services.analytics.filters import NS_PER_DAY, FilterState
+from services.analytics.query import Selection, select
+from services.store.dataset import Dataset
+
+MIN_ANNOTATED = 30
+"""Below this many annotated sessions on a side, a comparison is flagged as inconclusive."""
+
+
+# ---- statistics -----------------------------------------------------------------------------
+
+
+def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test; NaN when a side is empty.
+
+    When both proportions are 0 or both are 1 the test has no variance: p = 1.
+    """
+    if n1 <= 0 or n2 <= 0:
+        return math.nan
+    pooled = (k1 + k2) / (n1 + n2)
+    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
+    if variance <= 0:
+        return 1.0
+    z = (k2 / n2 - k1 / n1) / math.sqrt(variance)
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float]:
+    """95% interval of p2 − p1 (Newcombe's hybrid score method); NaNs when a side is empty."""
+    if n1 <= 0 or n2 <= 0:
+        return (math.nan, math.nan)
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = metrics.wilson_interval(k1, n1)
+    l2, u2 = metrics.wilson_interval(k2, n2)
+    diff = p2 - p1
+    low = diff - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    high = diff + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return (max(-1.0, low), min(1.0, high))
+
+
+def lift(both: int, a: int, b: int, n: int) -> float:
+    """P(A∧B) / (P(A)·P(B)); NaN when either tag never occurs."""
+    if n <= 0 or a == 0 or b == 0:
+        return math.nan
+    return (both / n) / ((a / n) * (b / n))
+
+
+def describe_p(p: float) -> str:
+    """A p-value in words, for people who do not read p-values."""
+    if math.isnan(p):
+        return "no data"
+    if p < 0.01:
+        return "very unlikely to be chance"
+    if p < 0.05:
+        return "unlikely to be chance"
+    if p < 0.2:
+        return "could be chance"
+    return "no evidence of a difference"
+
+
+# ---- versions -------------------------------------------------------------------------------
+
+
+def session_versions(dataset: Dataset, positions: np.ndarray) -> list[str | None]:
+    """The single version of each session, None for no version or several versions."""
+    first = dataset.first_version[positions]
+    last = dataset.last_version[positions]
+    count = dataset.version_matrix[:, positions].sum(axis=0) if dataset.version_names else None
+    out: list[str | None] = []
+    for i in range(len(positions)):
+        if first[i] < 0 or count is None or count[i] != 1 or first[i] != last[i]:
+            out.append(None)
+        else:
+            out.append(dataset.version_names[first[i]])
+    return out
+
+
+def single_version_mask(dataset: Dataset, label: str) -> np.ndarray:
+    """Sessions (all rows) whose AI messages used exactly the version ``label`` and no other."""
+    if label not in dataset.version_names:
+        return np.zeros(dataset.n, dtype=bool)
+    index = dataset.version_names.index(label)
+    used = dataset.version_matrix[index]
+    return used & (dataset.version_matrix.sum(axis=0) == 1)
+
+
+def version_options(dataset: Dataset, experiment: str | None) -> list[dict]:
+    """Version choices, labelled with the experiment's version descriptions and default flag."""
+    described = {}
+    if experiment:
+        table = dataset.versions_table
+        rows = table[table["experiment_id"] == experiment]
+        for row in rows.itertuples():
+            described[f"v{row.version_number}"] = (row.description, bool(row.is_default))
+        exp_index = (
+            dataset.experiments.index(experiment) if experiment in dataset.experiments else -1
+        )
+        in_experiment = dataset.experiment_codes == exp_index
+        present = [
+            label
+            for i, label in enumerate(dataset.version_names)
+            if (dataset.version_matrix[i] & in_experiment).any()
+        ]
+    else:
+        present = list(dataset.version_names)
+    options = []
+    for label in present:
+        description, default = described.get(label, ("", False))
+        text = label
+        if description:
+            text += f" — {description}"
+        if default:
+            text += " (default)"
+        options.append({"label": text, "value": label})
+    return options
+
+
+def release_markers(dataset: Dataset, selection: Selection, limit: int = 12) -> pd.DataFrame:
+    """First day each (experiment, version) was seen, within the selection's window.
+
+    Only experiments present in the selection count; versions first seen before the window are
+    left out. Columns: experiment, experiment_label, version, first_seen (datetime64).
+    """
+    columns = ["experiment", "experiment_label", "version", "first_seen"]
+    if not dataset.version_names or selection.n == 0:
+        return pd.DataFrame(columns=columns)
+    experiments_present = np.unique(selection.column("experiment_codes"))
+    first_seen = _first_seen(dataset)
+    rows = []
+    start = selection.start_ns if selection.start_ns is not None else -(2**62)
+    end = selection.end_ns if selection.end_ns is not None else 2**62
+    for (exp_code, version), moment in first_seen.items():
+        if exp_code in experiments_present and start <= moment < end:
+            exp = dataset.experiments[exp_code]
+            rows.append(
+                (exp, metrics.label_for(dataset, "experiment", exp), version, moment // NS_PER_DAY)
+            )
+    frame = pd.DataFrame(rows, columns=columns)
+    if frame.empty:
+        return frame
+    frame["first_seen"] = pd.to_datetime(frame["first_seen"].astype("int64"), unit="D")
+    frame = frame[~frame["version"].str.endswith("-unreleased")]
+    return frame.sort_values("first_seen").head(limit).reset_index(drop=True)
+
+
+_first_seen_cache: dict[tuple[int, int], dict] = {}
+
+
+def _first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
+    key = (id(dataset), dataset.generation)
+    if key not in _first_seen_cache:
+        found: dict[tuple[int, str], int] = {}
+        for index, label in enumerate(dataset.version_names):
+            rows = np.nonzero(dataset.version_matrix[index])[0]
+            if rows.size == 0:
+                continue
+            codes = dataset.experiment_codes[rows]
+            unique, first = np.unique(codes, return_index=True)
+            for code, pos in zip(unique, first, strict=True):
+                found[(int(code), label)] = int(dataset.created_ns[rows[pos]])
+        _first_seen_cache.clear()
+        _first_seen_cache[key] = found
+    return _first_seen_cache[key]
+
+
+# ---- comparison -----------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    label: str
+    selection: Selection
+    mask: np.ndarray  # over the selection
+
+
+@dataclass
+class Comparison:
+    a: str
+    b: str
+    rows: pd.DataFrame  # per category
+    engagement: pd.DataFrame  # sessions, messages/session, words/user message, 👍 rate
+    warnings: list[str]
+
+
+def _side_numbers(selection: Selection, mask: np.ndarray) -> dict:
+    human = selection.column("human_messages")[mask]
+    ai = selection.column("ai_messages")[mask]
+    words = selection.column("user_words")[mask]
+    up = selection.column("thumbs_up")[mask]
+    down = selection.column("thumbs_down")[mask]
+    messages = human + ai
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_message = np.where(human > 0, words / human, np.nan)
+    ups, downs = float(np.nansum(up)), float(np.nansum(down))
+    return {
+        "sessions": int(mask.sum()),
+        "messages_per_session": float(np.nanmean(messages))
+        if np.isfinite(messages).any()
+        else math.nan,
+        "words_per_user_message": float(np.nanmedian(per_message))
+        if np.isfinite(per_message).any()
+        else math.nan,
+        "thumbs_up_rate": metrics.ratio(ups, ups + downs),
+        "ratings": int(ups + downs),
+    }
+
+
+def _category_counts(selection: Selection, mask: np.ndarray) -> dict[str, tuple[int, int]]:
+    """category → (good, n) for the masked sessions (same rules as annotation_breakdown)."""
+    result = {}
+    annotated_any = metrics.annotated_mask(selection)[mask]
+    for category in metrics.annotation_categories(selection.dataset.tag_names):
+        if category.presence:
+            good = int((selection.tag(category.good)[mask]).sum())
+            result[category.key] = (good, int(annotated_any.sum()))
+            continue
+        good_mask = (
+            selection.tag(category.good)[mask] if category.good else np.zeros(mask.sum(), bool)
+        )
+        bad_mask = selection.tag(category.bad)[mask] if category.bad else np.zeros(mask.sum(), bool)
+        good = int((good_mask & ~bad_mask).sum())
+        bad = int((bad_mask & ~good_mask).sum())
+        result[category.key] = (good, good + bad)
+    return result
+
+
+def compare(
+    dataset: Dataset,
+    state: FilterState,
+    mode: str,
+    experiment: str | None,
+    version_a: str | None,
+    version_b: str | None,
+    today=None,
+) -> Comparison | None:
+    """Compare two versions of one experiment, or the current window with the previous one.
+
+    ``mode="versions"``: both sides use the page's filters (date window included, version
+    filter ignored) restricted to ``experiment`` and to sessions that used exactly that version.
+    ``mode="periods"``: side A is the previous period of equal length, side B the current
+    window, both with all the page's filters. Returns None when the inputs are incomplete.
+    """
+    base_state = state.with_changes(versions=())
+    if mode == "versions":
+        if not experiment or not version_a or not version_b:
+            return None
+        scoped = base_state.with_changes(experiments=(experiment,))
+        selection = select(dataset, scoped, today=today)
+        positions = selection.positions()
+        side_a = single_version_mask(dataset, version_a)[positions]
+        side_b = single_version_mask(dataset, version_b)[positions]
+        sides = [(version_a, selection, side_a), (version_b, selection, side_b)]
+    else:
+        current = select(dataset, state, today=today)
+        from services.analytics.query import select_previous
+
+        previous = select_previous(dataset, current)
+        if previous is None:
+            return None
+        sides = [
+            ("previous period", previous, np.ones(previous.n, dtype=bool)),
+            ("this period", current, np.ones(current.n, dtype=bool)),
+        ]
+    (label_a, sel_a, mask_a), (label_b, sel_b, mask_b) = sides
+    counts_a = _category_counts(sel_a, mask_a)
+    counts_b = _category_counts(sel_b, mask_b)
+    rows = []
+    for category in metrics.annotation_categories(dataset.tag_names):
+        k1, n1 = counts_a.get(category.key, (0, 0))
+        k2, n2 = counts_b.get(category.key, (0, 0))
+        low_a, high_a = metrics.wilson_interval(k1, n1)
+        low_b, high_b = metrics.wilson_interval(k2, n2)
+        d_low, d_high = difference_interval(k1, n1, k2, n2)
+        p = two_proportion_test(k1, n1, k2, n2)
+        rows.append(
+            {
+                "category": category.key,
+                "label": category.label,
+                "good_a": k1,
+                "n_a": n1,
+                "rate_a": metrics.ratio(k1, n1),
+                "ci_low_a": low_a,
+                "ci_high_a": high_a,
+                "good_b": k2,
+                "n_b": n2,
+                "rate_b": metrics.ratio(k2, n2),
+                "ci_low_b": low_b,
+                "ci_high_b": high_b,
+                "difference": metrics.ratio(k2, n2) - metrics.ratio(k1, n1)
+                if n1 and n2
+                else math.nan,
+                "diff_low": d_low,
+                "diff_high": d_high,
+                "p_value": p,
+                "verdict": describe_p(p),
+            }
+        )
+    numbers_a = _side_numbers(sel_a, mask_a)
+    numbers_b = _side_numbers(sel_b, mask_b)
+    engagement = pd.DataFrame(
+        [
+            {"metric": "Sessions", "a": numbers_a["sessions"], "b": numbers_b["sessions"]},
+            {
+                "metric": "Messages per session (mean)",
+                "a": numbers_a["messages_per_session"],
+                "b": numbers_b["messages_per_session"],
+            },
+            {
+                "metric": "Words per user message (median)",
+                "a": numbers_a["words_per_user_message"],
+                "b": numbers_b["words_per_user_message"],
+            },
+            {
+                "metric": "Thumbs-up share of rated messages",
+                "a": numbers_a["thumbs_up_rate"],
+                "b": numbers_b["thumbs_up_rate"],
+            },
+            {
+                "metric": "Rated messages (👍+👎)",
+                "a": numbers_a["ratings"],
+                "b": numbers_b["ratings"],
+            },
+        ]
+    )
+    frame = pd.DataFrame(rows)
+    warnings = []
+    annotated_a = int(metrics.annotated_mask(sel_a)[mask_a].sum())
+    annotated_b = int(metrics.annotated_mask(sel_b)[mask_b].sum())
+    for label, count in ((label_a, annotated_a), (label_b, annotated_b)):
+        if count < MIN_ANNOTATED:
+            warnings.append(
+                f"Only {count} annotated session{'s' if count != 1 else ''} for {label}: "
+                f"too few to conclude (aim for at least {MIN_ANNOTATED})."
+            )
+    return Comparison(label_a, label_b, frame, engagement, warnings)
+
+
+# ---- coverage, co-occurrence, quality over time -------------------------------------------------
+
+
+def coverage_by_category(selection: Selection) -> pd.DataFrame:
+    """Share of selected sessions annotated in each category (any of its tags)."""
+    rows = []
+    n = selection.n
+    for category in metrics.annotation_categories(selection.dataset.tag_names):
+        if not category.tags:
+            continue
+        mask = np.zeros(n, dtype=bool)
+        for tag in category.tags:
+            mask |= selection.tag(tag)
+        count = int(mask.sum())
+        rows.append(
+            {
+                "category": category.key,
+                "label": category.label,
+                "annotated": count,
+                "share": metrics.ratio(count, n),
+            }
+        )
+    return pd.DataFrame(rows, columns=["category", "label", "annotated", "share"])
+
+
+def coverage_over_time(selection: Selection) -> pd.DataFrame:
+    """Per time bucket: sessions, annotated sessions and the annotated share."""
+    over_time = metrics.sessions_over_time(selection)
+    if over_time.empty:
+        return over_time.assign(annotated=[], share=[])
+    annotated = annotated_subselection_counts(selection, over_time)
+    over_time["annotated"] = annotated
+    over_time["share"] = np.where(
+        over_time["sessions"] > 0,
+        over_time["annotated"] / over_time["sessions"].clip(lower=1),
+        np.nan,
+    )
+    return over_time
+
+
+def annotated_subselection_counts(selection: Selection, over_time: pd.DataFrame) -> np.ndarray:
+    """Annotated sessions per bucket of ``over_time`` (same buckets)."""
+    mask = metrics.annotated_mask(selection)
+    days = selection.column("day")[mask].astype("int64")
+    buckets = metrics._bucket_labels(days, selection.granularity)
+    counts = pd.Series(1, index=pd.to_datetime(buckets)).groupby(level=0).sum()
+    return counts.reindex(over_time["bucket"], fill_value=0).to_numpy()
+
+
+def coverage_by_experiment(selection: Selection) -> pd.DataFrame:
+    """Per experiment: sessions, annotated sessions and the annotated share."""
+    ds = selection.dataset
+    codes = selection.column("experiment_codes")
+    mask = metrics.annotated_mask(selection)
+    total = np.bincount(codes, minlength=len(ds.experiments))
+    annotated = np.bincount(codes[mask], minlength=len(ds.experiments))
+    present = np.nonzero(total)[0]
+    frame = pd.DataFrame(
+        {
+            "experiment": [ds.experiments[i] for i in present],
+            "label": [metrics.label_for(ds, "experiment", ds.experiments[i]) for i in present],
+            "sessions": total[present],
+            "annotated": annotated[present],
+        }
+    )
+    frame["share"] = frame["annotated"] / frame["sessions"].clip(lower=1)
+    return frame.sort_values("sessions", ascending=False, ignore_index=True)
+
+
+def sample_warnings(selection: Selection, ratio_limit: float = 1.5) -> list[str]:
+    """Where annotated sessions differ from all selected sessions, so rates need care.
+
+    Compares the median messages per session and the platform mix of annotated sessions with
+    the whole selection.
+    """
+    mask = metrics.annotated_mask(selection)
+    if mask.sum() < 5 or selection.n < 20:
+        return []
+    warnings = []
+    messages = selection.column("human_messages") + selection.column("ai_messages")
+    all_median = float(np.nanmedian(messages)) if np.isfinite(messages).any() else math.nan
+    annotated_median = (
+        float(np.nanmedian(messages[mask])) if np.isfinite(messages[mask]).any() else math.nan
+    )
+    if all_median and not math.isnan(all_median) and not math.isnan(annotated_median):
+        ratio_value = annotated_median / all_median
+        if ratio_value >= ratio_limit or ratio_value <= 1 / ratio_limit:
+            warnings.append(
+                f"Annotated sessions are {'longer' if ratio_value > 1 else 'shorter'} than average "
+                f"(median {annotated_median:.0f} vs {all_median:.0f} messages): good rates describe "
+                "the reviewed sample, not every session."
+            )
+    platforms = selection.column("platform_codes")
+    share_all = np.bincount(platforms, minlength=len(selection.dataset.platforms)) / selection.n
+    share_annotated = (
+        np.bincount(platforms[mask], minlength=len(selection.dataset.platforms)) / mask.sum()
+    )
+    worst = int(np.argmax(np.abs(share_annotated - share_all)))
+    if abs(share_annotated[worst] - share_all[worst]) >= 0.2:
+        warnings.append(
+            f"Platform mix differs: {selection.dataset.platforms[worst]} is "
+            f"{share_annotated[worst]:.0%} of annotated sessions but {share_all[worst]:.0%} of all."
+        )
+    return warnings
+
+
+def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
+    """Pairs of session tags: count of sessions with both, and lift, for the ``top`` tags.
+
+    Columns: tag_a, tag_b, both, count_a, count_b, lift, conditional (P(B | A)). The diagonal
+    (tag_a == tag_b) holds each tag's own count.
+    """
+    ds = selection.dataset
+    columns = ["tag_a", "tag_b", "both", "count_a", "count_b", "lift", "conditional"]
+    if not ds.tag_names or selection.n == 0:
+        return pd.DataFrame(columns=columns)
+    matrix = selection.matrix_rows("tag_matrix", list(range(len(ds.tag_names))))
+    counts = matrix.sum(axis=1)
+    order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
+    if not order:
+        return pd.DataFrame(columns=columns)
+    sub = matrix[order].astype(np.int32)
+    both = sub @ sub.T
+    n = selection.n
+    rows = []
+    for i, a in enumerate(order):
+        for j, b in enumerate(order):
+            rows.append(
+                {
+                    "tag_a": ds.tag_names[a],
+                    "tag_b": ds.tag_names[b],
+                    "both": int(both[i, j]),
+                    "count_a": int(counts[a]),
+                    "count_b": int(counts[b]),
+                    "lift": lift(int(both[i, j]), int(counts[a]), int(counts[b]), n),
+                    "conditional": metrics.ratio(int(both[i, j]), int(counts[a])),
+                }
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def over_time_granularity(selection: Selection) -> str:
+    """Bucket of the quality-over-time chart: weeks for windows up to 200 days (and an
+    unbounded window counts as a year), months beyond."""
+    span_days = (
+        (selection.end_ns - selection.start_ns) / 86_400e9
+        if selection.start_ns is not None and selection.end_ns is not None
+        else 365
+    )
+    return "week" if span_days <= 200 else "month"
+
+
+def quality_over_time(selection: Selection, granularity: str = "week") -> pd.DataFrame:
+    """Good rate per category per bucket (default weekly) with Wilson bands.
+
+    Columns: bucket, category, label, good, n, rate, ci_low, ci_high (rows with n = 0 kept so
+    lines break where nothing was annotated).
+    """
+    columns = ["bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high"]
+    if selection.n == 0:
+        return pd.DataFrame(columns=columns)
+    days = selection.column("day").astype("int64")
+    buckets = pd.to_datetime(metrics._bucket_labels(days, granularity))
+    rows = []
+    for category in metrics.annotation_categories(selection.dataset.tag_names):
+        if category.presence:
+            continue
+        good = selection.tag(category.good) if category.good else np.zeros(selection.n, bool)
+        bad = selection.tag(category.bad) if category.bad else np.zeros(selection.n, bool)
+        frame = (
+            pd.DataFrame({"bucket": buckets, "good": good & ~bad, "verdict": good ^ bad})
+            .groupby("bucket", sort=True)[["good", "verdict"]]
+            .sum()
+        )
+        for bucket, row in frame.iterrows():
+            k, n = int(row["good"]), int(row["verdict"])
+            low, high = metrics.wilson_interval(k, n)
+            rows.append(
+                (bucket, category.key, category.label, k, n, metrics.ratio(k, n), low, high)
+            )
+    return pd.DataFrame(rows, columns=columns)

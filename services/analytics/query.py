@@ -1,0 +1,170 @@
+"""Apply a :class:`~services.analytics.filters.FilterState` to a :class:`~services.store.dataset.Dataset`.
+
+The result is a :class:`Selection`: a row slice ``[lo, hi)`` of the time-sorted data plus an
+optional boolean mask over that slice. Metrics read columns through it, so no filtered copy of
+the table is ever made.
+
+Filter semantics (documented in the README, "Filters"):
+
+* date window on ``created_at`` (session started), half-open;
+* experiments, teams, platforms, statuses: OR within a filter, AND across filters;
+* platform ``evaluations`` and status ``setup`` are excluded unless explicitly chosen (as OCS does);
+* tags: ``any`` = at least one chosen tag, ``all`` = every chosen tag; ``__untagged__`` matches
+  sessions with no session tag;
+* versions: sessions whose AI messages used any chosen version label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from services.analytics.filters import (
+    DEFAULT_EXCLUDED_PLATFORMS,
+    DEFAULT_EXCLUDED_STATUSES,
+    NS_PER_DAY,
+    UNTAGGED,
+    FilterState,
+    auto_granularity,
+    local_days,
+    previous_window,
+    window,
+)
+from services.store.dataset import Dataset
+
+
+@dataclass
+class Selection:
+    dataset: Dataset
+    lo: int
+    hi: int
+    mask: np.ndarray | None
+    start_ns: int | None
+    end_ns: int | None
+    granularity: str
+    state: FilterState
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        if "n" not in self._cache:
+            self._cache["n"] = (
+                int(self.mask.sum()) if self.mask is not None else max(self.hi - self.lo, 0)
+            )
+        return self._cache["n"]
+
+    def column(self, name: str) -> np.ndarray:
+        """The selected rows of a per-session array of the dataset (cached)."""
+        if name not in self._cache:
+            if name == "day" and self.state.tz != "UTC":
+                # calendar days in the viewer's time zone
+                self._cache[name] = local_days(self.column("created_ns"), self.state.tz)
+                return self._cache[name]
+            arr = getattr(self.dataset, name)[self.lo : self.hi]
+            self._cache[name] = arr[self.mask] if self.mask is not None else arr
+        return self._cache[name]
+
+    def matrix_rows(self, matrix_name: str, rows: list[int]) -> np.ndarray:
+        """Selected columns of a [label, row] matrix, for the given label rows."""
+        matrix = getattr(self.dataset, matrix_name)
+        out = matrix[rows, self.lo : self.hi]
+        return out[:, self.mask] if self.mask is not None else out
+
+    def tag(self, name: str) -> np.ndarray:
+        key = ("tag", name)
+        if key not in self._cache:
+            index = self.dataset.tag_index.get(name)
+            if index is None:
+                self._cache[key] = np.zeros(self.n, dtype=bool)
+            else:
+                self._cache[key] = self.matrix_rows("tag_matrix", [index])[0]
+        return self._cache[key]
+
+    def positions(self) -> np.ndarray:
+        """Absolute row positions of the selected sessions (ascending by created_at)."""
+        base = np.arange(self.lo, self.hi, dtype=np.int64)
+        return base[self.mask] if self.mask is not None else base
+
+
+def _allowed(
+    labels: list[str], chosen: tuple[str, ...], excluded_by_default=()
+) -> np.ndarray | None:
+    """Lookup table code → allowed, or None when the filter lets everything through."""
+    if chosen:
+        wanted = set(chosen)
+        return np.array([label in wanted for label in labels], dtype=bool)
+    if any(label in excluded_by_default for label in labels):
+        return np.array([label not in excluded_by_default for label in labels], dtype=bool)
+    return None
+
+
+def _bounds(dataset: Dataset, start: int | None, end: int | None) -> tuple[int, int]:
+    lo = 0 if start is None else int(np.searchsorted(dataset.created_ns, start, side="left"))
+    hi = dataset.n if end is None else int(np.searchsorted(dataset.created_ns, end, side="left"))
+    return lo, max(hi, lo)
+
+
+def select(
+    dataset: Dataset,
+    state: FilterState,
+    today: date | None = None,
+    window_override: tuple[int | None, int | None] | None = None,
+) -> Selection:
+    """Filter ``dataset`` by ``state``. ``window_override`` replaces the date window."""
+    start, end = window_override if window_override is not None else window(state, today)
+    lo, hi = _bounds(dataset, start, end)
+    mask: np.ndarray | None = None
+
+    def combine(part: np.ndarray) -> None:
+        nonlocal mask
+        mask = part if mask is None else (mask & part)
+
+    for codes_name, labels, chosen, default in (
+        ("team_codes", dataset.teams, state.teams, ()),
+        ("experiment_codes", dataset.experiments, state.experiments, ()),
+        ("platform_codes", dataset.platforms, state.platforms, DEFAULT_EXCLUDED_PLATFORMS),
+        ("status_codes", dataset.statuses, state.statuses, DEFAULT_EXCLUDED_STATUSES),
+    ):
+        allowed = _allowed(labels, chosen, default)
+        if allowed is not None:
+            combine(allowed[getattr(dataset, codes_name)[lo:hi]])
+
+    if state.tags:
+        parts = []
+        for tag in state.tags:
+            if tag == UNTAGGED:
+                parts.append(dataset.untagged[lo:hi])
+            elif tag in dataset.tag_index:
+                parts.append(dataset.tag_matrix[dataset.tag_index[tag], lo:hi])
+            else:
+                parts.append(np.zeros(hi - lo, dtype=bool))
+        stacked = np.vstack(parts)
+        combine(stacked.all(axis=0) if state.tag_mode == "all" else stacked.any(axis=0))
+
+    if state.versions:
+        index = {name: i for i, name in enumerate(dataset.version_names)}
+        rows = [index[v] for v in state.versions if v in index]
+        if rows:
+            combine(dataset.version_matrix[rows, lo:hi].any(axis=0))
+        else:
+            combine(np.zeros(hi - lo, dtype=bool))
+
+    granularity = state.granularity
+    if granularity == "auto":
+        span_start = start if start is not None else dataset.data_start_ns
+        span_end = end if end is not None else dataset.data_end_ns
+        granularity = auto_granularity(span_start, span_end)
+        if start is None and span_start is not None and span_end is not None:
+            # all time: bucket by the data's own extent
+            granularity = auto_granularity(span_start, span_end + NS_PER_DAY)
+    return Selection(dataset, lo, hi, mask, start, end, granularity, state)
+
+
+def select_previous(dataset: Dataset, selection: Selection) -> Selection | None:
+    """The same filters over the previous window of equal length (None for unbounded windows)."""
+    prev = previous_window(selection.start_ns, selection.end_ns)
+    if prev is None:
+        return None
+    return select(dataset, selection.state, window_override=prev)

@@ -1,0 +1,289 @@
+"""Plotly figures built from metric outputs (never from raw rows).
+
+Each builder takes the small frame a :mod:`services.analytics.metrics` function returns and a theme
+("light" or "dark"), and returns a :class:`Figure`: the plain ``{"data": [...], "layout": {...}}``
+dict plotly.js reads, which ``dcc.Graph`` takes as it is. Empty inputs give a figure that says so
+in words instead of empty axes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+PALETTE = ["#3b6fd8", "#14a38b", "#e07b39", "#9b59b6", "#d64f6f", "#7a8b99", "#c9a227", "#2f9fd0"]
+GOOD = "#1f9d6b"
+BAD = "#d64f4f"
+NEUTRAL = "#8a94a6"
+NO_SESSIONS = "No sessions match these filters"
+
+
+def _template(theme: str) -> dict:
+    dark = theme == "dark"
+    text = "#dee2e6" if dark else "#212529"
+    grid = "rgba(255,255,255,0.08)" if dark else "rgba(0,0,0,0.07)"
+    return {
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {
+            "family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+            "color": text,
+            "size": 12,
+        },
+        "xaxis": {"gridcolor": grid, "zerolinecolor": grid, "linecolor": grid},
+        "yaxis": {"gridcolor": grid, "zerolinecolor": grid, "linecolor": grid},
+        "hoverlabel": {"bgcolor": "#343a40" if dark else "#ffffff", "font": {"color": text}},
+        "colorway": PALETTE,
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "legend": {"orientation": "h", "y": -0.2},
+    }
+
+
+TRACE_TYPES = ("bar", "scatter", "heatmap")
+"""Every trace type the dashboard draws (the vendored plotly.js bundle must include them)."""
+
+
+def _plotly_template() -> dict:
+    """plotly.py's default "plotly" template, which ``go.Figure`` adds to every figure, cut to
+    the trace types in :data:`TRACE_TYPES`; our layout keys override it as before."""
+    import plotly.io as pio
+
+    full = pio.templates["plotly"].to_plotly_json()
+    return {
+        "layout": full["layout"],
+        "data": {name: full["data"][name] for name in TRACE_TYPES if name in full["data"]},
+    }
+
+
+TEMPLATE = _plotly_template()
+
+_NESTED = frozenset({"marker", "line", "xaxis", "yaxis", "legend", "font", "title", "margin"})
+"""Prefixes of plotly's "magic underscore" keys the builders use (``marker_color=`` →
+``{"marker": {"color": …}}``)."""
+
+
+def _plain(value):
+    """pandas containers → NumPy (Dash's JSON encoder sends arrays as they are)."""
+    if isinstance(value, pd.Series | pd.Index):
+        return value.to_numpy()
+    return value
+
+
+def _merge(target: dict, updates: dict) -> dict:
+    """Deep-merge ``updates`` into ``target`` (dicts merge, everything else replaces), with
+    magic-underscore keys expanded and string titles as ``{"text": …}``, as ``go.Figure`` does."""
+    for key, value in updates.items():
+        head, _, rest = key.partition("_")
+        if rest and head in _NESTED:
+            key, value = head, {rest: value}
+        value = _plain(value)
+        if key == "title" and isinstance(value, str):
+            value = {"text": value}  # plotly.js ≥ 3 reads titles only as {"text": …}
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        elif isinstance(value, dict):
+            target[key] = _merge({}, value)
+        else:
+            target[key] = value
+    return target
+
+
+class Figure(dict):
+    """A plotly figure as the plain dict plotly.js reads: ``{"data": [...], "layout": {...}}``.
+
+    It has the few ``go.Figure`` methods the builders use (``add_bar``/``add_scatter``/
+    ``add_heatmap``, ``update_layout``, ``update_xaxes``/``update_yaxes``, ``update_traces``)
+    but none of its machinery: ``go.Figure`` deep-copies and walks every property when it is
+    built and again when Dash serialises it, which was most of a view update (~20 ms of
+    figures and ~14 ms of JSON per Overview). ``dcc.Graph`` takes the dict as it is;
+    ``plotly.io`` functions (the weekly report's HTML) take it too.
+    """
+
+    def __init__(self, layout: dict | None = None):
+        super().__init__(data=[], layout=_merge({}, layout or {}))
+        self["layout"]["template"] = TEMPLATE  # shared, never mutated
+
+    @property
+    def data(self) -> list[dict]:
+        return self["data"]
+
+    @property
+    def layout(self) -> dict:
+        return self["layout"]
+
+    def add_trace(self, trace_type: str, **props) -> Figure:
+        self["data"].append(_merge({"type": trace_type}, props))
+        return self
+
+    def add_bar(self, **props) -> Figure:
+        return self.add_trace("bar", **props)
+
+    def add_scatter(self, **props) -> Figure:
+        return self.add_trace("scatter", **props)
+
+    def add_heatmap(self, **props) -> Figure:
+        return self.add_trace("heatmap", **props)
+
+    def update_layout(self, **props) -> Figure:
+        _merge(self["layout"], props)
+        return self
+
+    def _update_axes(self, letter: str, props: dict) -> Figure:
+        layout = self["layout"]
+        layout.setdefault(f"{letter}axis", {})
+        for key in [k for k in layout if re.fullmatch(rf"{letter}axis\d*", k)]:
+            _merge(layout[key], props)
+        return self
+
+    def update_xaxes(self, **props) -> Figure:
+        return self._update_axes("x", props)
+
+    def update_yaxes(self, **props) -> Figure:
+        return self._update_axes("y", props)
+
+    def update_traces(self, **props) -> Figure:
+        for trace in self["data"]:
+            _merge(trace, props)
+        return self
+
+
+def base_figure(theme: str, height: int = 320) -> Figure:
+    """An empty figure with the dashboard's theme."""
+    return Figure({**_template(theme), "height": height})
+
+
+def bucket_hover(granularity: str) -> str:
+    """The hover text naming a time bucket, e.g. ``Week of %{x|%a %d %b %Y}``."""
+    period = {"day": "Day", "week": "Week of", "month": "Month"}.get(granularity, "")
+    date_format = "%b %Y" if granularity == "month" else "%a %d %b %Y"
+    return f"{period} %{{x|{date_format}}}"
+
+
+def empty_figure(message: str = NO_SESSIONS, theme: str = "light", height: int = 320) -> Figure:
+    fig = base_figure(theme, height)
+    fig.update_layout(
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 15, "color": NEUTRAL},
+            }
+        ],
+    )
+    return fig
+
+
+def sessions_over_time_figure(
+    frame: pd.DataFrame, granularity: str, theme: str, flags: pd.DataFrame | None = None
+) -> Figure:
+    """Sessions per bucket; ``flags`` (:func:`services.analytics.anomalies.by_bucket`) adds a ◆ above
+    each bucket holding an unusual day, its hover listing the flags."""
+    if frame.empty or int(frame["sessions"].sum()) == 0:
+        return empty_figure(theme=theme)
+    fig = base_figure(theme)
+    fig.add_bar(
+        x=frame["bucket"].to_numpy(),
+        y=frame["sessions"].to_numpy(dtype=np.int32),
+        marker_color=PALETTE[0],
+        hovertemplate=f"{bucket_hover(granularity)}<br>%{{y:,}} sessions<extra></extra>",
+        name="Sessions",
+    )
+    fig.update_layout(bargap=0.15, yaxis_title=None, xaxis_title=None, hovermode="x")
+    fig.update_yaxes(rangemode="tozero", tickformat=",d")
+    if flags is not None and not flags.empty:
+        heights = frame.set_index("bucket")["sessions"]
+        top = max(float(frame["sessions"].max()), 1.0)
+        fig.update_traces(showlegend=False)  # the bars need no legend beside the markers
+        fig.add_scatter(
+            x=flags["bucket"],
+            y=[float(heights.get(b, 0)) + 0.06 * top for b in flags["bucket"]],
+            mode="markers",
+            name="Unusual",
+            marker={"symbol": "diamond", "size": 10, "color": "#e0a800"},
+            customdata=flags["text"],
+            hovertemplate="◆ unusual<br>%{customdata}<extra></extra>",
+            showlegend=False,
+        )
+    return fig
+
+
+def breakdown_figure(frame: pd.DataFrame, theme: str, top: int = 12, height: int = 320) -> Figure:
+    """Horizontal bars of sessions per value, largest on top; the tail is summed as "Other"."""
+    if frame.empty or int(frame["sessions"].sum()) == 0:
+        return empty_figure(theme=theme, height=height)
+    shown = frame.head(top)
+    labels = list(shown["label"])
+    values = list(shown["sessions"])
+    if len(frame) > top:
+        labels.append(f"Other ({len(frame) - top})")
+        values.append(int(frame["sessions"].iloc[top:].sum()))
+    total = max(int(frame["sessions"].sum()), 1)
+    fig = base_figure(theme, height)
+    fig.add_bar(
+        x=values[::-1],
+        y=labels[::-1],
+        orientation="h",
+        marker_color=PALETTE[0],
+        text=[f"{v:,} · {v / total:.0%}" for v in values[::-1]],
+        textposition="auto",
+        customdata=(list(shown["value"]) + ([None] if len(frame) > top else []))[::-1],
+        hovertemplate="%{y}<br>%{x:,} sessions<extra></extra>",
+    )
+    fig.update_layout(yaxis={"automargin": True}, xaxis={"tickformat": ",d"})
+    return fig
+
+
+def annotation_figure(frame: pd.DataFrame, theme: str) -> Figure:
+    """Good rate per annotation category with 95% Wilson intervals and n in the label."""
+    if frame.empty or int(frame["n"].sum()) == 0:
+        return empty_figure("No annotated sessions match these filters", theme=theme)
+    frame = frame[frame["n"] > 0].iloc[::-1]
+    labels = [f"{row.label}  (n={row.n:,})" for row in frame.itertuples()]
+    rate = frame["rate"].to_numpy(dtype=float)
+    low = frame["ci_low"].to_numpy(dtype=float)
+    high = frame["ci_high"].to_numpy(dtype=float)
+    fig = base_figure(theme, height=max(220, 46 * len(frame) + 40))
+    fig.add_bar(
+        x=rate,
+        y=labels,
+        orientation="h",
+        marker_color=[GOOD if r >= 0.5 else BAD for r in rate],
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": high - rate,
+            "arrayminus": rate - low,
+            "color": NEUTRAL,
+            "thickness": 1.5,
+            "width": 4,
+        },
+        text=[_pct(r) for r in rate],
+        textposition="inside",
+        insidetextanchor="start",
+        customdata=np.stack(
+            [low, high, frame["good"], frame["bad"], frame["undetermined"]], axis=1
+        ),
+        hovertemplate=(
+            "%{y}<br>good rate %{x:.1%} (95% CI %{customdata[0]:.1%}–%{customdata[1]:.1%})"
+            "<br>good %{customdata[2]:,} · bad %{customdata[3]:,} · undetermined %{customdata[4]:,}"
+            "<extra></extra>"
+        ),
+    )
+    fig.update_layout(
+        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        yaxis={"automargin": True},
+    )
+    return fig
+
+
+def _pct(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.0%}"

@@ -1,0 +1,251 @@
+"""Figures of the Quality tab, built from :mod:`services.analytics.quality` frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from services.views.charts.base import PALETTE, Figure, base_figure, empty_figure
+
+SIDE_COLORS = (PALETTE[5], PALETTE[0])
+
+
+def comparison_figure(comparison, theme: str) -> Figure:
+    """Good rate of side A and side B per category, each with its 95% interval."""
+    frame = comparison.rows
+    if frame.empty or int(frame["n_a"].sum() + frame["n_b"].sum()) == 0:
+        return empty_figure("No annotated sessions on either side", theme=theme, height=300)
+    fig = base_figure(theme, height=max(260, 60 * len(frame) + 60))
+    labels = frame["label"].tolist()[::-1]
+    for (side, name), color, offset in zip(
+        (("a", comparison.a), ("b", comparison.b)), SIDE_COLORS, (-0.15, 0.15), strict=True
+    ):
+        rate = frame[f"rate_{side}"].to_numpy(dtype=float)[::-1]
+        low = frame[f"ci_low_{side}"].to_numpy(dtype=float)[::-1]
+        high = frame[f"ci_high_{side}"].to_numpy(dtype=float)[::-1]
+        n = frame[f"n_{side}"].to_numpy()[::-1]
+        fig.add_scatter(
+            x=rate,
+            y=np.arange(len(labels)) + offset,
+            mode="markers",
+            name=name,
+            marker={"color": color, "size": 11},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": high - rate,
+                "arrayminus": rate - low,
+                "color": color,
+                "thickness": 2,
+                "width": 0,
+            },
+            customdata=np.stack([low, high, n], axis=1),
+            hovertemplate=(
+                f"{name}<br>%{{x:.1%}} (95% CI %{{customdata[0]:.1%}}–%{{customdata[1]:.1%}})"
+                "<br>n=%{customdata[2]:,}<extra></extra>"
+            ),
+        )
+    fig.update_layout(
+        xaxis={"range": [0, 1.02], "tickformat": ".0%", "title": "good rate"},
+        yaxis={"tickvals": list(range(len(labels))), "ticktext": labels, "automargin": True},
+        legend={"orientation": "h", "y": 1.08, "x": 0},
+        margin={"t": 30},
+    )
+    return fig
+
+
+def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
+    """One line per category (good rate per bucket) with a shaded 95% band."""
+    if frame.empty or int(frame["n"].sum()) == 0:
+        return empty_figure("No annotated sessions match these filters", theme=theme)
+    fig = base_figure(theme, height=340)
+    for i, (category, group) in enumerate(frame.groupby("category", sort=False)):
+        group = group[group["n"] > 0]
+        if group.empty:
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        x = group["bucket"].to_numpy()
+        fig.add_scatter(
+            x=np.concatenate([x, x[::-1]]),
+            y=np.concatenate(
+                [group["ci_high"].to_numpy(float), group["ci_low"].to_numpy(float)[::-1]]
+            ),
+            fill="toself",
+            fillcolor=_alpha(color, 0.12),
+            line={"width": 0},
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=category,
+        )
+        fig.add_scatter(
+            x=x,
+            y=group["rate"].to_numpy(float),
+            mode="lines+markers",
+            name=group["label"].iloc[0],
+            legendgroup=category,
+            line={"color": color, "width": 2},
+            marker={"size": 5},
+            customdata=np.stack(
+                [
+                    group["n"].to_numpy(),
+                    group["ci_low"].to_numpy(float),
+                    group["ci_high"].to_numpy(float),
+                ],
+                axis=1,
+            ),
+            hovertemplate=(
+                "%{x|%d %b %Y}: %{y:.0%} (95% CI %{customdata[1]:.0%}–%{customdata[2]:.0%}),"
+                " n=%{customdata[0]:,}<extra>%{fullData.name}</extra>"
+            ),
+        )
+    fig.update_layout(yaxis={"range": [0, 1.02], "tickformat": ".0%"}, hovermode="closest")
+    return fig
+
+
+def coverage_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
+    if frame.empty or int(frame["sessions"].sum()) == 0:
+        return empty_figure(theme=theme)
+    fig = base_figure(theme)
+    fig.add_bar(
+        x=frame["bucket"].to_numpy(),
+        y=frame["annotated"].to_numpy(),
+        name="annotated sessions",
+        marker_color=PALETTE[1],
+        opacity=0.55,
+        hovertemplate="%{x|%d %b %Y}: %{y:,} annotated<extra></extra>",
+    )
+    fig.add_scatter(
+        x=frame["bucket"].to_numpy(),
+        y=frame["share"].to_numpy(float),
+        name="share annotated",
+        yaxis="y2",
+        mode="lines+markers",
+        line={"color": PALETTE[0], "width": 2},
+        hovertemplate="%{x|%d %b %Y}: %{y:.1%} of sessions<extra></extra>",
+    )
+    fig.update_layout(
+        yaxis={"title": "annotated", "tickformat": ",d", "rangemode": "tozero"},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+        legend={"orientation": "h", "y": 1.1, "x": 0},
+        margin={"t": 30},
+    )
+    return fig
+
+
+def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> Figure:
+    if frame.empty:
+        return empty_figure(theme=theme)
+    shown = frame.head(12).iloc[::-1]
+    fig = base_figure(theme)
+    fig.add_bar(
+        x=shown["share"].to_numpy(float),
+        y=shown["label"].tolist(),
+        orientation="h",
+        marker_color=PALETTE[1],
+        text=[
+            f"{s:.0%} · {a:,}/{n:,}"
+            for s, a, n in zip(shown["share"], shown["annotated"], shown["sessions"], strict=True)
+        ],
+        textposition="auto",
+        hovertemplate="%{y}: %{x:.1%} annotated<extra></extra>",
+    )
+    fig.update_layout(
+        xaxis={"tickformat": ".0%", "rangemode": "tozero"}, yaxis={"automargin": True}
+    )
+    return fig
+
+
+def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> Figure:
+    """Heatmap: cell text = sessions with both tags, colour = lift (log scale, 1 = independent)."""
+    if frame.empty:
+        return empty_figure("No tagged sessions match these filters", theme=theme)
+    tags = list(dict.fromkeys(frame["tag_a"]))
+    size = len(tags)
+    both = frame["both"].to_numpy().reshape(size, size)
+    lifts = frame["lift"].to_numpy(float).reshape(size, size)
+    conditional = frame["conditional"].to_numpy(float).reshape(size, size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        color = np.log2(np.where(both > 0, lifts, np.nan))
+    np.fill_diagonal(color, np.nan)
+    limit = float(np.nanmax(np.abs(color))) if np.isfinite(color).any() else 1.0
+    fig = base_figure(theme, height=max(360, 30 * size + 140))
+    fig.add_heatmap(
+        x=tags,
+        y=tags,
+        z=color,
+        zmin=-limit,
+        zmax=limit,
+        zmid=0,
+        colorscale=[
+            [0, "#d64f4f"],
+            [0.5, "#f2f2f2" if theme != "dark" else "#2b3340"],
+            [1, "#1f9d6b"],
+        ],
+        text=both,
+        texttemplate="%{text}",
+        customdata=np.stack([lifts, conditional], axis=-1),
+        hovertemplate=(
+            "%{y} & %{x}: %{text:,} sessions<br>lift %{customdata[0]:.2f}"
+            "<br>P(%{x} | %{y}) = %{customdata[1]:.0%}<extra>click to filter</extra>"
+        ),
+        colorbar={"title": "log₂ lift", "thickness": 12},
+        xgap=1,
+        ygap=1,
+    )
+    fig.update_layout(
+        xaxis={"tickangle": -40, "automargin": True, "showgrid": False},
+        yaxis={"automargin": True, "autorange": "reversed", "showgrid": False},
+    )
+    return fig
+
+
+def _alpha(hex_color: str, alpha: float) -> str:
+    hex_color = hex_color.lstrip("#")
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def add_release_markers(fig: Figure, markers: pd.DataFrame) -> Figure:
+    """Dotted vertical lines on a time chart where a version was first seen."""
+    if markers is None or markers.empty:
+        return fig
+    many_experiments = markers["experiment"].nunique() > 1
+    shapes = list(fig.layout.get("shapes") or ())
+    notes = list(fig.layout.get("annotations") or ())
+    for row in markers.itertuples():
+        text = f"{row.version}" + (f" · {row.experiment_label}" if many_experiments else "")
+        x = row.first_seen.to_pydatetime()
+        shapes.append(
+            {
+                "type": "line",
+                "x0": x,
+                "x1": x,
+                "xref": "x",
+                "y0": 0,
+                "y1": 1,
+                "yref": "y domain",
+                "line": {"dash": "dot", "width": 1, "color": PALETTE[3]},
+                "opacity": 0.7,
+            }
+        )
+        notes.append(
+            {
+                "x": x,
+                "y": 1,
+                "yref": "paper",
+                "text": text,
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"size": 10, "color": PALETTE[3]},
+                "textangle": -90 if many_experiments else 0,
+            }
+        )
+    fig.update_layout(shapes=shapes, annotations=notes)
+    return fig

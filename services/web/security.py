@@ -1,0 +1,443 @@
+"""The hosted web layer on the Flask server under Dash: sign-in, security headers, errors, /health.
+
+:func:`install` is called by ``app.build_app(settings, hosted=True)`` (``wsgi.py``). It needs
+only Flask and the settings, not Dash: the page's inline-script hashes (``app.csp_hashes()``)
+are passed in.
+
+What it adds:
+
+* ``/login`` (a plain HTML form styled by the vendored Bootstrap CSS in ``assets/``) and
+  ``/logout``. The form carries a signed token bound to a nonce in the session cookie
+  (which is ``SameSite=Lax``), so a cross-site form cannot sign anyone in or out.
+* A guard in front of **every** route except ``/login``, ``/logout``, ``/health`` and static
+  ``/assets/``: the page, ``/_dash-layout``, ``/_dash-dependencies``, ``/_dash-update-component``
+  (all callbacks, so also Refresh/sync and CSV downloads), ``/_dash-component-suites/`` and any
+  future JSON endpoint. Browser page loads are redirected to ``/login?next=…``; XHR, JSON and
+  non-GET requests get ``401`` with a JSON body.
+* Sessions are Flask's signed cookies: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` in
+  production, valid for :data:`SESSION_HOURS` hours after sign-in. A session ends early when
+  the user's entry in ``DASHBOARD_USERS`` changes or disappears.
+* Security headers on every response (Content-Security-Policy and friends, see
+  :func:`content_security_policy`), HSTS on HTTPS in production.
+* An error handler that answers with a generic message and logs one line, never a traceback
+  to the client.
+* ``GET /health`` (no sign-in): ``{"status": "ok", "generation", "data_age_seconds",
+  "sync_state", "worker_pid", …}``, always 200 while the process serves requests.
+
+``AUTH_DISABLED=true`` turns the guard off explicitly; the page then shows a warning badge.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, g, has_request_context, jsonify, redirect, request, session
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from services import runtime
+from services.auth.users import FailureLimiter, hosted_problems, password_fingerprint, verify_user
+from services.settings import Settings, SettingsError
+
+__all__ = ["hosted_problems", "install"]
+
+log = logging.getLogger("dashboard.web")
+
+SESSION_HOURS = 12
+FORM_TOKEN_MAX_AGE = 2 * 3600
+"""Seconds a sign-in form stays valid after it was served."""
+AUTH_OFF_NOTE = "Sign-in is turned off (AUTH_DISABLED)"
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/health", "/favicon.ico", "/_favicon.ico"})
+PUBLIC_PREFIXES = ("/assets/",)
+JSON_PREFIXES = ("/_dash-", "/api/")
+BOOTSTRAP_CSS = "/assets/00-bootstrap-5.3.8.min.css"
+NOT_FOUND_ERRORS = frozenset({"DependencyException"})
+"""Exceptions Dash raises for a bad ``/_dash-component-suites/`` path; answered with 404."""
+
+
+def content_security_policy(script_hashes: Sequence[str] = ()) -> str:
+    """The Content-Security-Policy for every response.
+
+    * ``script-src``: our own files plus the hashes of Dash's inline scripts (the renderer
+      start-up line and clientside callbacks, from ``app.csp_hashes()``). No ``'unsafe-inline'``
+      and no ``'unsafe-eval'``: checked in headless Chromium (tests/test_web.py) with Dash
+      4.4.1 and the plotly.js 4.1.1 cartesian bundle, which is served from ``/assets/``
+      (``'self'``).
+    * ``style-src 'unsafe-inline'``: React and Plotly set inline styles.
+    * ``img-src data: blob:``: Plotly's mode bar icons and "download plot as png".
+    """
+    script_src = " ".join(["'self'", *script_hashes])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {script_src}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+        ]
+    )
+
+
+def security_headers(script_hashes: Sequence[str] = ()) -> dict[str, str]:
+    """Headers set on every response (HSTS is added separately, on HTTPS in production)."""
+    return {
+        "Content-Security-Policy": content_security_policy(script_hashes),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a local path (``/…`` but not ``//host``), else ``/``."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(c in target for c in "\r\n"):
+        return "/"
+    return target
+
+
+def _persisted_secret(settings: Settings) -> str:
+    """A random secret kept in ``DATA_DIR/cache/secret_key`` (outside production only).
+
+    All gunicorn workers on the machine read the same file, so sessions and Dash's signed
+    background-callback handles work across workers without a configured ``SECRET_KEY``.
+    """
+    path = settings.data_dir / "cache" / "secret_key"
+    with runtime.file_lock(path.with_suffix(".lock")):
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+
+def _page(title: str, body: str, status: int = 200, headers: dict | None = None):
+    """A small Bootstrap-styled HTML page (no scripts)."""
+    document = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · OCS Session Analytics</title>
+<link rel="stylesheet" href="{BOOTSTRAP_CSS}"></head>
+<body class="bg-body-tertiary"><main class="container" style="max-width: 26rem">
+<div class="card shadow-sm mt-5"><div class="card-body p-4">
+<h1 class="h4 mb-3">OCS Session Analytics</h1>
+{body}
+</div></div></main></body></html>"""
+    return document, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
+
+
+class _Web:
+    """Request handlers bound to one Flask server and one settings object."""
+
+    def __init__(self, server: Flask, settings: Settings, limiter: FailureLimiter):
+        self.server = server
+        self.settings = settings
+        self.limiter = limiter
+        self.users = settings.dashboard_users
+        self.auth_on = not settings.auth_disabled
+        self.serializer = URLSafeTimedSerializer(server.secret_key, salt="ocs-dashboard-form")
+
+    # -- session -----------------------------------------------------------------------------
+
+    def current_user(self) -> str | None:
+        """The signed-in user of this request, or None (expired, removed or changed password)."""
+        if "user" in g:
+            return g.user
+        user = session.get("user")
+        stored = self.users.get(user) if isinstance(user, str) else None
+        valid = (
+            stored is not None
+            and isinstance(session.get("fp"), str)
+            and hmac.compare_digest(
+                session["fp"], password_fingerprint(stored, self.server.secret_key)
+            )
+            and isinstance(session.get("t"), int | float)
+            and 0 <= time.time() - session["t"] < SESSION_HOURS * 3600
+        )
+        g.user = user if valid else None
+        return g.user
+
+    def form_token(self) -> str:
+        nonce = session.get("csrf")
+        if not isinstance(nonce, str):
+            nonce = session["csrf"] = secrets.token_urlsafe(16)
+        return self.serializer.dumps(nonce)
+
+    def form_token_ok(self) -> bool:
+        nonce = session.get("csrf")
+        try:
+            value = self.serializer.loads(request.form.get("token", ""), max_age=FORM_TOKEN_MAX_AGE)
+        except BadSignature:
+            return False
+        return isinstance(nonce, str) and hmac.compare_digest(str(value), nonce)
+
+    # -- guard -------------------------------------------------------------------------------
+
+    def guard(self):
+        """before_request: refuse every non-public route to visitors who are not signed in."""
+        path = request.path
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return None
+        if self.current_user() is not None:
+            return None
+        if self.wants_page():
+            target = request.full_path if request.query_string else path
+            return redirect(f"/login?next={quote(target, safe='/')}", 302)
+        response = jsonify(error="sign-in required", login="/login")
+        response.status_code = 401
+        return response
+
+    @staticmethod
+    def wants_page() -> bool:
+        """A browser navigation (redirect to the form) rather than a script's request (401)."""
+        if request.method not in ("GET", "HEAD") or request.path.startswith(JSON_PREFIXES):
+            return False
+        if request.headers.get("X-Requested-With") or request.is_json:
+            return False
+        best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+        return best != "application/json"
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def login_form(self, message: str = "", status: int = 200, headers: dict | None = None):
+        next_path = safe_next(request.values.get("next"))
+        alert = (
+            f'<div class="alert alert-danger py-2" role="alert">{html.escape(message)}</div>'
+            if message
+            else ""
+        )
+        if request.args.get("signed_out") and not message:
+            alert = '<div class="alert alert-success py-2" role="status">Signed out.</div>'
+        body = f"""{alert}
+<form method="post" action="/login" autocomplete="on">
+<input type="hidden" name="token" value="{html.escape(self.form_token())}">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<div class="mb-3"><label class="form-label" for="username">User name</label>
+<input class="form-control" id="username" name="username" autocomplete="username" required
+ autofocus maxlength="64"></div>
+<div class="mb-3"><label class="form-label" for="password">Password</label>
+<input class="form-control" id="password" name="password" type="password"
+ autocomplete="current-password" required maxlength="1024"></div>
+<button class="btn btn-primary w-100" type="submit">Sign in</button>
+</form>"""
+        return _page("Sign in", body, status, headers)
+
+    def login(self):
+        if not self.auth_on:
+            return redirect("/")
+        if request.method == "GET":
+            if self.current_user() is not None:
+                return redirect(safe_next(request.args.get("next")))
+            return self.login_form()
+        if not self.form_token_ok():
+            return self.login_form("The sign-in form expired. Please try again.", 400)
+        name = (request.form.get("username") or "").strip()[:64]
+        password = (request.form.get("password") or "")[:1024]
+        ip = request.remote_addr or "?"
+        known = name in self.users
+        who = name if known else "(unknown user)"
+        wait = self.limiter.retry_after(name, ip)
+        if wait > 0:
+            log.warning("sign-in throttled user=%s ip=%s wait=%.0fs", who, ip, wait)
+            seconds = max(int(wait + 0.999), 1)
+            return self.login_form(
+                f"Too many failed attempts. Try again in {seconds} seconds.",
+                429,
+                {"Retry-After": str(seconds)},
+            )
+        if not verify_user(self.users, name, password):
+            failures = self.limiter.record_failure(name, ip)
+            log.warning("sign-in failed user=%s ip=%s failures=%s", who, ip, failures)
+            return self.login_form("Unknown user name or wrong password.", 401)
+        self.limiter.reset(name, ip)
+        session.clear()  # a fresh session: no fixation of a pre-sign-in cookie
+        session.permanent = True
+        session.update(
+            user=name,
+            fp=password_fingerprint(self.users[name], self.server.secret_key),
+            t=int(time.time()),
+            csrf=secrets.token_urlsafe(16),
+        )
+        g.user = name
+        log.info("sign-in ok user=%s ip=%s", name, ip)
+        return redirect(safe_next(request.form.get("next")), 303)
+
+    def logout(self):
+        user = self.current_user()
+        same_site = request.headers.get("Sec-Fetch-Site") in ("same-origin", "none")
+        if request.method == "POST" and not self.form_token_ok():
+            return self.login_form("The sign-out form expired. Please try again.", 400)
+        if request.method == "GET" and user is not None and not same_site:
+            # a link from another site: ask instead of signing out silently
+            body = f"""<p>Sign out of the dashboard?</p>
+<form method="post" action="/logout">
+<input type="hidden" name="token" value="{html.escape(self.form_token())}">
+<button class="btn btn-primary w-100" type="submit">Sign out</button></form>"""
+            return _page("Sign out", body)
+        session.clear()
+        if user is not None:
+            log.info("sign-out user=%s", user)
+        return redirect("/login?signed_out=1" if self.auth_on else "/", 303)
+
+    # -- health ------------------------------------------------------------------------------
+
+    def health(self):
+        """Liveness and data freshness for load balancers and people; no secrets, no sign-in."""
+        body: dict = {"status": "ok", "worker_pid": os.getpid()}
+        settings = self.settings
+        try:
+            dataset = runtime.dataset()
+            meta = dataset.meta if dataset is not None else {}
+            synced_at = meta.get("synced_at")
+            body.update(
+                generation=dataset.generation if dataset is not None else None,
+                stored_generation=runtime.store().current_generation(),
+                data_source=meta.get("source"),
+                data_age_seconds=round(time.time() - synced_at, 1) if synced_at else None,
+            )
+            if dataset is None:
+                body["message"] = "no data yet: the first sync has not finished"
+        except Exception as exc:  # health must answer even when the store is broken
+            log.warning("health: store unreadable: %s", exc)
+            body.update(generation=None, data_age_seconds=None, message="stored data unreadable")
+        if settings.demo_mode:
+            body["sync_state"] = "demo"
+        else:
+            try:
+                from services.sync.status import read_status
+
+                status = read_status(settings)
+                body["sync_state"] = status["state"]
+                body["sync_running"] = bool(status["running"])
+            except Exception as exc:
+                log.warning("health: sync status unreadable: %s", exc)
+                body["sync_state"] = "unknown"
+        response = jsonify(body)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # -- errors and headers ------------------------------------------------------------------
+
+    def not_found(self):
+        if self.wants_page():
+            return _page("Not found", "<p>This page does not exist.</p>", 404)
+        response = jsonify(error="not found")
+        response.status_code = 404
+        return response
+
+    def error(self, exc: Exception):
+        """Any unhandled exception: one log line, a generic answer, no traceback to the client."""
+        if isinstance(exc, HTTPException):
+            return exc
+        if type(exc).__name__ in NOT_FOUND_ERRORS:
+            log.warning("not found %s: %s", request.path, type(exc).__name__)
+            return self.not_found()
+        frame = exc.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        where = (
+            f"{Path(frame.tb_frame.f_code.co_filename).name}:{frame.tb_lineno}" if frame else "?"
+        )
+        log.error(
+            "unhandled error %s %s: %s: %s (at %s)",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            str(exc)[:300].replace("\n", " "),
+            where,
+        )
+        log.debug("traceback", exc_info=exc)
+        if self.wants_page():
+            return _page("Error", "<p>Something went wrong. Please try again later.</p>", 500)
+        response = jsonify(error="internal error")
+        response.status_code = 500
+        return response
+
+
+def install(
+    server: Flask,
+    settings: Settings,
+    script_hashes: Sequence[str] = (),
+    *,
+    limiter: FailureLimiter | None = None,
+) -> None:
+    """Add sign-in, security headers, the error handler and ``/health`` to ``server``.
+
+    Raises :class:`~services.settings.SettingsError` when the settings are unfit for hosting
+    (see :func:`hosted_problems`).
+    """
+    problems = hosted_problems(settings)
+    if problems:
+        raise SettingsError(problems)
+    server.secret_key = settings.secret_key or _persisted_secret(settings)
+    server.config.update(
+        DEBUG=False,
+        PROPAGATE_EXCEPTIONS=False,
+        SESSION_COOKIE_NAME="ocs_dashboard_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        MAX_CONTENT_LENGTH=16 * 2**20,
+    )
+    server.debug = False
+    if settings.production:
+        # Heroku's router and Render's proxy add one X-Forwarded-For/-Proto hop each
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)
+    web = _Web(server, settings, limiter or FailureLimiter(settings.data_dir / "cache" / "auth"))
+    headers = security_headers(script_hashes)
+
+    server.add_url_rule("/health", "ocs_health", web.health, methods=["GET"])
+    server.add_url_rule("/login", "ocs_login", web.login, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "ocs_logout", web.logout, methods=["GET", "POST"])
+    server.register_error_handler(Exception, web.error)
+
+    @server.before_request
+    def _https_and_guard():
+        if (
+            settings.production
+            and request.headers.get("X-Forwarded-Proto") == "http"
+            and request.path != "/health"
+        ):
+            return redirect(request.url.replace("http://", "https://", 1), 308)
+        return web.guard() if web.auth_on else None
+
+    @server.after_request
+    def _headers(response):
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        if settings.production and request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if not request.path.startswith(("/assets/", "/_dash-component-suites/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    if web.auth_on:
+        runtime.set_auth(
+            note=None, user=lambda: web.current_user() if has_request_context() else None
+        )
+        log.info("sign-in on: %s user(s) configured", len(settings.dashboard_users))
+    else:
+        runtime.set_auth(note=AUTH_OFF_NOTE)
+        log.warning("sign-in is turned off (AUTH_DISABLED=true): anyone can open the dashboard")
