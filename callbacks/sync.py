@@ -4,7 +4,7 @@ The callback is only a trigger: the sync itself takes the cross-process lock and
 progress into the shared status, which :mod:`callbacks.status` shows to every viewer (also
 after a reload). The click timestamp is passed as an argument so each click has its own cache
 key — the workaround for Dash ≤ 4.4.1 returning a stale result after a page reload
-(dash-notes.md §1.6).
+(docs/dash-notes.md §1.6).
 """
 
 from __future__ import annotations

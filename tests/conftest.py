@@ -26,7 +26,7 @@ def session_record(
     tags: list[str] | tuple[str, ...] = (),
     exp_name: str | None = None,
 ) -> dict:
-    """An OCS session list item (ocs-api.md §6.1) with the given essentials."""
+    """An OCS session list item (docs/ocs-api.md §6.1) with the given essentials."""
     return {
         "url": f"https://ocs.invalid/api/sessions/{sid}/",
         "id": sid,

@@ -1,4 +1,4 @@
-"""LLM cost of chatbot sessions, from OCS's per-session usage (ocs-api.md §6.2).
+"""LLM cost of chatbot sessions, from OCS's per-session usage (docs/ocs-api.md §6.2).
 
 Definitions (each function's docstring is its definition):
 

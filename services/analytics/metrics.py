@@ -2,7 +2,7 @@
 
 Cards, charts, the sessions table, downloads, the JSON API and reports all call these
 functions with a :class:`~services.analytics.query.Selection`, so the same question always gets the same
-answer. Definitions follow OCS's ADR-0051 where OCS defines the metric (ocs-api.md §9):
+answer. Definitions follow OCS's ADR-0051 where OCS defines the metric (docs/ocs-api.md §9):
 
 * Sessions are counted by when they **started** (``created_at``) inside the half-open window.
 * Messages are human + AI messages only; system messages (history summaries) never count.

@@ -3,7 +3,7 @@
 Definitions (also in the README, "Quality and versions"):
 
 * **A session's version** is what its AI messages were tagged with (``vN`` or
-  ``vN-unreleased``, ocs-api.md §6.1) — never ``experiment.version_number``. A session whose AI
+  ``vN-unreleased``, docs/ocs-api.md §6.1) — never ``experiment.version_number``. A session whose AI
   messages carry several versions (a release happened mid-conversation) matches a version
   *filter* for each of them, but is **excluded from version comparisons**, so each side of a
   comparison only holds sessions that talked to exactly that version. Sessions without AI

@@ -1,6 +1,6 @@
 """HTTP client for the OpenChatStudio (OCS) REST API, read-only, one API key = one team.
 
-What it does (see ``docs``/ocs-api.md §2, §4, §7, §12):
+What it does (see docs/ocs-api.md §2, §4, §7, §12):
 
 * ``X-Api-Key`` header, trailing-slash paths (a slash-less path costs an extra 301).
 * Cursor pagination: ``page_size=1500`` on the first request, then ``next`` followed verbatim;

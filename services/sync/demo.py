@@ -157,12 +157,12 @@ MODELS = [("gpt-4o", 0.0000045), ("gpt-4o-mini", 0.0000004)]
 @dataclass
 class DemoWorld:
     anchor: date
-    experiments: dict[str, list[dict]]  # team slug → experiment records (§6.3)
-    sessions: list[dict]  # session detail records (§6.2), newest first
+    experiments: dict[str, list[dict]]  # team slug → experiment records (docs/ocs-api.md §6.3)
+    sessions: list[dict]  # session details (docs/ocs-api.md §6.2), newest first
 
 
 def _ts(moment: datetime) -> str:
-    """OCS renders UTC with ``Z`` and drops zero microseconds (ocs-api.md §3)."""
+    """OCS renders UTC with ``Z`` and drops zero microseconds (docs/ocs-api.md §3)."""
     return moment.isoformat().replace("+00:00", "Z")
 
 

@@ -70,7 +70,7 @@ SYNC_FORMAT = 1
 NS_PER_DAY = 86_400 * 1_000_000_000
 OPEN_STATUSES = frozenset({"setup", "pending", "active", UNREPORTED})
 """Sessions that may still receive messages. OCS treats pending-review, complete and unknown as
-over (ocs-api.md §8); 2025 servers send no status at all, so "unreported" counts as open."""
+over (docs/ocs-api.md §8); 2025 servers send no status at all, so "unreported" counts as open."""
 SYNC_STATE_SCHEMA = pa.schema(
     [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
 )

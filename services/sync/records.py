@@ -1,4 +1,4 @@
-"""Normalise OCS API records (ocs-api.md §6) into flat rows.
+"""Normalise OCS API records (docs/ocs-api.md §6) into flat rows.
 
 This is the only code that knows the wire shapes. The demo generator and the real sync both feed
 their JSON through these functions, so demo numbers and real numbers mean the same thing.
@@ -237,7 +237,7 @@ def _int32(value: Any) -> bool:
 
 
 def parse_experiment(record: Any, team_slug: str) -> tuple[dict, list[dict]]:
-    """An experiment/chatbot record (§6.3) → (experiment row, published version rows)."""
+    """An experiment/chatbot record (docs/ocs-api.md §6.3) → (experiment row, version rows)."""
     if not isinstance(record, dict):
         raise MalformedRecord("experiment record must be an object")
     experiment_id = _text(record, "id")

@@ -3,7 +3,7 @@
 One sync of OCS sessions runs at a time across browser tabs, users, gunicorn workers and the
 ``python -m services.sync`` CLI. Every viewer reads the same status record, so a page reload or a
 second user sees "sync in progress · team 2/3 · sessions 3,000 / 14,320" and later
-"last synced at …" (dash-notes.md §1.8).
+"last synced at …" (docs/dash-notes.md §1.8).
 
 The lock record is ``{pid, host, create_time, started_at, heartbeat_at, token}``. A holder that
 was killed (SIGKILL, OOM, dyno restart) is detected: on the same host its pid is gone (or now

@@ -1,4 +1,4 @@
-"""Metric definitions (ocs-api.md §9, ADR-0051) on small hand-built datasets."""
+"""Metric definitions (docs/ocs-api.md §9, ADR-0051) on small hand-built datasets."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A fake OpenChatStudio (OCS) API server for tests, manual runs and the sync benchmark.
 
-Behaviour follows ocs-api.md §12: one API key per team; ``/api/v2/me/``, ``/api/experiments/``,
+Behaviour follows docs/ocs-api.md §12: one API key per team; ``/api/v2/me/``, ``/api/experiments/``,
 ``/api/sessions/``, ``/api/sessions/{id}/`` (any non-slash id, e.g. Slack ``1712.000123``);
 cursor envelope with first-page-only ``count``; opaque base64 cursors (``p=`` position, ``o=``
 offset) and 404 on a bad one; ``page_size`` default 100, max 1500, invalid → 100; ``experiment``

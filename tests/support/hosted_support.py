@@ -1,6 +1,6 @@
 """Helpers for tests that start the hosted app (``wsgi.py``) in its own process and talk HTTP.
 
-Each server runs in a fresh interpreter, so Dash's global callback registry (dash-notes §2.4)
+Each server runs in a fresh interpreter, so Dash's global callback registry (docs/dash-notes.md §2.4)
 and :mod:`services.runtime` state never leak between tests.
 """
 
