@@ -32,7 +32,9 @@ from services.analytics import metrics
 from services.analytics.filters import FilterState
 from services.store.dataset import Dataset
 from services.store.parquet import Store
+from services.views import cache as view_cache
 from services.views import overview as views
+from services.views.charts.overview import overview_figures
 
 KB = 1024
 
@@ -92,7 +94,7 @@ def view_json(view) -> int:
     """Serialise the view's figures as Dash does (plotly's JSON, orjson engine); bytes."""
     from plotly.io.json import to_json_plotly
 
-    return sum(len(to_json_plotly(fig)) for fig in view.figures.values())
+    return sum(len(to_json_plotly(fig)) for fig in overview_figures(view, "light").values())
 
 
 def measure_compute(dataset, tables, rounds: int, naive_rounds: int) -> dict:
@@ -106,7 +108,7 @@ def measure_compute(dataset, tables, rounds: int, naive_rounds: int) -> dict:
     rows = []
     for name, state, with_naive in cases:
         fast_s, fast = timed(fast_numbers, dataset, state, ANCHOR, repeat=3)
-        views._overview_cache.data.clear()
+        view_cache.clear()
         started = time.perf_counter()
         view = views.overview(dataset, state, today=ANCHOR)
         figure_bytes = view_json(view)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dash import Input, Output, callback, no_update
 
 from callbacks.graph_size import heights, with_heights
-from layouts.cost import budget_panel, cost_cards, model_table
+from layouts.cost import budget_panel, cost_cards, cost_subtitle, coverage_note, model_table
 from services import runtime
 from services.analytics.filters import FilterState
 from services.views.charts import base as figures
-from services.views.engagement import cost_view
+from services.views.charts.cost import COST_FIGURES, cost_figures
+from services.views.cost import cost_view
 
 TAB = "cost"
 OUTPUTS = [
@@ -32,16 +33,14 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
     if dataset is None:
         empty = figures.empty_figure("No data yet", theme=theme)
         return [None, [], "", empty, empty, empty, "", None]
-    view = cost_view(dataset, FilterState.from_dict(state_data), theme, budget_usd)
-    sel = view.selection
+    view = cost_view(dataset, FilterState.from_dict(state_data), budget_usd)
+    figs = cost_figures(view, theme)
     return [
         budget_panel(view.budget),
-        cost_cards(view.summary) if sel.n else [],
-        view.coverage_note,
-        view.figures["time"],
-        view.figures["model"],
-        view.figures["experiment"],
-        f"Known cost of sessions started per {sel.granularity} ({sel.state.tz})" if sel.n else "",
+        cost_cards(view.summary) if view.scope.n else [],
+        coverage_note(view.summary),
+        *[figs[name] for name in COST_FIGURES],
+        cost_subtitle(view.scope),
         model_table(view.by_model),
     ]
 

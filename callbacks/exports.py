@@ -1,8 +1,9 @@
 """Downloads: any chart's numbers as CSV, or the whole Overview as CSV, JSON or XLSX.
 
 The files are built by :mod:`services.outputs.exports` from the same view models the page renders
-(:func:`services.views.overview.overview`, the Engagement and Cost views, the Quality functions), so a
-downloaded number is the number on screen. Plotly's mode bar keeps giving each chart as PNG.
+(:mod:`services.views`: Overview, Quality, Engagement, Cost), so a downloaded number is the
+number on screen; the views are cached without the theme, so a download reuses the view the
+page just drew. Plotly's mode bar keeps giving each chart as PNG.
 """
 
 from __future__ import annotations
@@ -16,32 +17,30 @@ from services.outputs import exports
 from services.views.overview import overview
 
 
-def _view(state_data: dict | None, theme: str = "light"):
+def _view(state_data: dict | None):
     dataset = runtime.dataset()
     if dataset is None:
         return None
     state = FilterState.from_dict(state_data)
-    return overview(dataset, state, theme), dataset, state  # the page's theme: a cache hit
+    return overview(dataset, state), dataset, state  # the view the page drew: a cache hit
 
 
 def chart_export(
     state_data: dict | None, chart: str, options: exports.ChartOptions | None = None
 ) -> tuple[str, str] | None:
-    """(filename, CSV text) of one chart of any tab (a key of ``exports.CHART_EXPORTS``), or
-    None without data / for an unknown chart."""
+    """(filename, CSV text) of one chart or headline cards of any tab (a key of
+    ``exports.EXPORTS``), or None without data / for an unknown key."""
     dataset = runtime.dataset()
-    if dataset is None or chart not in exports.CHART_EXPORTS:
+    if dataset is None or chart not in exports.EXPORTS:
         return None
     state = FilterState.from_dict(state_data)
     return exports.any_chart_csv(dataset, state, chart, options)
 
 
-def view_export(
-    state_data: dict | None, fmt: str, theme: str = "light"
-) -> tuple[str, str | bytes] | None:
+def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | None:
     """(filename, content) of the whole Overview as ``csv`` or ``json`` (text) or ``xlsx``
     (bytes), or None without data."""
-    found = _view(state_data, theme)
+    found = _view(state_data)
     if found is None:
         return None
     if fmt == "xlsx":
@@ -63,7 +62,7 @@ def view_export(
     State("q-version-b", "value"),
     prevent_initial_call=True,
 )
-def download_chart(_clicks, state_data, dark, mode, experiment, version_a, version_b):
+def download_chart(_clicks, state_data, _dark, mode, experiment, version_a, version_b):
     trigger = ctx.triggered_id
     if not trigger or not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update
@@ -72,7 +71,6 @@ def download_chart(_clicks, state_data, dark, mode, experiment, version_a, versi
         experiment=experiment,
         version_a=version_a,
         version_b=version_b,
-        theme="dark" if dark else "light",  # the page's theme: its cached view is reused
         budget_usd=runtime.settings().monthly_budget_usd,
     )
     result = chart_export(state_data, trigger["chart"], options)
@@ -94,11 +92,11 @@ VIEW_FORMATS = {"export-view-csv": "csv", "export-view-json": "json", "export-vi
     prevent_initial_call=True,
 )
 def download_view(*args):
-    state_data, dark = args[-2], args[-1]
+    state_data = args[-2]  # the last argument, the theme, no longer matters
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update
     fmt = VIEW_FORMATS.get(ctx.triggered_id)
-    result = view_export(state_data, fmt, "dark" if dark else "light") if fmt else None
+    result = view_export(state_data, fmt) if fmt else None
     if result is None:
         return no_update
     name, content = result

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dash import Input, Output, callback, html
 
 from callbacks.graph_size import heights, with_heights
-from layouts.overview import annotation_table, kpi_cards
+from layouts.overview import annotated_line, annotation_table, kpi_cards, time_subtitle
 from services import runtime
 from services.analytics.filters import FilterState
 from services.views.charts import base as figures
+from services.views.charts.overview import OVERVIEW_FIGURES, overview_figures
 from services.views.overview import overview
 
 OUTPUTS = [
@@ -33,17 +34,15 @@ def render_overview(state_data: dict | None, dark: bool, dataset=None) -> list:
             "No data yet — the first sync has not finished.", className="empty-state"
         )
         return [[], empty, empty, empty, empty, message, "", "", "No data loaded"]
-    view = overview(dataset, FilterState.from_dict(state_data), theme)
+    view = overview(dataset, FilterState.from_dict(state_data))
+    figs = overview_figures(view, theme)
     return [
         kpi_cards(view.kpis),
-        view.figures["time"],
-        view.figures["experiment"],
-        view.figures["team"],
-        view.figures["annotations"],
+        *[figs[name] for name in OVERVIEW_FIGURES],
         annotation_table(view.annotations),
-        view.time_subtitle,
-        view.annotation_subtitle,
-        view.summary,
+        time_subtitle(view.scope),
+        annotated_line(view.annotated, view.scope.n),
+        view.description,
     ]
 
 

@@ -6,37 +6,28 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
 from layouts.sessions import PAGER, SORT_HEADER, sessions_table
 from services import runtime
-from services.analytics import metrics
 from services.analytics.filters import FilterState
-from services.analytics.query import select
 from services.outputs import exports
-from services.views.overview import overview
 from services.views.sessions import (
     TableState,
+    export_rows,
     next_state,
-    page_bounds,
-    page_count,
     range_text,
+    sessions_view,
+    table_page,
 )
 
 TAB = "sessions"
 
 
-def _selection(state_data):
-    dataset = runtime.dataset()
-    if dataset is None:
-        return None
-    return select(dataset, FilterState.from_dict(state_data))
-
-
-def page_rows(selection, positions) -> list[dict]:
-    """Table rows (dicts, missing values as None) for the given row positions."""
+def _links() -> tuple[str, bool]:
     settings = runtime.settings()
-    frame = metrics.session_rows(
-        selection, positions, settings.ocs_web_base_url, settings.show_participant_ids
-    )
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
+    return settings.ocs_web_base_url, settings.show_participant_ids
+
+
+def records(frame) -> list[dict]:
+    """Table rows (dicts, missing values as None)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def table_action(trigger, value=None) -> str | None:
@@ -52,25 +43,21 @@ def table_action(trigger, value=None) -> str | None:
 
 def render_table(state_data: dict | None, table_data: dict | None, action: str | None) -> list:
     """Outputs of :func:`update_table`: state, table, "rows a–b of n", four pager ``disabled``."""
-    state = TableState.from_dict(table_data)
-    selection = _selection(state_data)
-    if selection is None:
-        state = next_state(state, action, 0)
-        return [state.to_dict(), sessions_table([], state, "No data yet"), "", *[True] * 4]
-    n = selection.n
-    state = next_state(state, action, n)
-    start, end = page_bounds(state.page, n)
-    order = metrics.table_order(selection, state.sort, state.desc)
-    rows = page_rows(selection, order[start:end])
-    first, last = state.page <= 1, state.page >= page_count(n)
+    table = TableState.from_dict(table_data)
+    dataset = runtime.dataset()
+    if dataset is None:
+        table = next_state(table, action, 0)
+        return [table.to_dict(), sessions_table([], table, "No data yet"), "", *[True] * 4]
+    state = FilterState.from_dict(state_data)
+    page = table_page(dataset, state, table, action, *_links())
     return [
-        state.to_dict(),
-        sessions_table(rows, state),
-        range_text(state.page, n),
-        first,
-        first,
-        last,
-        last,
+        page.table.to_dict(),
+        sessions_table(records(page.rows), page.table),
+        range_text(page.table.page, page.count),
+        page.first,
+        page.first,
+        page.last,
+        page.last,
     ]
 
 
@@ -116,10 +103,10 @@ def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
     Input("data-generation", "data"),
 )
 def update_count(state_data, _generation):
-    selection = _selection(state_data)
-    if selection is None:
+    dataset = runtime.dataset()
+    if dataset is None:
         return "No data yet"
-    n = metrics.session_count(selection)
+    n = sessions_view(dataset, FilterState.from_dict(state_data)).scope.n
     return f"{n:,} sessions match — click a column header with ⇅ to sort."
 
 
@@ -130,14 +117,8 @@ def csv_export(state_data: dict | None) -> tuple[str, str] | None:
     if dataset is None:
         return None
     state = FilterState.from_dict(state_data)
-    view = overview(dataset, state)  # cached: the selection and summary the page shows
-    settings = runtime.settings()
-    rows = metrics.session_rows(
-        view.selection,
-        metrics.table_order(view.selection),
-        settings.ocs_web_base_url,
-        settings.show_participant_ids,
-    )
+    rows = export_rows(dataset, state, *_links())
+    view = sessions_view(dataset, state)
     return exports.sessions_csv(view, dataset, state, rows)  # formula-safe cells
 
 

@@ -7,7 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import html
 
-from layouts.engagement import _card as _eng_card
+from layouts.engagement import kpi_card
 from layouts.overview import chart_card
 from services.analytics.cost import BUDGET_RED
 
@@ -68,7 +68,29 @@ def cost_tab() -> html.Div:
 
 
 def _card(*args) -> object:
-    return _eng_card(*args, prefix="cost")
+    return kpi_card(*args, prefix="cost")
+
+
+def coverage_note(summary) -> str:
+    """One line on how much of the selection the cost numbers cover."""
+    if summary.sessions == 0:
+        return ""
+    if summary.known == 0:
+        return (
+            "No cost known for these sessions (transcripts not synced, or the OCS API sends "
+            "no usage)."
+        )
+    if summary.known == summary.sessions:
+        return f"Cost known for all {summary.sessions:,} sessions."
+    return (
+        f"Cost known for {summary.known:,} of {summary.sessions:,} sessions "
+        f"({summary.known / summary.sessions:.0%}); totals are lower bounds."
+    )
+
+
+def cost_subtitle(scope) -> str:
+    """Under "Cost over time": the bucket and the viewer's time zone."""
+    return f"Known cost of sessions started per {scope.granularity} ({scope.tz})" if scope.n else ""
 
 
 def _usd(value: float, digits: int = 2) -> str:
@@ -178,7 +200,7 @@ def model_table(frame) -> html.Div:
                 html.Td(f"{row.share:.0%}"),
                 html.Td(f"{row.tokens:,}"),
                 html.Td(f"{row.sessions:,}"),
-                html.Td(_usd(row.cost_usd / row.sessions, 4) if row.sessions else "–"),
+                html.Td(_usd(row.per_session_usd, 4)),
             ]
         )
         for row in frame.itertuples()

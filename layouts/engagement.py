@@ -7,10 +7,11 @@ import math
 import dash_bootstrap_components as dbc
 from dash import html
 
-from layouts.overview import chart_card
+from layouts.overview import chart_card, csv_button
 from services.analytics.anomalies import METRIC_LABELS
 from services.analytics.engagement import LEXICON_NOTE
 from services.sync import lexicon
+from services.views.charts.engagement import ENGAGEMENT_FIGURES
 
 
 def _row(*cols, lg=6) -> dbc.Row:
@@ -20,6 +21,11 @@ def _row(*cols, lg=6) -> dbc.Row:
 def engagement_tab() -> html.Div:
     return html.Div(
         [
+            html.Div(
+                csv_button("engagement-cards"),
+                className="d-flex justify-content-end mb-1",
+                title="The headline numbers below as CSV",
+            ),
             dbc.Row(id="eng-cards", className="g-3 mb-2"),
             html.Div(
                 [html.Span(id="eng-coverage"), " ", html.Span(LEXICON_NOTE)],
@@ -150,13 +156,16 @@ def lexicon_words() -> html.Details:
     )
 
 
-def _fmt(value: float, spec: str, suffix: str = "") -> str:
+def fmt(value: float, spec: str, suffix: str = "") -> str:
+    """``value`` formatted by ``spec`` (+ ``suffix``), or "–" for a missing number."""
     return "–" if value is None or math.isnan(value) else f"{value:{spec}}{suffix}"
 
 
-def _card(
+def kpi_card(
     key: str, label: str, value: str, detail: str, help_text: str, prefix: str = "eng"
 ) -> dbc.Col:
+    """One headline card (the Engagement and Cost tabs); its value has the id
+    ``<prefix>-kpi-<key>``."""
     return dbc.Col(
         dbc.Card(
             dbc.CardBody(
@@ -188,15 +197,6 @@ def _card(
 def engagement_cards(view) -> list:
     """Headline numbers of the Engagement tab (medians, 👍 rate, retention at week 1)."""
     r = view.ratings
-    cohorts = view.cohorts
-    week1 = math.nan
-    if not cohorts.empty and "week_1" in cohorts:
-        seen = cohorts["week_1"].notna()
-        if seen.any():
-            week1 = float(
-                (cohorts.loc[seen, "week_1"] * cohorts.loc[seen, "size"]).sum()
-                / cohorts.loc[seen, "size"].sum()
-            )
     lex = view.lexicon
     lexicon_detail = (
         f"of {lex.base:,} sessions"
@@ -209,70 +209,113 @@ def engagement_cards(view) -> list:
         else "no thumbs up/down yet"
     )
     return [
-        _card(
+        kpi_card(
             "messages",
             "Messages / session",
-            _fmt(view.messages.median, ".0f"),
-            f"median · mean {_fmt(view.messages.mean, '.1f')}",
+            fmt(view.messages.median, ".0f"),
+            f"median · mean {fmt(view.messages.mean, '.1f')}",
             "Participant + bot messages per session with a synced transcript (system summaries "
             "not counted).",
         ),
-        _card(
+        kpi_card(
             "words",
             "Words / message",
-            _fmt(view.words.median, ".1f"),
+            fmt(view.words.median, ".1f"),
             "median per session",
             "Words per participant message: per session, participant words ÷ participant "
             "messages; sessions with at least one participant message.",
         ),
-        _card(
+        kpi_card(
             "duration",
             "Session length",
-            _fmt(view.duration.median, ".1f", " min"),
-            f"median · mean {_fmt(view.duration.mean, '.1f', ' min')}",
+            fmt(view.duration.median, ".1f", " min"),
+            f"median · mean {fmt(view.duration.mean, '.1f', ' min')}",
             "Minutes from a session's first to its last message.",
         ),
-        _card(
+        kpi_card(
             "thumbs",
             "Thumbs-up rate",
-            _fmt(r.rate, ".0%"),
+            fmt(r.rate, ".0%"),
             rating_detail,
             "👍 ÷ (👍 + 👎) over rated bot messages, with a 95% Wilson interval.",
         ),
-        _card(
+        kpi_card(
             "rated",
             "Rated sessions",
-            _fmt(r.rated_share, ".1%"),
+            fmt(r.rated_share, ".1%"),
             f"{r.rated_sessions:,} with a thumbs up/down",
             "Share of sessions with a synced transcript that have at least one 👍 or 👎 "
             "(only the web chat offers ratings).",
         ),
-        _card(
+        kpi_card(
             "appreciation",
             "Appreciation",
-            _fmt(lex.appreciation_share, ".1%"),
+            fmt(lex.appreciation_share, ".1%"),
             f"{lex.appreciation:,} {lexicon_detail}",
             "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
             "the participant wrote a word of thanks or praise — see “Which words count?”.",
         ),
-        _card(
+        kpi_card(
             "dissatisfaction",
             "Dissatisfaction",
-            _fmt(lex.dissatisfaction_share, ".1%"),
+            fmt(lex.dissatisfaction_share, ".1%"),
             f"{lex.dissatisfaction:,} {lexicon_detail}",
             "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
             "the participant wrote a word of complaint or negated praise (“not helpful”) — "
             "see “Which words count?”.",
         ),
-        _card(
+        kpi_card(
             "week1",
             "Back in week 1",
-            _fmt(week1, ".0%"),
-            "of new participants",
+            fmt(view.week1.share, ".0%"),
+            f"of {view.week1.participants:,} new participants",
             "Share of new participants (first session ever under these filters, inside the "
             "window) with another session in the week after their first week; cohorts whose "
             "week 1 is after the window are left out.",
         ),
+    ]
+
+
+def coverage_note(view) -> str:
+    """How many of the selected sessions the transcript numbers use."""
+    n, transcripts = view.scope.n, view.transcripts
+    if n == 0:
+        return ""
+    if transcripts == n:
+        return f"Transcript numbers use all {n:,} sessions."
+    return (
+        f"Transcript numbers use the {transcripts:,} of {n:,} sessions whose transcript "
+        f"is synced ({transcripts / n:.0%})."
+    )
+
+
+def engagement_subtitles(view) -> list[str]:
+    """The chart subtitles of the Engagement tab, in :data:`ENGAGEMENT_FIGURES` order."""
+    scope = view.scope
+    if scope.n == 0:
+        return [""] * len(ENGAGEMENT_FIGURES)
+    lex = view.lexicon
+    lexicon_text = (
+        f"Share of the {lex.base:,} sessions with ≥ 1 participant message whose participant "
+        f"wrote a listed word, per {scope.granularity}"
+    )
+    if lex.uncounted:
+        lexicon_text += (
+            f"; {lex.uncounted:,} sessions synced before word counts existed are left out"
+        )
+    return [
+        f"{view.transcripts:,} sessions with a synced transcript; participant + bot messages",
+        f"{view.words.n:,} sessions with ≥ 1 participant message; words ÷ participant messages",
+        f"{view.duration.n:,} sessions; minutes from first to last message",
+        "Turn = a participant message. Line: share of sessions reaching turn k; "
+        "bars: share whose last turn was k",
+        f"Distinct participants who wrote, per {scope.granularity} ({scope.tz}); each bucket "
+        "counts a participant once",
+        f"{view.per_participant.n:,} participants with a session in the window",
+        f"Cohort = week (Mon, {scope.tz}) of a participant's first session ever under these "
+        "filters, inside the window. Cell = share of the cohort with a session k weeks later; "
+        "blank = after the window.",
+        lexicon_text,
     ]
 
 

@@ -255,3 +255,16 @@ def annotation_table(frame) -> html.Div:
             ),
         ]
     )
+
+
+def time_subtitle(scope) -> str:
+    """Under "Sessions over time": the bucket and the viewer's time zone."""
+    return f"Sessions started per {scope.granularity} ({scope.tz})"
+
+
+def annotated_line(annotated: int, n: int) -> str:
+    """ "1,234 of 5,678 sessions annotated (21.7%)" (empty without sessions): the Overview's
+    annotation subtitle and the Quality tab's coverage subtitle."""
+    if not n:
+        return ""
+    return f"{annotated:,} of {n:,} sessions annotated ({annotated / n:.1%})"

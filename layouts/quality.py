@@ -7,7 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from layouts.overview import GRAPH_CONFIG, chart_card, csv_button
+from layouts.overview import GRAPH_CONFIG, annotated_line, chart_card, csv_button
 
 
 def quality_tab() -> html.Div:
@@ -243,3 +243,33 @@ def warnings_alert(warnings: list[str]):
     return dbc.Alert(
         html.Ul([html.Li(w) for w in warnings], className="mb-0"), color="warning", className="py-2"
     )
+
+
+COOCCURRENCE_SUBTITLE = (
+    "Lift > 1: the tags appear together more often than by chance. Click a cell to filter "
+    "to sessions with both tags."
+)
+
+
+def quality_subtitle(granularity: str) -> str:
+    """Under "Quality over time": the bucket and how to read the bands."""
+    return (
+        f"Good rate per {granularity}; bands are 95% Wilson intervals — wide bands mean "
+        f"few annotated sessions that {granularity}."
+    )
+
+
+def coverage_subtitle(numbers):
+    """Under "Annotation coverage over time": annotated of all, and where the annotated
+    sample differs from the rest (:func:`services.analytics.quality.sample_warnings`)."""
+    line = annotated_line(numbers.annotated, numbers.scope.n)
+    if numbers.sample_warnings:
+        return [line, warnings_alert(numbers.sample_warnings)]
+    return line
+
+
+def comparison_parts(comparison) -> tuple:
+    """(table, warnings) of the comparison card; (None, None) while it is incomplete."""
+    if comparison is None:
+        return None, None
+    return comparison_table(comparison), warnings_alert(comparison.warnings)

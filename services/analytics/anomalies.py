@@ -80,7 +80,7 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     span = last_day - base + 1
     if span <= 0:
         return None
-    good, bad = metrics._verdict_masks(wide)
+    good, bad = metrics.verdict_masks(wide)
     good, bad, days = good[keep], bad[keep], days[keep]
     verdict = good | bad
     offset = days - base
@@ -215,7 +215,7 @@ def by_bucket(flags: pd.DataFrame, granularity: str) -> pd.DataFrame:
     if flags.empty:
         return pd.DataFrame(columns=["bucket", "count", "text"])
     days = (flags["day"].to_numpy().astype("datetime64[D]").astype(np.int64)).astype(np.int64)
-    buckets = pd.to_datetime(metrics._bucket_labels(days, granularity))
+    buckets = pd.to_datetime(metrics.bucket_labels(days, granularity))
     lines = [describe(row) for row in flags.itertuples()]
     frame = pd.DataFrame({"bucket": buckets, "text": lines})
     return (

@@ -29,9 +29,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from services.analytics.engagement import _window_days
-from services.analytics.filters import _day_ns, today_in
-from services.analytics.metrics import _bucket_labels, label_for, ratio
+from services.analytics.filters import day_start_ns, today_in
+from services.analytics.metrics import bucket_labels, label_for, window_days
 from services.analytics.query import Selection
 from services.store.dataset import Dataset
 
@@ -170,6 +169,15 @@ def cost_by_model(sel: Selection) -> pd.DataFrame:
     return frame.sort_values(["cost_usd", "model"], ascending=[False, True], ignore_index=True)
 
 
+def per_session(by_model: pd.DataFrame) -> pd.Series:
+    """Per row of :func:`cost_by_model`: its cost ÷ the sessions that used the model (NaN
+    for none)."""
+    sessions = by_model["sessions"].astype(float)
+    return (by_model["cost_usd"].astype(float) / sessions.where(sessions > 0)).rename(
+        "per_session_usd"
+    )
+
+
 def cost_by_experiment(sel: Selection) -> pd.DataFrame:
     """Per experiment: summed known cost, sessions, sessions with a known cost, coverage and
     mean cost per known session. Most expensive first; experiments with no selected session
@@ -213,7 +221,7 @@ def cost_over_time(sel: Selection) -> pd.DataFrame:
     Columns: ``bucket`` (datetime64), ``cost_usd``, ``sessions``, ``known``, ``coverage``.
     """
     columns = ["bucket", "cost_usd", "sessions", "known", "coverage"]
-    span_days = _window_days(sel)
+    span_days = window_days(sel)
     if span_days is None:
         return pd.DataFrame(columns=columns)
     first_day, last_day = span_days
@@ -223,7 +231,7 @@ def cost_over_time(sel: Selection) -> pd.DataFrame:
     known = ~np.isnan(cost)
     frame = pd.DataFrame(
         {
-            "bucket": _bucket_labels(np.arange(first_day, first_day + span), sel.granularity),
+            "bucket": bucket_labels(np.arange(first_day, first_day + span), sel.granularity),
             "cost_usd": np.bincount(days[known], weights=cost[known], minlength=span)[:span],
             "sessions": np.bincount(days, minlength=span)[:span],
             "known": np.bincount(days[known], minlength=span)[:span],
@@ -300,7 +308,7 @@ def monthly_budget(
     month = today.replace(day=1)
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     next_month = month + timedelta(days=days_in_month)
-    start, end = _day_ns(month, tz), _day_ns(next_month, tz)
+    start, end = day_start_ns(month, tz), day_start_ns(next_month, tz)
     lo = int(np.searchsorted(ds.created_ns, start, side="left"))
     hi = int(np.searchsorted(ds.created_ns, end, side="left"))
     cost = ds.cost_usd[lo:hi]
@@ -322,18 +330,4 @@ def monthly_budget(
         known=int(known.sum()),
         sessions=hi - lo,
         tz=tz,
-    )
-
-
-def coverage_note(summary: CostSummary) -> str:
-    """One line on how much of the selection the cost numbers cover."""
-    if summary.sessions == 0:
-        return ""
-    if summary.known == 0:
-        return "No cost known for these sessions (transcripts not synced, or the OCS API sends no usage)."
-    if summary.known == summary.sessions:
-        return f"Cost known for all {summary.sessions:,} sessions."
-    return (
-        f"Cost known for {summary.known:,} of {summary.sessions:,} sessions "
-        f"({ratio(summary.known, summary.sessions):.0%}); totals are lower bounds."
     )

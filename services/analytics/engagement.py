@@ -33,8 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.analytics.filters import local_days
-from services.analytics.metrics import _bucket_labels, ratio, wilson_interval
+from services.analytics.metrics import (
+    bucket_labels,
+    engaged,
+    ratio,
+    wilson_interval,
+    window_days,
+)
 from services.analytics.query import Selection, select
 
 DURATION_EDGES_MIN = (0, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440)
@@ -316,13 +321,13 @@ def lexicon_over_time(sel: Selection) -> pd.DataFrame:
     Zero-filled over the window like :func:`active_participants_over_time`.
     """
     columns = ["bucket", "sessions", "appreciation", "dissatisfaction"]
-    span = _window_days(sel)
+    span = window_days(sel)
     if span is None:
         return pd.DataFrame({c: [] for c in columns}).astype({"bucket": "datetime64[ns]"})
     first_day, last_day = span
     all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
     buckets, day_to_bucket = np.unique(
-        _bucket_labels(all_days, sel.granularity), return_inverse=True
+        bucket_labels(all_days, sel.granularity), return_inverse=True
     )
     size = len(buckets)
     sessions = liked_n = disliked_n = np.zeros(size, dtype=np.int64)
@@ -346,21 +351,6 @@ def lexicon_over_time(sel: Selection) -> pd.DataFrame:
 # ---- participants ---------------------------------------------------------------------------
 
 
-def _window_days(sel: Selection) -> tuple[int, int] | None:
-    """First and last calendar day (since epoch, in the state's time zone) of the selection's
-    window — the data's extent for all time — as :func:`services.analytics.metrics.sessions_over_time`
-    counts them, so ``sel.column("day")`` indexes into it."""
-    ds = sel.dataset
-    start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
-    end = sel.end_ns
-    if end is None and ds.n:
-        end = ds.data_end_ns + 1
-    if start is None or end is None or end <= start:
-        return None
-    first, last = local_days(np.array([start, end - 1]), sel.state.tz)
-    return int(first), int(last)
-
-
 def active_participants_over_time(sel: Selection) -> pd.DataFrame:
     """Distinct active participants per day/week/month bucket (the selection's granularity
     and time zone).
@@ -372,18 +362,18 @@ def active_participants_over_time(sel: Selection) -> pd.DataFrame:
 
     Columns: ``bucket`` (datetime64, bucket start, UTC), ``participants``.
     """
-    span = _window_days(sel)
+    span = window_days(sel)
     if span is None:
         return pd.DataFrame({"bucket": pd.to_datetime([]), "participants": np.array([], int)})
     first_day, last_day = span
     all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
-    bucket_of_day = _bucket_labels(all_days, sel.granularity)
+    bucket_of_day = bucket_labels(all_days, sel.granularity)
     buckets, day_to_bucket = np.unique(bucket_of_day, return_inverse=True)
     counts = np.zeros(len(buckets), dtype=np.int64)
     if sel.n:
-        engaged = ~(sel.column("human_messages") == 0)
-        days = sel.column("day")[engaged].astype(np.int64) - first_day
-        codes = sel.column("participant_codes")[engaged].astype(np.int64)
+        wrote = engaged(sel)
+        days = sel.column("day")[wrote].astype(np.int64) - first_day
+        codes = sel.column("participant_codes")[wrote].astype(np.int64)
         bucket = day_to_bucket[days]
         pairs = np.unique(bucket * sel.dataset.n_participants + codes)
         counts = np.bincount(pairs // sel.dataset.n_participants, minlength=len(buckets))
@@ -448,7 +438,7 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     """
     week_cols = [f"week_{k}" for k in range(max_weeks + 1)]
     empty = pd.DataFrame(columns=["cohort", "size", *week_cols])
-    span = _window_days(sel)
+    span = window_days(sel)
     if sel.n == 0 or span is None:
         return empty
     first_day, last_day = span
@@ -485,3 +475,27 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     frame.insert(0, "size", sizes.astype(np.int64))
     frame.insert(0, "cohort", pd.to_datetime(cohort_starts.astype("datetime64[D]")))
     return frame[frame["size"] > 0].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Week1:
+    """The share of new participants back in the week after their first week."""
+
+    share: float
+    """NaN when no cohort's week 1 is inside the window."""
+    participants: int
+    """New participants in the cohorts counted (the share's base)."""
+
+
+def week1_retention(cohorts: pd.DataFrame) -> Week1:
+    """Week-1 retention over the :func:`retention_cohorts` whose week 1 is inside the window:
+    the cohorts' ``week_1`` shares weighted by cohort size, i.e. participants back in week 1 ÷
+    new participants of those cohorts. Cohorts whose week 1 is after the window are left out."""
+    if cohorts.empty or "week_1" not in cohorts:
+        return Week1(math.nan, 0)
+    seen = cohorts["week_1"].notna()
+    if not seen.any():
+        return Week1(math.nan, 0)
+    sizes = cohorts.loc[seen, "size"]
+    base = int(sizes.sum())
+    return Week1(float((cohorts.loc[seen, "week_1"] * sizes).sum() / base), base)

@@ -282,7 +282,7 @@ def today_utc() -> date:
     return _pinned_today or datetime.now(UTC).date()
 
 
-def _day_ns(day: date, tz: str = "UTC") -> int:
+def day_start_ns(day: date, tz: str = "UTC") -> int:
     """Epoch ns of local midnight starting ``day`` in ``tz``."""
     if tz == "UTC":
         return (day - date(1970, 1, 1)).days * NS_PER_DAY
@@ -346,12 +346,12 @@ def window(
     if state.range in PRESETS:
         days = PRESETS[state.range]
         return (
-            _day_ns(today - timedelta(days=days - 1), tz),
-            _day_ns(today + timedelta(days=1), tz),
+            day_start_ns(today - timedelta(days=days - 1), tz),
+            day_start_ns(today + timedelta(days=1), tz),
         )
     if state.range == "custom":
-        start = _day_ns(state.start, tz) if state.start else None
-        end = _day_ns(state.end + timedelta(days=1), tz) if state.end else None
+        start = day_start_ns(state.start, tz) if state.start else None
+        end = day_start_ns(state.end + timedelta(days=1), tz) if state.end else None
         return start, end
     return None, None
 

@@ -141,18 +141,24 @@ def session_count(sel: Selection) -> int:
 def active_participants(sel: Selection) -> int:
     """Distinct participants (team + identifier) with a selected session in which they wrote.
 
-    A session counts when its transcript shows ≥1 participant message (ADR-0051: an active
-    participant authored a human message). Sessions whose transcript is not synced yet count
-    too, since we cannot tell.
+    A session counts when its participant wrote (:func:`engaged`; ADR-0051: an active
+    participant authored a human message).
     """
     if sel.n == 0:
         return 0
-    human = sel.column("human_messages")
-    engaged = ~(human == 0)  # NaN (unknown) counts as engaged
-    codes = sel.column("participant_codes")[engaged]
+    codes = sel.column("participant_codes")[engaged(sel)]
     if codes.size == 0:
         return 0
     return int(np.count_nonzero(np.bincount(codes, minlength=sel.dataset.n_participants)))
+
+
+def engaged(sel: Selection) -> np.ndarray:
+    """Per selected session: did its participant write (the active-participant test)?
+
+    True when the transcript shows ≥1 participant message, and when the transcript is not
+    synced yet (NaN: we cannot tell, so the session counts).
+    """
+    return ~(sel.column("human_messages") == 0)
 
 
 def message_count(sel: Selection) -> int:
@@ -257,7 +263,7 @@ def annotated_count(sel: Selection) -> int:
     return int(_pattern_counts(sel)[_patterns(sel.dataset).table.any(axis=1)].sum())
 
 
-def _verdict_masks(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+def verdict_masks(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
     categories = annotation_categories(sel.dataset.tag_names)
     if sel.n == 0 or not any(not c.presence for c in categories):
         return np.zeros(sel.n, dtype=bool), np.zeros(sel.n, dtype=bool)
@@ -341,7 +347,7 @@ def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
 # ---- time series --------------------------------------------------------------------------
 
 
-def _bucket_labels(days: np.ndarray, granularity: str) -> np.ndarray:
+def bucket_labels(days: np.ndarray, granularity: str) -> np.ndarray:
     """Day numbers (since epoch) → bucket start as datetime64[D]."""
     as_date = days.astype("datetime64[D]")
     if granularity == "week":  # weeks start on Monday (1970-01-01 was a Thursday)
@@ -351,27 +357,38 @@ def _bucket_labels(days: np.ndarray, granularity: str) -> np.ndarray:
     return as_date
 
 
-def sessions_over_time(sel: Selection) -> pd.DataFrame:
-    """Sessions per day/week/month bucket, zero-filled over the window.
-
-    Columns: ``bucket`` (datetime64, bucket start as a calendar date in the state's time
-    zone), ``sessions``.
-    """
+def window_days(sel: Selection) -> tuple[int, int] | None:
+    """First and last calendar day (since epoch, in the state's time zone) of the selection's
+    window — for all time, the data's extent — so ``sel.column("day")`` indexes into it; None
+    for an empty window. Every zero-filled series over time spans these days."""
     ds = sel.dataset
     start = sel.start_ns if sel.start_ns is not None else ds.data_start_ns
     end = sel.end_ns
     if end is None and ds.n:  # all time: up to the (local) day of the newest session
         end = ds.data_end_ns + 1
     if start is None or end is None or end <= start:
+        return None
+    first, last = local_days(np.array([start, end - 1]), sel.state.tz)
+    return int(first), int(last)
+
+
+def sessions_over_time(sel: Selection) -> pd.DataFrame:
+    """Sessions per day/week/month bucket, zero-filled over the window.
+
+    Columns: ``bucket`` (datetime64, bucket start as a calendar date in the state's time
+    zone), ``sessions``.
+    """
+    span_days = window_days(sel)
+    if span_days is None:
         return pd.DataFrame(
             {"bucket": pd.to_datetime([]), "sessions": np.array([], dtype=np.int64)}
         )
-    first_day, last_day = (int(d) for d in local_days(np.array([start, end - 1]), sel.state.tz))
+    first_day, last_day = span_days
     span = int(last_day - first_day + 1)
     days = sel.column("day").astype(np.int64) - first_day
     per_day = np.bincount(days, minlength=span)[:span] if days.size else np.zeros(span, np.int64)
     all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
-    buckets = _bucket_labels(all_days, sel.granularity)
+    buckets = bucket_labels(all_days, sel.granularity)
     frame = pd.DataFrame({"bucket": buckets, "sessions": per_day})
     if sel.granularity != "day":
         frame = frame.groupby("bucket", as_index=False, sort=True)["sessions"].sum()

@@ -192,13 +192,6 @@ def _first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
 
 
 @dataclass
-class Side:
-    label: str
-    selection: Selection
-    mask: np.ndarray  # over the selection
-
-
-@dataclass
 class Comparison:
     a: str
     b: str
@@ -404,7 +397,7 @@ def annotated_subselection_counts(selection: Selection, over_time: pd.DataFrame)
     """Annotated sessions per bucket of ``over_time`` (same buckets)."""
     mask = metrics.annotated_mask(selection)
     days = selection.column("day")[mask].astype("int64")
-    buckets = metrics._bucket_labels(days, selection.granularity)
+    buckets = metrics.bucket_labels(days, selection.granularity)
     counts = pd.Series(1, index=pd.to_datetime(buckets)).groupby(level=0).sum()
     return counts.reindex(over_time["bucket"], fill_value=0).to_numpy()
 
@@ -505,7 +498,7 @@ def over_time_granularity(selection: Selection) -> str:
     """Bucket of the quality-over-time chart: weeks for windows up to 200 days (and an
     unbounded window counts as a year), months beyond."""
     span_days = (
-        (selection.end_ns - selection.start_ns) / 86_400e9
+        (selection.end_ns - selection.start_ns) / NS_PER_DAY
         if selection.start_ns is not None and selection.end_ns is not None
         else 365
     )
@@ -522,7 +515,7 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     if selection.n == 0:
         return pd.DataFrame(columns=columns)
     days = selection.column("day").astype("int64")
-    buckets = pd.to_datetime(metrics._bucket_labels(days, granularity))
+    buckets = pd.to_datetime(metrics.bucket_labels(days, granularity))
     rows = []
     for category in metrics.annotation_categories(selection.dataset.tag_names):
         if category.presence:

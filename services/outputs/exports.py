@@ -1,6 +1,6 @@
 """Export builders: chart CSVs, the whole Overview as CSV, JSON or XLSX, and the API's summary.
 
-Pure functions over an :class:`~services.views.overview.OverviewView` (the same view model the page
+Pure functions over the tabs' view models (:mod:`services.views`: the same view models the page
 renders), so an exported or API number is the number on the page. Every file says what it
 shows: the canonical filters (the page's URL query), the time zone of dates and buckets
 (the filter state's ``tz``, UTC by default), the data generation and the last sync time — CSV
@@ -29,12 +29,16 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics, quality
+from services.analytics import metrics
 from services.analytics.filters import FilterState
-from services.analytics.query import Selection, select
 from services.store.dataset import Dataset
-from services.views.engagement import cost_view, engagement_view
-from services.views.overview import OverviewView, describe, overview
+from services.views import engagement as engagement_views
+from services.views.cost import cost_view
+from services.views.engagement import engagement_view
+from services.views.overview import OverviewView, overview
+from services.views.quality import Controls, quality_view
+from services.views.scope import Scope, describe
+from services.views.sessions import SessionsView
 
 TIMEZONE = "UTC"
 """Time zone of dates and buckets when the filter state names none."""
@@ -153,12 +157,12 @@ def records(frame: pd.DataFrame) -> list[dict]:
 
 def window_info(view: OverviewView) -> dict:
     """The view's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
-    return selection_window(view.selection)
+    return selection_window(view.scope)
 
 
-def selection_window(sel: Selection) -> dict:
-    """A selection's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
-    return {"start": iso_utc(sel.start_ns), "end": iso_utc(sel.end_ns), "end_exclusive": True}
+def selection_window(scope: Scope) -> dict:
+    """A view's half-open date window ``[start, end)`` in UTC (None = unbounded)."""
+    return {"start": iso_utc(scope.start_ns), "end": iso_utc(scope.end_ns), "end_exclusive": True}
 
 
 def synced_at(dataset: Dataset) -> str | None:
@@ -173,17 +177,17 @@ def timezone(state: FilterState) -> str:
 
 
 def export_meta(
-    view: OverviewView,
+    view: OverviewView | SessionsView,
     dataset: Dataset,
     state: FilterState,
     now: datetime | None = None,
 ) -> dict:
     """The ``meta`` of an export: filters, window, time zone, data generation and sync time."""
-    return selection_meta(view.selection, view.summary, dataset, state, now)
+    return selection_meta(view.scope, view.description, dataset, state, now)
 
 
 def selection_meta(
-    selection: Selection,
+    scope: Scope,
     description: str,
     dataset: Dataset,
     state: FilterState,
@@ -196,8 +200,8 @@ def selection_meta(
         "filters": state.to_query(),
         "filter_state": state.to_dict(),
         "description": description,
-        "window": selection_window(selection),
-        "granularity": selection.granularity,
+        "window": selection_window(scope),
+        "granularity": scope.granularity,
         "timezone": timezone(state),
         "data_source": dataset.meta.get("source"),
         "generation": dataset.generation,
@@ -258,7 +262,7 @@ def view_data(view: OverviewView) -> dict:
     """Every number of the Overview as JSON-safe lists (the body of the JSON export and API)."""
     return {
         "kpis": kpi_records(view),
-        "granularity": view.selection.granularity,
+        "granularity": view.scope.granularity,
         "sessions_over_time": records(chart_frame(view, "time")),
         "by_experiment": records(view.by_experiment),
         "by_team": records(view.by_team),
@@ -288,28 +292,32 @@ def summary(
 @dataclass(frozen=True)
 class ChartOptions:
     """What a chart's numbers depend on besides the filters: the Quality tab's comparison
-    controls, and what the page's view models are cached by (theme, monthly budget, today), so
-    a download reuses the view the page just drew."""
+    controls, the monthly budget and the day (None = today where the viewer is). The view
+    models are cached by these and the filters (never the theme), so a download reuses the view
+    the page just drew."""
 
     mode: str = "versions"
     experiment: str | None = None
     version_a: str | None = None
     version_b: str | None = None
-    theme: str = "light"
     budget_usd: float = 0.0
     today: date | None = None
+
+    @property
+    def controls(self) -> Controls:
+        return Controls(self.mode, self.experiment, self.version_a, self.version_b)
 
 
 @dataclass
 class ChartTable:
-    """The numbers behind one chart (readable column names), the selection they come from and
-    the chart's own header lines (see :func:`comment_header`)."""
+    """The numbers behind one chart (readable column names), the sessions they count and the
+    chart's own header lines (see :func:`comment_header`)."""
 
     frame: pd.DataFrame
-    selection: Selection
+    scope: Scope
     notes: dict = field(default_factory=dict)
     description: str | None = None
-    """The page's one-line summary; None = :func:`services.views.overview.describe` of the selection."""
+    """The page's one-line summary; None = :func:`services.views.scope.describe` of the scope."""
 
 
 @dataclass(frozen=True)
@@ -337,13 +345,13 @@ def _columns(frame: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
 
 def _overview_chart(chart: str) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
     def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-        view = overview(dataset, state, options.theme, options.today)
-        return ChartTable(chart_frame(view, chart), view.selection, {}, view.summary)
+        view = overview(dataset, state, options.today)
+        return ChartTable(chart_frame(view, chart), view.scope, {}, view.description)
 
     return build
 
 
-# Quality tab: the same functions as callbacks/quality.py render_quality
+# Quality tab: the numbers of the QualityView the page draws
 
 COMPARE_COLUMNS = [
     "category",
@@ -367,23 +375,14 @@ COMPARE_COLUMNS = [
 
 
 def _compare(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    sel = select(dataset, state, today=options.today)
-    comparison = quality.compare(
-        dataset,
-        state,
-        options.mode,
-        options.experiment,
-        options.version_a,
-        options.version_b,
-        today=options.today,
-    )
+    view = quality_view(dataset, state, options.controls, options.today)
     if options.mode == "versions":
-        experiment = options.experiment
-        name = metrics.label_for(dataset, "experiment", experiment) if experiment else None
         notes = {
             "comparison": "two versions of one experiment: sessions that talked to exactly "
             "one version, the page's other filters (its version filter ignored)",
-            "experiment": f"{name} ({experiment})" if experiment else "(none chosen)",
+            "experiment": f"{view.experiment_label} ({options.experiment})"
+            if options.experiment
+            else "(none chosen)",
             "side_a": options.version_a or "(none chosen)",
             "side_b": options.version_b or "(none chosen)",
         }
@@ -394,54 +393,23 @@ def _compare(dataset: Dataset, state: FilterState, options: ChartOptions) -> Cha
             "side_a": "previous period",
             "side_b": "this period",
         }
-    if comparison is None:
+    if view.comparison is None:
         notes["comparison"] += " — incomplete, so no rows"
-        return ChartTable(pd.DataFrame(columns=COMPARE_COLUMNS), sel, notes)
-    return ChartTable(comparison.rows[COMPARE_COLUMNS].reset_index(drop=True), sel, notes)
+        return ChartTable(pd.DataFrame(columns=COMPARE_COLUMNS), view.scope, notes)
+    frame = view.comparison.rows[COMPARE_COLUMNS].reset_index(drop=True)
+    return ChartTable(frame, view.scope, notes, view.description)
 
 
-def _quality_time(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    sel = select(dataset, state, today=options.today)
-    granularity = quality.over_time_granularity(sel)
-    frame = quality.quality_over_time(sel, granularity)
-    names = {
-        c: c for c in ("bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high")
-    }
-    return ChartTable(_columns(frame, names), sel, {"granularity": granularity})
+def _quality_frame(
+    attribute: str, names: dict[str, str], granularity_note: bool = False
+) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
+    def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+        numbers = quality_view(dataset, state, options.controls, options.today).numbers
+        notes = {"granularity": numbers.granularity} if granularity_note else {}
+        frame = _columns(getattr(numbers, attribute), names)
+        return ChartTable(frame, numbers.scope, notes, numbers.description)
 
-
-def _coverage_time(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    sel = select(dataset, state, today=options.today)
-    frame = quality.coverage_over_time(sel)
-    names = {"bucket": "bucket", "sessions": "sessions", "annotated": "annotated", "share": "share"}
-    return ChartTable(_columns(frame, names), sel)
-
-
-def _coverage_experiment(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    sel = select(dataset, state, today=options.today)
-    frame = quality.coverage_by_experiment(sel)
-    names = {
-        "experiment": "experiment_id",
-        "label": "experiment",
-        "sessions": "sessions",
-        "annotated": "annotated",
-        "share": "share",
-    }
-    return ChartTable(_columns(frame, names), sel)
-
-
-def _cooccurrence(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    sel = select(dataset, state, today=options.today)
-    names = {
-        "tag_a": "tag_a",
-        "tag_b": "tag_b",
-        "both": "sessions_with_both",
-        "count_a": "sessions_with_a",
-        "count_b": "sessions_with_b",
-        "lift": "lift",
-        "conditional": "share_of_a_with_b",
-    }
-    return ChartTable(_columns(quality.cooccurrence(sel), names), sel)
+    return build
 
 
 # Engagement and Cost tabs: the frames on their view models
@@ -459,14 +427,14 @@ def _histogram(chart: str) -> Callable[[Dataset, FilterState, ChartOptions], Cha
     attribute, label, low, unit = _HISTOGRAMS[chart]
 
     def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-        view = engagement_view(dataset, state, options.theme, options.today)
+        view = engagement_view(dataset, state, options.today)
         distribution = getattr(view, attribute)
         names = {"bin": label, "low": low, unit: unit, "share": "share"}
         frame = _columns(distribution.histogram, names)
         if (frame[low] % 1 == 0).all():  # whole-number bin starts read as such
             frame[low] = frame[low].astype(np.int64)
         notes = {"counted": f"{distribution.n:,} {unit}"}
-        return ChartTable(frame, view.selection, notes)
+        return ChartTable(frame, view.scope, notes, view.description)
 
     return build
 
@@ -475,25 +443,28 @@ def _engagement_frame(
     attribute: str, names: dict[str, str]
 ) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
     def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-        view = engagement_view(dataset, state, options.theme, options.today)
-        return ChartTable(_columns(getattr(view, attribute), names), view.selection)
+        view = engagement_view(dataset, state, options.today)
+        frame = _columns(getattr(view, attribute), names)
+        return ChartTable(frame, view.scope, {}, view.description)
 
     return build
 
 
 def _retention(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-    view = engagement_view(dataset, state, options.theme, options.today)
+    view = engagement_view(dataset, state, options.today)
     weeks = [c for c in view.cohorts.columns if str(c).startswith("week_")]
     names = {"cohort": "cohort_week", "size": "new_participants", **{w: w for w in weeks}}
-    return ChartTable(_columns(view.cohorts, names), view.selection, {"granularity": "week"})
+    frame = _columns(view.cohorts, names)
+    return ChartTable(frame, view.scope, {"granularity": "week"}, view.description)
 
 
 def _cost_frame(
     attribute: str, names: dict[str, str]
 ) -> Callable[[Dataset, FilterState, ChartOptions], ChartTable]:
     def build(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
-        view = cost_view(dataset, state, options.theme, options.budget_usd, options.today)
-        return ChartTable(_columns(getattr(view, attribute), names), view.selection)
+        view = cost_view(dataset, state, options.budget_usd, options.today)
+        frame = _columns(getattr(view, attribute), names)
+        return ChartTable(frame, view.scope, {}, view.description)
 
     return build
 
@@ -508,14 +479,61 @@ CHART_EXPORTS: dict[str, ChartExport] = {
         CHARTS["annotations"], "fig-annotations", _overview_chart("annotations")
     ),
     "compare": ChartExport("Version comparison", "fig-compare", _compare),
-    "quality-time": ChartExport("Quality over time", "fig-quality-time", _quality_time),
+    "quality-time": ChartExport(
+        "Quality over time",
+        "fig-quality-time",
+        _quality_frame(
+            "over_time",
+            {
+                c: c
+                for c in ("bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high")
+            },
+            granularity_note=True,
+        ),
+    ),
     "coverage-time": ChartExport(
-        "Annotation coverage over time", "fig-coverage-time", _coverage_time
+        "Annotation coverage over time",
+        "fig-coverage-time",
+        _quality_frame(
+            "coverage_time",
+            {
+                "bucket": "bucket",
+                "sessions": "sessions",
+                "annotated": "annotated",
+                "share": "share",
+            },
+        ),
     ),
     "coverage-experiment": ChartExport(
-        "Annotation coverage by experiment", "fig-coverage-experiment", _coverage_experiment
+        "Annotation coverage by experiment",
+        "fig-coverage-experiment",
+        _quality_frame(
+            "coverage_experiment",
+            {
+                "experiment": "experiment_id",
+                "label": "experiment",
+                "sessions": "sessions",
+                "annotated": "annotated",
+                "share": "share",
+            },
+        ),
     ),
-    "cooccurrence": ChartExport("Tag co-occurrence", "fig-cooccurrence", _cooccurrence),
+    "cooccurrence": ChartExport(
+        "Tag co-occurrence",
+        "fig-cooccurrence",
+        _quality_frame(
+            "cooccurrence",
+            {
+                "tag_a": "tag_a",
+                "tag_b": "tag_b",
+                "both": "sessions_with_both",
+                "count_a": "sessions_with_a",
+                "count_b": "sessions_with_b",
+                "lift": "lift",
+                "conditional": "share_of_a_with_b",
+            },
+        ),
+    ),
     "messages": ChartExport("Messages per session", "eng-fig-messages", _histogram("messages")),
     "words": ChartExport("Words per participant message", "eng-fig-words", _histogram("words")),
     "duration": ChartExport("Session length", "eng-fig-duration", _histogram("duration")),
@@ -603,6 +621,27 @@ CHART_EXPORTS: dict[str, ChartExport] = {
 title, graph id and the function that returns the chart's numbers from the page's view model."""
 
 
+@dataclass(frozen=True)
+class CardExport:
+    title: str
+    """The cards' name in the file name and the ``# export:`` line."""
+    build: Callable[[Dataset, FilterState, ChartOptions], ChartTable]
+
+
+def _engagement_cards(dataset: Dataset, state: FilterState, options: ChartOptions) -> ChartTable:
+    view = engagement_view(dataset, state, options.today)
+    return ChartTable(engagement_views.headline(view), view.scope, {}, view.description)
+
+
+CARD_EXPORTS: dict[str, CardExport] = {
+    "engagement-cards": CardExport("Engagement headline numbers", _engagement_cards),
+}
+"""Key (the ``chart`` of a CSV button above a tab's headline cards) → title and the function
+that returns the cards' numbers from the page's view model."""
+EXPORTS: dict[str, ChartExport | CardExport] = {**CHART_EXPORTS, **CARD_EXPORTS}
+"""Every per-chart and per-cards CSV (what :func:`any_chart_csv` builds)."""
+
+
 # ---- files --------------------------------------------------------------------------------
 
 
@@ -659,9 +698,9 @@ def _chart_file(
 ) -> tuple[str, str]:
     """(filename, CSV text) of one chart's table under its ``# key: value`` header."""
     now = now or datetime.now(UTC)
-    title = CHART_EXPORTS[chart].title
-    description = table.description or describe(state, dataset, table.selection)
-    meta = selection_meta(table.selection, description, dataset, state, now)
+    title = EXPORTS[chart].title
+    description = table.description or describe(state, dataset, table.scope.n)
+    meta = selection_meta(table.scope, description, dataset, state, now)
     text = comment_header(meta, title, table.notes) + to_csv(table.frame)
     name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return f"ocs-{name}-{_stamp(now)}.csv", text
@@ -677,7 +716,7 @@ def chart_csv(
     """(filename, CSV text) of one Overview chart from an already built Overview view."""
     frame = chart_frame(view, chart)
     return _chart_file(
-        chart, ChartTable(frame, view.selection, {}, view.summary), dataset, state, now
+        chart, ChartTable(frame, view.scope, {}, view.description), dataset, state, now
     )
 
 
@@ -688,14 +727,15 @@ def any_chart_csv(
     options: ChartOptions | None = None,
     now: datetime | None = None,
 ) -> tuple[str, str]:
-    """(filename, CSV text) of any chart of any tab (a key of :data:`CHART_EXPORTS`): the
-    numbers the page draws for ``state`` (and, on the Quality tab, ``options``)."""
-    table = CHART_EXPORTS[chart].build(dataset, state, options or ChartOptions())
+    """(filename, CSV text) of any chart or headline cards of any tab (a key of
+    :data:`EXPORTS`): the numbers the page shows for ``state`` (and, on the Quality tab,
+    ``options``)."""
+    table = EXPORTS[chart].build(dataset, state, options or ChartOptions())
     return _chart_file(chart, table, dataset, state, now)
 
 
 def sessions_csv(
-    view: OverviewView,
+    view: SessionsView,
     dataset: Dataset,
     state: FilterState,
     rows: pd.DataFrame,

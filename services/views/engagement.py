@@ -1,4 +1,8 @@
-"""View models of the Engagement and Cost tabs (cached like :func:`services.views.overview.overview`)."""
+"""The Engagement tab's view model: every number it shows and exports.
+
+Cached like :func:`services.views.overview.overview` (no theme in the key, numbers only); the
+figures are :func:`services.views.charts.engagement.engagement_figures`.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,20 @@ from datetime import date
 
 import pandas as pd
 
-from services.analytics import anomalies, cost, engagement
-from services.analytics.filters import FilterState, today_in
-from services.analytics.metrics import ratio
-from services.analytics.query import Selection, select
+from services.analytics import anomalies, engagement
+from services.analytics.filters import FilterState
+from services.analytics.query import select
 from services.store.dataset import Dataset
-from services.views.charts import engagement as fe
-from services.views.charts.base import empty_figure
-from services.views.overview import _LRU
-
-ENGAGEMENT_FIGURES = (
-    "messages",
-    "words",
-    "duration",
-    "dropoff",
-    "participants",
-    "per_participant",
-    "retention",
-    "lexicon",
-)
-"""The Engagement tab's charts (keys of ``EngagementView.figures``), in page order."""
-_engagement_cache = _LRU(32)
-NO_LEXICON = "No word counts yet: they fill in with the next full sync"
-_cost_cache = _LRU(32)
+from services.views.cache import VIEWS
+from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngagementView:
-    selection: Selection
+    key: tuple
+    scope: Scope
     transcripts: int
+    """Selected sessions whose transcript is synced (the base of transcript numbers)."""
     messages: engagement.Distribution
     words: engagement.Distribution
     duration: engagement.Distribution
@@ -46,35 +35,27 @@ class EngagementView:
     participants: pd.DataFrame
     per_participant: engagement.Distribution
     cohorts: pd.DataFrame
+    week1: engagement.Week1
+    """The "Back in week 1" card (:func:`services.analytics.engagement.week1_retention`)."""
     flags: pd.DataFrame
-    figures: dict
-    coverage_note: str
-
-
-def _coverage_note(sel: Selection, transcripts: int) -> str:
-    if sel.n == 0:
-        return ""
-    if transcripts == sel.n:
-        return f"Transcript numbers use all {sel.n:,} sessions."
-    return (
-        f"Transcript numbers use the {transcripts:,} of {sel.n:,} sessions whose transcript "
-        f"is synced ({ratio(transcripts, sel.n):.0%})."
-    )
+    description: str
 
 
 def engagement_view(
-    dataset: Dataset, state: FilterState, theme: str = "light", today: date | None = None
+    dataset: Dataset, state: FilterState, today: date | None = None
 ) -> EngagementView:
-    today = today or today_in(state.tz)
-    key = (dataset.generation, id(dataset), state, theme, today)
-    cached = _engagement_cache.get(key)
-    if cached is not None:
-        return cached
+    today = viewer_today(state, today)
+    key = view_key("engagement", dataset, state, today)
+    return VIEWS.get_or_compute(key, lambda: _compute(key, dataset, state, today))
+
+
+def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> EngagementView:
     sel = select(dataset, state, today=today)
-    transcripts = engagement.transcript_sessions(sel)
-    view = EngagementView(
-        selection=sel,
-        transcripts=transcripts,
+    cohorts = engagement.retention_cohorts(sel)
+    return EngagementView(
+        key=key,
+        scope=scope_of(sel),
+        transcripts=engagement.transcript_sessions(sel),
         messages=engagement.messages_per_session(sel),
         words=engagement.words_per_user_message(sel),
         duration=engagement.session_duration(sel),
@@ -84,96 +65,32 @@ def engagement_view(
         lexicon_over_time=engagement.lexicon_over_time(sel),
         participants=engagement.active_participants_over_time(sel),
         per_participant=engagement.sessions_per_participant(sel),
-        cohorts=engagement.retention_cohorts(sel),
+        cohorts=cohorts,
+        week1=engagement.week1_retention(cohorts),
         flags=anomalies.anomalies(sel, today),
-        figures={},
-        coverage_note=_coverage_note(sel, transcripts),
+        description=describe(state, dataset, sel.n),
     )
-    if sel.n == 0:
-        empty = empty_figure(theme=theme, height=280)
-        view.figures = dict.fromkeys(ENGAGEMENT_FIGURES, empty)
-    else:
-        view.figures = {
-            "messages": fe.histogram_figure(view.messages.histogram, theme, x_title="messages"),
-            "words": fe.histogram_figure(
-                view.words.histogram, theme, x_title="words", color="#14a38b"
-            ),
-            "duration": fe.histogram_figure(
-                view.duration.histogram, theme, x_title="first → last message", color="#9b59b6"
-            ),
-            "dropoff": fe.dropoff_figure(view.dropoff, theme),
-            "participants": fe.participants_over_time_figure(
-                view.participants, sel.granularity, theme
-            ),
-            "per_participant": fe.histogram_figure(
-                view.per_participant.histogram,
-                theme,
-                unit="participants",
-                x_title="sessions",
-                color="#14a38b",
-            ),
-            "retention": fe.retention_figure(view.cohorts, theme),
-            "lexicon": fe.lexicon_figure(
-                view.lexicon_over_time,
-                sel.granularity,
-                theme,
-                empty=NO_LEXICON if view.lexicon.uncounted else fe.NO_TRANSCRIPTS,
-            ),
-        }
-    _engagement_cache.put(key, view)
-    return view
 
 
-@dataclass
-class CostView:
-    selection: Selection
-    summary: cost.CostSummary
-    by_model: pd.DataFrame
-    by_experiment: pd.DataFrame
-    over_time: pd.DataFrame
-    budget: cost.Budget | None
-    figures: dict
-    coverage_note: str
+HEADLINE_COLUMNS = ["metric", "value", "base", "base_unit"]
 
 
-def cost_view(
-    dataset: Dataset,
-    state: FilterState,
-    theme: str = "light",
-    budget_usd: float = 0.0,
-    today: date | None = None,
-) -> CostView:
-    today = today or today_in(state.tz)  # also the budget's month: the viewer's month
-    key = (dataset.generation, id(dataset), state, theme, budget_usd, today)
-    cached = _cost_cache.get(key)
-    if cached is not None:
-        return cached
-    sel = select(dataset, state, today=today)
-    summary = cost.cost_summary(sel)
-    by_model = cost.cost_by_model(sel)
-    by_experiment = cost.cost_by_experiment(sel)
-    over_time = cost.cost_over_time(sel)
-    if sel.n == 0:
-        empty = empty_figure(theme=theme)
-        figs = {"time": empty, "model": empty, "experiment": empty}
-    elif summary.known == 0:
-        empty = empty_figure(fe.NO_TRANSCRIPTS, theme=theme)
-        figs = {"time": empty, "model": empty, "experiment": empty}
-    else:
-        figs = {
-            "time": fe.cost_over_time_figure(over_time, sel.granularity, theme),
-            "model": fe.cost_bars_figure(by_model, theme, "model", height=260),
-            "experiment": fe.cost_bars_figure(by_experiment, theme, "label"),
-        }
-    view = CostView(
-        selection=sel,
-        summary=summary,
-        by_model=by_model,
-        by_experiment=by_experiment,
-        over_time=over_time,
-        budget=cost.monthly_budget(dataset, budget_usd, today, tz=state.tz),
-        figures=figs,
-        coverage_note=cost.coverage_note(summary),
-    )
-    _cost_cache.put(key, view)
-    return view
+def headline(view: EngagementView) -> pd.DataFrame:
+    """The Engagement tab's cards as numbers, one row each: ``metric``, ``value`` and the
+    ``base`` it is computed over (``base_unit`` says what the base counts)."""
+    r, lex = view.ratings, view.lexicon
+    rows = [
+        ("messages_per_session_median", view.messages.median, view.messages.n, "sessions"),
+        ("messages_per_session_mean", view.messages.mean, view.messages.n, "sessions"),
+        ("words_per_participant_message_median", view.words.median, view.words.n, "sessions"),
+        ("session_minutes_median", view.duration.median, view.duration.n, "sessions"),
+        ("session_minutes_mean", view.duration.mean, view.duration.n, "sessions"),
+        ("thumbs_up_rate", r.rate, r.up + r.down, "ratings"),
+        ("thumbs_up_rate_ci_low", r.ci_low, r.up + r.down, "ratings"),
+        ("thumbs_up_rate_ci_high", r.ci_high, r.up + r.down, "ratings"),
+        ("rated_sessions_share", r.rated_share, r.transcript_sessions, "sessions"),
+        ("appreciation_share", lex.appreciation_share, lex.base, "sessions"),
+        ("dissatisfaction_share", lex.dissatisfaction_share, lex.base, "sessions"),
+        ("week1_retention", view.week1.share, view.week1.participants, "new participants"),
+    ]
+    return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

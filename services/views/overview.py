@@ -1,26 +1,28 @@
-"""View models: everything one view shows, computed from one selection.
+"""The Overview tab's view model: every number it shows, exports and serves (/api/v1/summary).
 
-Callbacks call these and only turn the result into components; tests, the benchmark and the
-JSON API call them directly. Results are cached per process keyed by
-``(generation, filter state, theme, today)`` so repeated identical requests (two tabs, the
-same link opened by a team) cost nothing.
+Callbacks call :func:`overview` and only turn the result into components; the exports, the
+JSON API, tests and the benchmark call it directly. The figures are drawn from it by
+:func:`services.views.charts.overview.overview_figures`. Views are cached in
+:data:`services.views.cache.VIEWS` keyed by ``(generation, filter state, today)`` — no theme —
+so repeated identical requests (two tabs, a link opened by a team, a download) cost nothing.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 
 from services.analytics import anomalies, metrics, quality
-from services.analytics.filters import RANGE_LABELS, UNTAGGED, FilterState, Vocabulary, today_in
-from services.analytics.query import Selection, select, select_previous
+from services.analytics.filters import FilterState, Vocabulary
+from services.analytics.query import select, select_previous
 from services.store.dataset import Dataset
-from services.views.charts import base as figures
-from services.views.charts import quality as figures_quality
+from services.views.cache import VIEWS
+from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
+
+RELEASE_MARKERS = 8
+"""Versions first seen in the window that the sessions-over-time chart marks (at most)."""
 
 
 def vocabulary(dataset: Dataset | None) -> Vocabulary:
@@ -37,133 +39,49 @@ def vocabulary(dataset: Dataset | None) -> Vocabulary:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class OverviewView:
-    selection: Selection
+    key: tuple
+    """The cache key (figures are cached under it plus the theme)."""
+    scope: Scope
     kpis: list[metrics.Kpi]
     over_time: pd.DataFrame
+    flags_by_bucket: pd.DataFrame
+    """Unusual days per bucket of ``over_time`` (:func:`services.analytics.anomalies.by_bucket`)."""
+    release_markers: pd.DataFrame
     by_experiment: pd.DataFrame
     by_team: pd.DataFrame
     annotations: pd.DataFrame
-    figures: dict
-    summary: str
-    time_subtitle: str
-    annotation_subtitle: str
+    annotated: int
+    """Sessions with at least one annotation tag."""
+    description: str
+    """One line saying what is shown (:func:`services.views.scope.describe`)."""
 
 
-class _LRU:
-    def __init__(self, size: int = 64):
-        self.size = size
-        self.data: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        return None
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
+def overview(dataset: Dataset, state: FilterState, today: date | None = None) -> OverviewView:
+    today = viewer_today(state, today)
+    key = view_key("overview", dataset, state, today)
+    return VIEWS.get_or_compute(key, lambda: _compute(key, dataset, state, today))
 
 
-_overview_cache = _LRU()
-
-
-def describe(state: FilterState, dataset: Dataset, selection: Selection) -> str:
-    """One line saying what is shown, e.g. "Last 30 days · 2 experiments · tags: safe (all)"."""
-    parts = []
-    if state.range == "custom":
-        start = state.start.isoformat() if state.start else "first session"
-        end = state.end.isoformat() if state.end else "today"
-        parts.append(f"{start} → {end}")
-    else:
-        parts.append(RANGE_LABELS[state.range])
-    if state.experiments:
-        names = [metrics.label_for(dataset, "experiment", e) for e in state.experiments]
-        parts.append(names[0] if len(names) == 1 else f"{len(names)} experiments")
-    if state.teams:
-        names = [dataset.team_names.get(t, t) for t in state.teams]
-        parts.append(names[0] if len(names) == 1 else f"{len(names)} teams")
-    if state.tags:
-        shown = ["(untagged)" if t == UNTAGGED else t for t in state.tags]
-        parts.append(
-            f"tags: {', '.join(shown)}" + (f" ({state.tag_mode})" if len(shown) > 1 else "")
-        )
-    parts.append(
-        f"platform: {', '.join(state.platforms)}"
-        if state.platforms
-        else "all platforms but evaluations"
-    )
-    parts.append(
-        f"status: {', '.join(state.statuses)}" if state.statuses else "all statuses but setup"
-    )
-    if state.versions:
-        parts.append(f"versions: {', '.join(state.versions)}")
-    return f"{selection.n:,} sessions · " + " · ".join(parts)
-
-
-def overview(
-    dataset: Dataset, state: FilterState, theme: str = "light", today: date | None = None
-) -> OverviewView:
-    today = today or today_in(state.tz)  # "last 7 days" ends today where the viewer is
-    key = (dataset.generation, id(dataset), state, theme, today)
-    cached = _overview_cache.get(key)
-    if cached is not None:
-        return cached
+def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> OverviewView:
     selection = select(dataset, state, today=today)
     previous = select_previous(dataset, selection)
-    kpis = metrics.kpis(selection, previous)
-    over_time = metrics.sessions_over_time(selection)
-    by_experiment = metrics.sessions_by(selection, "experiment")
-    by_team = metrics.sessions_by(selection, "team")
-    annotations = metrics.annotation_breakdown(selection)
-    if selection.n == 0:
-        figs = {
-            "time": figures.empty_figure(theme=theme),
-            "experiment": figures.empty_figure(theme=theme),
-            "team": figures.empty_figure(theme=theme),
-            "annotations": figures.empty_figure(theme=theme),
-        }
+    if selection.n:
+        flags = anomalies.by_bucket(anomalies.anomalies(selection, today), selection.granularity)
+        markers = quality.release_markers(dataset, selection, limit=RELEASE_MARKERS)
     else:
-        figs = {
-            "time": figures_quality.add_release_markers(
-                figures.sessions_over_time_figure(
-                    over_time,
-                    selection.granularity,
-                    theme,
-                    anomalies.by_bucket(
-                        anomalies.anomalies(selection, today), selection.granularity
-                    ),
-                ),
-                quality.release_markers(dataset, selection, limit=8),
-            ),
-            "experiment": figures.breakdown_figure(by_experiment, theme),
-            "team": figures.breakdown_figure(by_team, theme),
-            "annotations": figures.annotation_figure(annotations, theme),
-        }
-    annotated = metrics.annotated_count(selection)
-    view = OverviewView(
-        selection=selection,
-        kpis=kpis,
-        over_time=over_time,
-        by_experiment=by_experiment,
-        by_team=by_team,
-        annotations=annotations,
-        figures=figs,
-        summary=describe(state, dataset, selection),
-        time_subtitle=f"Sessions started per {selection.granularity} ({state.tz})",
-        annotation_subtitle=(
-            f"{annotated:,} of {selection.n:,} sessions annotated"
-            f" ({metrics.ratio(annotated, selection.n):.1%})"
-            if selection.n
-            else ""
-        ),
+        flags = markers = pd.DataFrame()
+    return OverviewView(
+        key=key,
+        scope=scope_of(selection),
+        kpis=metrics.kpis(selection, previous),
+        over_time=metrics.sessions_over_time(selection),
+        flags_by_bucket=flags,
+        release_markers=markers,
+        by_experiment=metrics.sessions_by(selection, "experiment"),
+        by_team=metrics.sessions_by(selection, "team"),
+        annotations=metrics.annotation_breakdown(selection),
+        annotated=metrics.annotated_count(selection),
+        description=describe(state, dataset, selection.n),
     )
-    _overview_cache.put(key, view)
-    return view

@@ -1,13 +1,27 @@
-"""Paging and sorting state of the sessions table (plain Python: no Dash, no data).
+"""The Sessions tab's view model: the row count, one page of the table, every row for the CSV
+and the JSON API's pages (``/api/v1/sessions``).
 
-The browser keeps only ``{"page": 3, "sort": "messages", "desc": true}`` in a ``dcc.Store``;
-every event (a sort header, a pager button, new filters or data) gives the next state through
-:func:`next_state`, and the server renders that one page of rows.
+Paging and sorting state is plain Python: the browser keeps only
+``{"page": 3, "sort": "messages", "desc": true}`` in a ``dcc.Store``; every event (a sort
+header, a pager button, new filters or data) gives the next state through :func:`next_state`,
+and the server renders that one page of rows (:func:`table_page`). Only the count is cached
+(:func:`sessions_view`); rows are read for the page asked for, never kept.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from services.analytics import metrics
+from services.analytics.filters import FilterState
+from services.analytics.query import Selection, select
+from services.store.dataset import Dataset
+from services.views.cache import VIEWS
+from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
 
 PAGE_SIZE = 50
 SORTABLE = ("created_at", "messages", "duration_min", "cost_usd")
@@ -88,3 +102,121 @@ def range_text(page: int, n: int, size: int = PAGE_SIZE) -> str:
         return "no rows"
     start, end = page_bounds(page, n, size)
     return f"rows {start + 1:,}–{end:,} of {n:,}"
+
+
+# ---- the view model -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionsView:
+    key: tuple
+    scope: Scope
+    """``scope.n`` is the row count of the table, its CSV and the API's ``count``."""
+    description: str
+
+
+def sessions_view(dataset: Dataset, state: FilterState, today: date | None = None) -> SessionsView:
+    today = viewer_today(state, today)
+    key = view_key("sessions", dataset, state, today)
+
+    def compute() -> SessionsView:
+        selection = select(dataset, state, today=today)
+        return SessionsView(key, scope_of(selection), describe(state, dataset, selection.n))
+
+    return VIEWS.get_or_compute(key, compute)
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """One page of the table after an event: the new state, the row count and the rows."""
+
+    table: TableState
+    count: int
+    rows: pd.DataFrame
+    """Columns of :data:`services.analytics.metrics.TABLE_COLUMNS` plus ``link``."""
+
+    @property
+    def first(self) -> bool:
+        return self.table.page <= 1
+
+    @property
+    def last(self) -> bool:
+        return self.table.page >= page_count(self.count)
+
+
+def table_page(
+    dataset: Dataset,
+    state: FilterState,
+    table: TableState,
+    action: str | None,
+    web_base_url: str = "",
+    show_identifiers: bool = False,
+) -> SessionsPage:
+    """The table after ``action`` (see :func:`next_state`): that page's rows in its order."""
+    selection = select(dataset, state)
+    n = metrics.session_count(selection)
+    table = next_state(table, action, n)
+    start, end = page_bounds(table.page, n)
+    order = metrics.table_order(selection, table.sort, table.desc)
+    rows = metrics.session_rows(selection, order[start:end], web_base_url, show_identifiers)
+    return SessionsPage(table, n, rows)
+
+
+def export_rows(
+    dataset: Dataset, state: FilterState, web_base_url: str = "", show_identifiers: bool = False
+) -> pd.DataFrame:
+    """Every filtered session in table order (newest first): the Sessions CSV."""
+    selection = select(dataset, state)
+    return metrics.session_rows(
+        selection, metrics.table_order(selection), web_base_url, show_identifiers
+    )
+
+
+def rows_after(selection: Selection, cursor: tuple[int, str] | None) -> np.ndarray:
+    """Selected row positions in newest-first order, after ``cursor`` (all when None).
+
+    ``cursor`` is the (created_at ns, session id) of the last row already sent. The dataset is
+    sorted by (created_at, session_id) ascending, so "after" in newest-first order means a
+    smaller (created_at, session_id) key, i.e. a smaller row position.
+    """
+    order = metrics.table_order(selection)  # newest first: positions descending
+    if cursor is None:
+        return order
+    created_ns, session_id = cursor
+    ds = selection.dataset
+    lo = int(np.searchsorted(ds.created_ns, created_ns, side="left"))
+    hi = int(np.searchsorted(ds.created_ns, created_ns, side="right"))
+    ties = ds.session_id[lo:hi]
+    boundary = lo + int(sum(1 for sid in ties if str(sid) < session_id))
+    return order[order < boundary]
+
+
+@dataclass(frozen=True)
+class ApiPage:
+    """One page of ``/api/v1/sessions``."""
+
+    count: int
+    """Every filtered session (not only this page)."""
+    rows: pd.DataFrame
+    last: tuple[int, str] | None
+    """(created_at ns, session id) of the page's last row when more rows follow, else None."""
+
+
+def api_page(
+    dataset: Dataset,
+    state: FilterState,
+    cursor: tuple[int, str] | None,
+    limit: int,
+    web_base_url: str = "",
+    show_identifiers: bool = False,
+) -> ApiPage:
+    """``limit`` rows after ``cursor`` in table order (newest first)."""
+    selection = select(dataset, state)
+    remaining = rows_after(selection, cursor)
+    page = remaining[:limit]
+    rows = metrics.session_rows(selection, page, web_base_url, show_identifiers)
+    last = None
+    if len(remaining) > limit:
+        position = int(page[-1])
+        last = (int(dataset.created_ns[position]), dataset.session_id[position])
+    return ApiPage(metrics.session_count(selection), rows, last)

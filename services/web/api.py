@@ -31,16 +31,14 @@ import base64
 import binascii
 from urllib.parse import parse_qsl, urlencode
 
-import numpy as np
 import orjson
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from services import runtime
-from services.analytics import metrics
 from services.analytics.filters import parse_query
-from services.analytics.query import Selection, select
 from services.outputs import exports
+from services.views import sessions
 from services.views.overview import overview, vocabulary
 
 DEFAULT_LIMIT = 100
@@ -121,24 +119,6 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     return value[0], value[1]
 
 
-def rows_after(selection: Selection, cursor: tuple[int, str] | None) -> np.ndarray:
-    """Selected row positions in newest-first order, after ``cursor`` (all when None).
-
-    The dataset is sorted by (created_at, session_id) ascending, so "after" in newest-first
-    order means a smaller (created_at, session_id) key, i.e. a smaller row position.
-    """
-    order = metrics.table_order(selection)  # newest first: positions descending
-    if cursor is None:
-        return order
-    created_ns, session_id = cursor
-    ds = selection.dataset
-    lo = int(np.searchsorted(ds.created_ns, created_ns, side="left"))
-    hi = int(np.searchsorted(ds.created_ns, created_ns, side="right"))
-    ties = ds.session_id[lo:hi]
-    boundary = lo + int(sum(1 for sid in ties if str(sid) < session_id))
-    return order[order < boundary]
-
-
 def next_url(limit: int, cursor: str) -> str:
     """This request's path and filters with the next page's ``limit`` and ``cursor``."""
     pairs = [*parse_qsl(filter_query(), keep_blank_values=True), ("limit", limit)]
@@ -158,24 +138,18 @@ def sessions_endpoint():
     cursor = decode_cursor(raw_cursor) if raw_cursor else None
     dataset = current_dataset()
     state, notices = parse_query(filter_query(), vocabulary(dataset))
-    selection = select(dataset, state)
-    remaining = rows_after(selection, cursor)
-    page = remaining[:limit]
     settings = runtime.settings()
-    frame = metrics.session_rows(
-        selection, page, settings.ocs_web_base_url, settings.show_participant_ids
+    page = sessions.api_page(
+        dataset, state, cursor, limit, settings.ocs_web_base_url, settings.show_participant_ids
     )
-    next_cursor = None
-    if len(remaining) > limit:
-        last = int(page[-1])
-        next_cursor = encode_cursor(dataset.created_ns[last], dataset.session_id[last])
+    next_cursor = encode_cursor(*page.last) if page.last is not None else None
     body = {
         "filters": state.to_query(),
         "notices": notices,
-        "count": metrics.session_count(selection),
+        "count": page.count,
         "limit": limit,
-        "columns": list(frame.columns),
-        "results": exports.records(frame),
+        "columns": list(page.rows.columns),
+        "results": exports.records(page.rows),
         "next": next_cursor,
         "next_url": next_url(limit, next_cursor) if next_cursor else None,
         "generation": dataset.generation,

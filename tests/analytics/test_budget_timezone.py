@@ -9,7 +9,7 @@ import pytest
 from layouts.cost import budget_panel
 from services.analytics import cost
 from services.analytics.filters import FilterState
-from services.views.engagement import cost_view
+from services.views.cost import cost_view
 from tests.conftest import build_dataset
 
 # 2026-10-31 18:00 UTC is 23:30 in Kolkata (October there too); 23:30 UTC is 05:00 on

@@ -13,6 +13,7 @@ from dash import no_update
 
 from callbacks.cost import render_cost, update_cost
 from callbacks.engagement import render_engagement, update_engagement
+from layouts.cost import coverage_note
 from services.analytics import anomalies, cost, engagement
 from services.analytics.filters import FilterState
 from services.analytics.metrics import wilson_interval
@@ -273,7 +274,7 @@ def test_cost_summary_counts_only_known_costs():
     assert (s.known, s.sessions) == (3, 4)
     assert s.coverage == 0.75
     assert s.mean == pytest.approx(1.2) and s.median == pytest.approx(1.0)
-    assert "3 of 4" in cost.coverage_note(s)
+    assert "3 of 4" in coverage_note(s)
 
 
 def test_cost_by_model_joins_selected_sessions():
@@ -413,7 +414,7 @@ def test_anomaly_markers_on_the_overview_chart():
 
 
 def test_render_engagement_on_demo(demo_dataset, monkeypatch):
-    monkeypatch.setattr("services.views.engagement.today_in", lambda tz="UTC": DEMO_ANCHOR)
+    monkeypatch.setattr("services.views.scope.today_in", lambda tz="UTC": DEMO_ANCHOR)
     out = render_engagement(FilterState(range="90d").to_dict(), True, dataset=demo_dataset)
     cards, coverage = out[0], out[1]
     assert len(cards) == 8 and "sessions" in coverage
@@ -431,7 +432,7 @@ def test_render_engagement_on_demo(demo_dataset, monkeypatch):
 
 
 def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
-    monkeypatch.setattr("services.views.engagement.today_in", lambda tz="UTC": DEMO_ANCHOR)
+    monkeypatch.setattr("services.views.scope.today_in", lambda tz="UTC": DEMO_ANCHOR)
     out = render_cost(FilterState(range="30d").to_dict(), False, demo_dataset, budget_usd=10.0)
     budget = out[0]
     assert "Budget November 2026" in str(budget)

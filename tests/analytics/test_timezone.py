@@ -99,10 +99,10 @@ def test_views_count_last_n_days_to_today_where_the_viewer_is(monkeypatch, demo_
     monkeypatch.setattr(filters, "_pinned_today", None)
     kolkata = FilterState(range="7d", tz="Asia/Kolkata")
     local_end = pd.Timestamp("2026-11-02", tz="Asia/Kolkata").value
-    assert views.overview(demo_dataset, kolkata).selection.end_ns == local_end
-    assert views_engagement.engagement_view(demo_dataset, kolkata).selection.end_ns == local_end
+    assert views.overview(demo_dataset, kolkata).scope.end_ns == local_end
+    assert views_engagement.engagement_view(demo_dataset, kolkata).scope.end_ns == local_end
     utc = FilterState(range="7d")
-    assert views.overview(demo_dataset, utc).selection.end_ns == pd.Timestamp("2026-11-01").value
+    assert views.overview(demo_dataset, utc).scope.end_ns == pd.Timestamp("2026-11-01").value
 
 
 def test_engagement_labels_name_the_viewers_time_zone(demo_dataset):

@@ -15,10 +15,15 @@ import plotly.graph_objects as go
 import pytest
 from plotly.basedatatypes import BaseTraceType
 
-from callbacks.quality import default_versions, render_quality
+from callbacks.quality import render_quality
 from services.analytics.filters import FilterState
 from services.views import overview as views
-from services.views.engagement import cost_view, engagement_view
+from services.views.charts.cost import cost_figures
+from services.views.charts.engagement import engagement_figures
+from services.views.charts.overview import overview_figures
+from services.views.cost import cost_view
+from services.views.engagement import engagement_view
+from services.views.quality import default_versions
 from tests.conftest import DEMO_ANCHOR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +97,11 @@ def test_every_figure_uses_a_trace_type_of_the_bundle(demo_dataset, theme):
     dark = theme == "dark"
     figures = []
     for state in (FilterState(range="all"), FilterState(range="90d")):
-        figures += views.overview(demo_dataset, state, theme, today=DEMO_ANCHOR).figures.values()
-        figures += engagement_view(demo_dataset, state, theme, today=DEMO_ANCHOR).figures.values()
-        figures += cost_view(demo_dataset, state, theme, today=DEMO_ANCHOR).figures.values()
+        overview = views.overview(demo_dataset, state, today=DEMO_ANCHOR)
+        figures += overview_figures(overview, theme).values()
+        engagement = engagement_view(demo_dataset, state, today=DEMO_ANCHOR)
+        figures += engagement_figures(engagement, theme).values()
+        figures += cost_figures(cost_view(demo_dataset, state, today=DEMO_ANCHOR), theme).values()
     experiment = demo_dataset.experiments[0]
     a, b = default_versions(demo_dataset, experiment)
     for args in (("period", None, None, None), ("versions", experiment, a, b)):

@@ -130,7 +130,7 @@ def _assert_no_formula(text: str) -> None:
 def test_chart_and_view_csvs_neutralise_hostile_names(hostile):
     state = FilterState(range="all", tags=("-tag1", "-tag2"), experiments=("exp-1", "exp-2"))
     view = overview(hostile, state, today=TODAY)
-    assert view.selection.n == 2
+    assert view.scope.n == 2
     for chart in exports.CHARTS:
         _, text = exports.chart_csv(view, hostile, state, chart, NOW)
         _assert_no_formula(text)

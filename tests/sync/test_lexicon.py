@@ -25,7 +25,8 @@ from services.store.schema import TRANSCRIPT_COLUMNS
 from services.store.tables import build_tables
 from services.sync import lexicon
 from services.sync.records import parse_session, summarise_transcript
-from services.views.engagement import NO_LEXICON, engagement_view
+from services.views.charts.engagement import NO_LEXICON, engagement_figures
+from services.views.engagement import engagement_view
 from tests.conftest import DEMO_ANCHOR, build_dataset, session_record
 
 TODAY = date(2026, 11, 22)
@@ -320,8 +321,8 @@ def test_empty_selection():
 def test_view_and_render(lex_ds, monkeypatch):
     view = engagement_view(lex_ds, ALL, today=TODAY)
     assert view.lexicon.base == 4
-    assert len(view.figures["lexicon"]["data"]) == 2
-    monkeypatch.setattr("services.views.engagement.today_in", lambda tz="UTC": TODAY)
+    assert len(engagement_figures(view, "light")["lexicon"]["data"]) == 2
+    monkeypatch.setattr("services.views.scope.today_in", lambda tz="UTC": TODAY)
     out = render_engagement(ALL.to_dict(), False, dataset=lex_ds)
     cards = str(out[0])
     assert "50.0%" in cards and "2 of 4 sessions" in cards
@@ -330,7 +331,7 @@ def test_view_and_render(lex_ds, monkeypatch):
 
 def test_old_store_render_says_a_full_sync_fills_in(monkeypatch):
     ds = build_dataset([{"id": "s1", "human": 2, "ai": 2, "liked": None, "disliked": None}])
-    monkeypatch.setattr("services.views.engagement.today_in", lambda tz="UTC": TODAY)
+    monkeypatch.setattr("services.views.scope.today_in", lambda tz="UTC": TODAY)
     out = render_engagement(ALL.to_dict(), False, dataset=ds)
     assert "no word counts yet" in str(out[0])
     assert out[9]["layout"]["annotations"][0]["text"] == NO_LEXICON

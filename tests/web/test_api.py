@@ -25,6 +25,7 @@ from services.analytics.query import select, select_previous
 from services.settings import Settings
 from services.store.parquet import Store
 from services.sync import demo
+from services.views import sessions
 from services.views.overview import vocabulary
 from services.web import api
 
@@ -256,10 +257,10 @@ def test_cursor_survives_newer_sessions(make_dataset):
     before = make_dataset(base)
     after = make_dataset([*base, {"id": "new", "created": "2026-11-20T09:00:00Z"}], generation=2)
     state = FilterState(range="all")
-    first = api.rows_after(select(before, state), None)[:5]
+    first = sessions.rows_after(select(before, state), None)[:5]
     last = int(first[-1])
     cursor = api.decode_cursor(api.encode_cursor(before.created_ns[last], before.session_id[last]))
-    rest = api.rows_after(select(after, state), cursor)
+    rest = sessions.rows_after(select(after, state), cursor)
     seen = [before.session_id[p] for p in first] + [after.session_id[p] for p in rest]
     assert sorted(seen) == sorted(s["id"] for s in base)
     assert len(seen) == len(set(seen))
@@ -438,4 +439,4 @@ def test_api_module_has_no_dash_import():
 
 def test_rows_after_without_cursor_is_table_order(api_runtime):
     sel = select(api_runtime, FilterState(range="90d"))
-    assert np.array_equal(api.rows_after(sel, None), metrics.table_order(sel))
+    assert np.array_equal(sessions.rows_after(sel, None), metrics.table_order(sel))

@@ -1,11 +1,13 @@
-"""Figures of the Engagement and Cost tabs, built from :mod:`services.analytics.engagement` and
-:mod:`services.analytics.cost` frames (never from rows), themed like :mod:`services.views.charts.base`."""
+"""Figures of the Engagement tab: :func:`engagement_figures` draws them from an
+:class:`~services.views.engagement.EngagementView` (never from rows), themed like
+:mod:`services.views.charts.base`, cached under the view's key and the theme."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from services.views.cache import FIGURES
 from services.views.charts.base import (
     BAD,
     GOOD,
@@ -15,9 +17,22 @@ from services.views.charts.base import (
     bucket_hover,
     empty_figure,
 )
+from services.views.engagement import EngagementView
+
+ENGAGEMENT_FIGURES = (
+    "messages",
+    "words",
+    "duration",
+    "dropoff",
+    "participants",
+    "per_participant",
+    "retention",
+    "lexicon",
+)
+"""The Engagement tab's charts (keys of :func:`engagement_figures`), in page order."""
 
 NO_TRANSCRIPTS = "No transcripts synced for these sessions"
-NO_COST = "No cost known for these sessions"
+NO_LEXICON = "No word counts yet: they fill in with the next full sync"
 
 
 def histogram_figure(
@@ -166,55 +181,35 @@ def retention_figure(frame: pd.DataFrame, theme: str) -> Figure:
     return fig
 
 
-# ---- cost -----------------------------------------------------------------------------------
+def engagement_figures(view: EngagementView, theme: str) -> dict[str, Figure]:
+    """Chart key (:data:`ENGAGEMENT_FIGURES`) → figure of the Engagement tab."""
+    return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
 
 
-def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> Figure:
-    if frame.empty or int(frame["known"].sum()) == 0:
-        return empty_figure(NO_COST, theme=theme)
-    fig = base_figure(theme)
-    fig.add_bar(
-        x=frame["bucket"],
-        y=frame["cost_usd"],
-        marker_color=PALETTE[2],
-        customdata=np.stack(
-            [frame["known"], frame["sessions"], frame["coverage"].fillna(0)], axis=1
+def _draw(view: EngagementView, theme: str) -> dict[str, Figure]:
+    if view.scope.n == 0:
+        return dict.fromkeys(ENGAGEMENT_FIGURES, empty_figure(theme=theme, height=280))
+    granularity = view.scope.granularity
+    return {
+        "messages": histogram_figure(view.messages.histogram, theme, x_title="messages"),
+        "words": histogram_figure(view.words.histogram, theme, x_title="words", color="#14a38b"),
+        "duration": histogram_figure(
+            view.duration.histogram, theme, x_title="first → last message", color="#9b59b6"
         ),
-        hovertemplate=(
-            f"{bucket_hover(granularity)}<br>$%{{y:,.2f}}"
-            "<br>cost known for %{customdata[0]:,} of %{customdata[1]:,} sessions"
-            " (%{customdata[2]:.0%})<extra></extra>"
+        "dropoff": dropoff_figure(view.dropoff, theme),
+        "participants": participants_over_time_figure(view.participants, granularity, theme),
+        "per_participant": histogram_figure(
+            view.per_participant.histogram,
+            theme,
+            unit="participants",
+            x_title="sessions",
+            color="#14a38b",
         ),
-    )
-    fig.update_layout(bargap=0.15, hovermode="x")
-    fig.update_yaxes(rangemode="tozero", tickprefix="$", tickformat=",.2f")
-    return fig
-
-
-def cost_bars_figure(
-    frame: pd.DataFrame, theme: str, label: str, top: int = 10, height: int = 300
-) -> Figure:
-    """Horizontal bars of ``cost_usd`` per ``label`` (most expensive on top; tail as "Other")."""
-    if frame.empty or float(frame["cost_usd"].sum()) <= 0:
-        return empty_figure(NO_COST, theme=theme, height=height)
-    shown = frame.head(top)
-    labels = shown[label].astype(str).tolist()
-    values = shown["cost_usd"].astype(float).tolist()
-    if len(frame) > top:
-        labels.append(f"Other ({len(frame) - top})")
-        values.append(float(frame["cost_usd"].iloc[top:].sum()))
-    total = sum(values) or 1.0
-    fig = base_figure(theme, height)
-    fig.add_bar(
-        x=values[::-1],
-        y=labels[::-1],
-        orientation="h",
-        marker_color=PALETTE[2],
-        text=[f"${v:,.2f} · {v / total:.0%}" for v in values[::-1]],
-        textposition=["inside" if v >= 0.3 * max(values) else "outside" for v in values[::-1]],
-        textangle=0,
-        cliponaxis=False,
-        hovertemplate="%{y}<br>$%{x:,.2f}<extra></extra>",
-    )
-    fig.update_layout(yaxis={"automargin": True}, xaxis={"tickprefix": "$", "tickformat": ",.2f"})
-    return fig
+        "retention": retention_figure(view.cohorts, theme),
+        "lexicon": lexicon_figure(
+            view.lexicon_over_time,
+            granularity,
+            theme,
+            empty=NO_LEXICON if view.lexicon.uncounted else NO_TRANSCRIPTS,
+        ),
+    }

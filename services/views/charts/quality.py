@@ -1,11 +1,15 @@
-"""Figures of the Quality tab, built from :mod:`services.analytics.quality` frames."""
+"""Figures of the Quality tab: :func:`quality_figures` draws them from a
+:class:`~services.views.quality.QualityView` (built from :mod:`services.analytics.quality`
+frames), cached under the view's key and the theme."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from services.views.cache import FIGURES
 from services.views.charts.base import PALETTE, Figure, base_figure, empty_figure
+from services.views.quality import QualityView
 
 SIDE_COLORS = (PALETTE[5], PALETTE[0])
 
@@ -249,3 +253,36 @@ def add_release_markers(fig: Figure, markers: pd.DataFrame) -> Figure:
         )
     fig.update_layout(shapes=shapes, annotations=notes)
     return fig
+
+
+QUALITY_FIGURES = (
+    "compare",
+    "quality_time",
+    "coverage_time",
+    "coverage_experiment",
+    "cooccurrence",
+)
+"""The Quality tab's charts (keys of :func:`quality_figures`), in page order."""
+CHOOSE_VERSIONS = "Choose an experiment and two versions"
+CHOOSE_PERIOD = "Choose a bounded date range to compare with the previous period"
+
+
+def quality_figures(view: QualityView, theme: str) -> dict[str, Figure]:
+    """Chart key (:data:`QUALITY_FIGURES`) → figure of the Quality tab."""
+    return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
+
+
+def _draw(view: QualityView, theme: str) -> dict[str, Figure]:
+    numbers = view.numbers
+    if view.comparison is None:
+        message = CHOOSE_VERSIONS if view.controls.mode == "versions" else CHOOSE_PERIOD
+        compare = empty_figure(message, theme=theme, height=260)
+    else:
+        compare = comparison_figure(view.comparison, theme)
+    return {
+        "compare": compare,
+        "quality_time": quality_over_time_figure(numbers.over_time, theme),
+        "coverage_time": coverage_time_figure(numbers.coverage_time, theme),
+        "coverage_experiment": coverage_experiment_figure(numbers.coverage_experiment, theme),
+        "cooccurrence": cooccurrence_figure(numbers.cooccurrence, theme),
+    }
