@@ -79,6 +79,10 @@ class ByteLRU:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._data
 
+    def __iter__(self):
+        """The keys held now, least recently used first (a copy: safe while others write)."""
+        return iter(self.keys())
+
     def keys(self) -> list[Hashable]:
         with self._lock:
             return list(self._data)
