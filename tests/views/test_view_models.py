@@ -202,9 +202,20 @@ def test_view_cache_stays_within_its_byte_budget(demo_dataset, monkeypatch):
     assert cache.VIEWS.bytes == sum(size_of(cache.VIEWS.get(k)) for k in cache.VIEWS)
 
 
-def test_figure_cache_is_bounded_too():
-    assert isinstance(cache.FIGURES, ByteLRU) and cache.FIGURES.max_bytes > 0
-    assert cache.FIGURES is not cache.VIEWS
+def test_figure_cache_is_keyed_by_view_and_theme_and_bounded(demo_dataset, monkeypatch):
+    from services.views.charts.overview import overview_figures
+
+    view = overview.overview(demo_dataset, STATE)
+    light = overview_figures(view, "light")
+    assert overview_figures(view, "light") is light  # cached under (view key, theme)
+    assert overview_figures(view, "dark") is not light
+    one = size_of(light)
+    monkeypatch.setattr(cache.FIGURES, "max_bytes", 2 * one)
+    for r in ("7d", "30d", "365d", "all"):
+        for theme in ("light", "dark"):
+            overview_figures(overview.overview(demo_dataset, FilterState(range=r)), theme)
+            assert cache.FIGURES.bytes <= cache.FIGURES.max_bytes
+    assert len(cache.FIGURES) < 8
 
 
 # ---- Engagement: the week-1 retention card is a number of the view, and exported -----------------
