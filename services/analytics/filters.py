@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import numpy as np
 import pandas as pd
 
+from services.store.schema import NS_PER_DAY
+
 PRESETS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 RANGE_CHOICES = ("7d", "30d", "90d", "365d", "all", "custom")
 RANGE_LABELS = {
@@ -49,7 +51,6 @@ _LIST_KEYS = {
     "version": "versions",
 }
 _MAX_VALUES = 200
-NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.store.schema import version_sort_key
+from services.store.schema import NS_PER_DAY, version_sort_key
 from services.store.tables import Tables
-
-NS_PER_DAY = 86_400 * 10**9
 
 
 def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array, bool]:

@@ -51,7 +51,7 @@ import pyarrow as pa
 
 from services.settings import Settings, SettingsError, load_settings
 from services.store.parquet import Store, StoreError
-from services.store.schema import TRANSCRIPT_COLUMNS
+from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_COLUMNS
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
 from services.sync.client import ClientPolicy, NotFound, OCSClient, OCSError
@@ -67,27 +67,11 @@ from services.sync.status import SyncAlreadyRunning
 log = logging.getLogger(__name__)
 
 SYNC_FORMAT = 1
-NS_PER_DAY = 86_400 * 1_000_000_000
 OPEN_STATUSES = frozenset({"setup", "pending", "active", UNREPORTED})
 """Sessions that may still receive messages. OCS treats pending-review, complete and unknown as
 over (docs/ocs-api.md §8); 2025 servers send no status at all, so "unreported" counts as open."""
 SYNC_STATE_SCHEMA = pa.schema(
     [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
-)
-_BASE_FIELDS = (
-    "session_id",
-    "url",
-    "team_slug",
-    "team_name",
-    "experiment_id",
-    "experiment_name",
-    "participant_identifier",
-    "participant_remote_id",
-    "created_at",
-    "updated_at",
-    "status",
-    "platform",
-    "tags",
 )
 
 EXIT_OK = 0
@@ -259,7 +243,7 @@ def _load_previous(store: Store, settings: Settings) -> _Previous | None:
     transcripts: dict[str, dict] = {}
     for row in _rows(tables.sessions):
         sid = row["session_id"]
-        rows.setdefault(row["team_slug"], {})[sid] = {k: row[k] for k in _BASE_FIELDS}
+        rows.setdefault(row["team_slug"], {})[sid] = {k: row[k] for k in SESSION_BASE_COLUMNS}
         if row["has_transcript"]:
             transcripts[sid] = {k: row[k] for k in TRANSCRIPT_COLUMNS}
     costs: dict[str, list[dict]] = {}
