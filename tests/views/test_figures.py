@@ -1,4 +1,4 @@
-"""services.views.charts.base.Figure: plain-dict figures that plotly accepts as they are.
+"""services.views.charts.base.PlainFigure: plain-dict figures that plotly accepts as they are.
 
 The builders return dicts (no ``go.Figure`` machinery, see docs/performance.md). These tests
 check the small dict API and that every figure the dashboard builds over demo data is a valid
@@ -22,7 +22,7 @@ from callbacks.overview import render_overview
 from callbacks.quality import render_quality
 from services.analytics.filters import FilterState
 from services.views.charts import base as figures
-from services.views.charts.base import Figure, base_figure
+from services.views.charts.base import PlainFigure, base_figure
 
 
 def test_magic_underscores_titles_and_deep_merge():
@@ -45,7 +45,7 @@ def test_magic_underscores_titles_and_deep_merge():
 
 
 def test_axes_and_traces_updates_reach_every_axis_and_trace():
-    fig = Figure({"yaxis2": {"overlaying": "y"}})
+    fig = PlainFigure({"yaxis2": {"overlaying": "y"}})
     fig.add_scatter(x=[1], y=[1]).add_bar(x=[1], y=[2])
     fig.update_yaxes(rangemode="tozero")
     fig.update_traces(showlegend=False)
@@ -65,6 +65,68 @@ def test_pandas_values_become_numpy_and_template_is_shared():
     assert sent["data"][0]["y"] == [1, 2]
 
 
+def test_a_figure_that_changes_its_template_leaves_every_other_figure_alone():
+    before = json.dumps(figures.TEMPLATE, sort_keys=True, default=str)
+    own = base_figure("light")
+    own.update_layout(template={"layout": {"font": {"size": 99}}, "data": {"bar": [{}]}})
+    assert own.layout["template"]["layout"]["font"]["size"] == 99
+    assert own.layout["template"]["layout"]["colorway"] == figures.TEMPLATE["layout"]["colorway"]
+    assert json.dumps(figures.TEMPLATE, sort_keys=True, default=str) == before
+    later = base_figure("light")
+    assert later.layout["template"] is figures.TEMPLATE
+    assert later.layout["template"]["layout"]["font"].get("size") != 99
+    # a template given to the constructor is a copy too; a template name replaces it
+    given = PlainFigure({"template": {"layout": {"bargap": 0.5}}, "height": 100})
+    assert given.layout["template"]["layout"]["bargap"] == 0.5 and "bargap" not in (
+        figures.TEMPLATE["layout"]
+    )
+    assert given.update_layout(template="plotly_dark").layout["template"] == "plotly_dark"
+    assert json.dumps(figures.TEMPLATE, sort_keys=True, default=str) == before
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda fig: fig.update_layout(bargapp=0.2),  # misspelt layout key
+        lambda fig: fig.update_layout(xaxs_title="day"),  # misspelt magic-underscore head
+        lambda fig: fig.add_bar(x=[1], y=[1], colour="red"),  # not a bar property
+        lambda fig: fig.add_heatmap(z=[[1]], colorscal="Blues"),
+        lambda fig: fig.add_bar(x=[1], y=[1]).update_traces(zsmooth="best"),  # heatmap-only
+        lambda fig: fig.update_yaxes(tickformatt=",d"),
+        lambda fig: fig.add_trace("pie", values=[1]),  # not in the vendored plotly.js bundle
+        lambda fig: PlainFigure({"heigth": 100}),
+    ],
+)
+def test_unknown_properties_fail_loudly(build):
+    with pytest.raises(ValueError, match="PlainFigure"):
+        build(base_figure("light"))
+
+
+def test_only_data_and_layout_and_no_unknown_methods():
+    fig = base_figure("light")
+    with pytest.raises(KeyError, match="only 'data' and 'layout'"):
+        fig["frames"] = []
+    with pytest.raises(AttributeError, match="update_annotations"):
+        fig.update_annotations(font_size=10)  # a go.Figure method it does not have
+    with pytest.raises(AttributeError):
+        fig.frames = []
+    fig["layout"] = {"height": 10}  # its own keys stay writable
+    assert fig.layout == {"height": 10}
+
+
+def test_magic_underscore_keys_expand_for_any_known_property():
+    fig = base_figure("light")
+    fig.update_layout(hoverlabel_bgcolor="#000", yaxis2_title="b", legend_y=-0.3)
+    fig.add_bar(x=[1], y=[1], marker_line_color="#111", error_x={"type": "data"})
+    assert fig.layout["hoverlabel"]["bgcolor"] == "#000"  # was a literal "hoverlabel_bgcolor"
+    assert fig.layout["hoverlabel"]["font"]  # the theme's key survives
+    assert fig.layout["yaxis2"] == {"title": {"text": "b"}}
+    assert fig.layout["legend"] == {"orientation": "h", "y": -0.3}
+    assert fig.data[0]["marker"] == {"line": {"color": "#111"}}
+    assert fig.data[0]["error_x"] == {"type": "data"}
+    go.Figure(fig)  # plotly agrees
+
+
 def _all_figures(dataset) -> list[dict]:
     state_sets = [FilterState(range="all"), FilterState(range="30d", tz="Asia/Kolkata")]
     out = []
@@ -75,7 +137,7 @@ def _all_figures(dataset) -> list[dict]:
             out += render_engagement(data, dark, dataset=dataset)
             out += render_cost(data, dark, dataset, budget_usd=50.0)
             out += render_quality(data, dark, "experiments", None, None, None, dataset=dataset)
-    return [item for item in out if isinstance(item, Figure)]
+    return [item for item in out if isinstance(item, PlainFigure)]
 
 
 def test_every_dashboard_figure_is_a_valid_plotly_figure(demo_dataset):

@@ -1,13 +1,14 @@
 """Plotly figures built from metric outputs (never from raw rows).
 
 Each builder takes the small frame a :mod:`services.analytics.metrics` function returns and a theme
-("light" or "dark"), and returns a :class:`Figure`: the plain ``{"data": [...], "layout": {...}}``
+("light" or "dark"), and returns a :class:`PlainFigure`: the plain ``{"data": [...], "layout": {...}}``
 dict plotly.js reads, which ``dcc.Graph`` takes as it is. Empty inputs give a figure that says so
 in words instead of empty axes.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 
@@ -59,10 +60,25 @@ def _plotly_template() -> dict:
 
 
 TEMPLATE = _plotly_template()
+"""Shared by every figure (never mutated): a figure that changes its template gets a copy."""
 
 _NESTED = frozenset({"marker", "line", "xaxis", "yaxis", "legend", "font", "title", "margin"})
-"""Prefixes of plotly's "magic underscore" keys the builders use (``marker_color=`` →
-``{"marker": {"color": …}}``)."""
+"""Prefixes of plotly's "magic underscore" keys the builders use inside a property
+(``marker_line_color=`` → ``{"marker": {"line": {"color": …}}}``)."""
+
+
+def _valid_keys() -> dict[str, frozenset[str]]:
+    """Top-level property names plotly accepts: of the layout, of an axis, of each trace type."""
+    import plotly.graph_objs as go
+
+    keys = {"layout": go.Layout()._valid_props, "axis": go.layout.XAxis()._valid_props}
+    keys |= {name: getattr(go, name.title())()._valid_props for name in TRACE_TYPES}
+    return {name: frozenset(props) for name, props in keys.items()}
+
+
+_VALID = _valid_keys()
+_SUBPLOT = re.compile(r"^(xaxis|yaxis|legend|coloraxis)\d*$")
+"""Layout keys that may carry a number (``yaxis2``)."""
 
 
 def _plain(value):
@@ -91,20 +107,73 @@ def _merge(target: dict, updates: dict) -> dict:
     return target
 
 
-class Figure(dict):
-    """A plotly figure as the plain dict plotly.js reads: ``{"data": [...], "layout": {...}}``.
+def _checked(updates: dict, kind: str) -> dict:
+    """``updates`` with each top-level key one plotly knows for ``kind`` (a magic-underscore
+    key ``head_rest`` expanded to ``{head: {rest: …}}``), or a ValueError naming the key: a
+    misspelt property would otherwise reach the browser, which ignores it without a word."""
+    valid = _VALID[kind]
+    if valid.issuperset(updates):
+        return updates  # the common case, one set operation
+    out: dict = {}
+    for key, value in updates.items():
+        if key not in valid and not (kind == "layout" and _SUBPLOT.match(key)):
+            head, _, rest = key.partition("_")
+            if not rest or (head not in valid and not (kind == "layout" and _SUBPLOT.match(head))):
+                raise ValueError(f"PlainFigure: {kind} has no property {key!r}")
+            key, value = head, {rest: value}
+        if key in out and isinstance(out[key], dict) and isinstance(value, dict):
+            _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
-    It has the few ``go.Figure`` methods the builders use (``add_bar``/``add_scatter``/
-    ``add_heatmap``, ``update_layout``, ``update_xaxes``/``update_yaxes``, ``update_traces``)
-    but none of its machinery: ``go.Figure`` deep-copies and walks every property when it is
-    built and again when Dash serialises it, which was most of a view update (~20 ms of
-    figures and ~14 ms of JSON per Overview). ``dcc.Graph`` takes the dict as it is;
-    ``plotly.io`` functions (the weekly report's HTML) take it too.
+
+class PlainFigure(dict):
+    """A plotly figure as the plain dict plotly.js reads: ``{"data": [...], "layout": {...}}``,
+    with the few ``go.Figure`` methods the chart builders use and nothing else.
+
+    Why not ``go.Figure``: speed. ``go.Figure`` deep-copies and validates every property when it
+    is built and walks it again when Dash serialises it, which was most of a view update (~20 ms
+    of figures and ~14 ms of JSON per Overview, docs/performance.md). ``dcc.Graph`` takes this
+    dict as it is; ``plotly.io`` functions (the weekly report's HTML) take it too.
+
+    What it keeps of ``go.Figure``: ``add_bar``/``add_scatter``/``add_heatmap`` (the trace types
+    in :data:`TRACE_TYPES`, the ones the vendored plotly.js bundle draws), ``update_layout``,
+    ``update_xaxes``/``update_yaxes``, ``update_traces``, the ``data``/``layout`` properties,
+    magic-underscore keys and string titles. Anything else fails at once instead of passing
+    silently: a top-level layout, axis or trace key plotly does not know (ValueError), a trace
+    type outside :data:`TRACE_TYPES` (ValueError), a figure key other than ``data``/``layout``
+    (KeyError), a ``go.Figure`` method or attribute it does not have (AttributeError). Keys
+    inside a property (``marker={...}``) are not checked here; ``go.Figure(fig)`` in
+    tests/views/test_figures.py validates every figure the dashboard builds.
+
+    Every figure shares the read-only :data:`TEMPLATE`; ``update_layout(template=…)`` gives the
+    figure its own copy first, so no figure changes another.
     """
 
+    __slots__ = ()  # no attributes besides the methods: ``fig.frames = …`` fails
+
     def __init__(self, layout: dict | None = None):
-        super().__init__(data=[], layout=_merge({}, layout or {}))
-        self["layout"]["template"] = TEMPLATE  # shared, never mutated
+        layout = dict(layout or {})
+        template = layout.pop("template", None)
+        super().__init__(data=[], layout=_merge({}, _checked(layout, "layout")))
+        self["layout"]["template"] = TEMPLATE  # shared, never mutated (see update_layout)
+        if template is not None:
+            self.update_layout(template=template)
+
+    def __setitem__(self, key, value) -> None:
+        if key not in ("data", "layout"):
+            raise KeyError(f"PlainFigure holds only 'data' and 'layout', not {key!r}")
+        super().__setitem__(key, value)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"PlainFigure has no {name!r}: it implements only the go.Figure methods the chart "
+            "builders use (add_bar/add_scatter/add_heatmap, update_layout, update_xaxes/"
+            "update_yaxes, update_traces); add the method here or build a go.Figure"
+        )
 
     @property
     def data(self) -> list[dict]:
@@ -114,45 +183,59 @@ class Figure(dict):
     def layout(self) -> dict:
         return self["layout"]
 
-    def add_trace(self, trace_type: str, **props) -> Figure:
-        self["data"].append(_merge({"type": trace_type}, props))
+    def add_trace(self, trace_type: str, **props) -> PlainFigure:
+        if trace_type not in TRACE_TYPES:
+            raise ValueError(
+                f"PlainFigure: trace type {trace_type!r} is not one of {TRACE_TYPES} "
+                "(the vendored plotly.js bundle draws only those)"
+            )
+        self["data"].append(_merge({"type": trace_type}, _checked(props, trace_type)))
         return self
 
-    def add_bar(self, **props) -> Figure:
+    def add_bar(self, **props) -> PlainFigure:
         return self.add_trace("bar", **props)
 
-    def add_scatter(self, **props) -> Figure:
+    def add_scatter(self, **props) -> PlainFigure:
         return self.add_trace("scatter", **props)
 
-    def add_heatmap(self, **props) -> Figure:
+    def add_heatmap(self, **props) -> PlainFigure:
         return self.add_trace("heatmap", **props)
 
-    def update_layout(self, **props) -> Figure:
-        _merge(self["layout"], props)
+    def update_layout(self, **props) -> PlainFigure:
+        props = _checked(props, "layout")
+        layout = self["layout"]
+        template = props.pop("template", None)
+        if isinstance(template, dict):
+            # copy before changing: the shared TEMPLATE (or another figure's) stays as it was
+            layout["template"] = _merge(copy.deepcopy(layout.get("template") or {}), template)
+        elif template is not None:
+            layout["template"] = template  # a template name such as "plotly_dark"
+        _merge(layout, props)
         return self
 
-    def _update_axes(self, letter: str, props: dict) -> Figure:
+    def _update_axes(self, letter: str, props: dict) -> PlainFigure:
+        props = _checked(props, "axis")
         layout = self["layout"]
         layout.setdefault(f"{letter}axis", {})
         for key in [k for k in layout if re.fullmatch(rf"{letter}axis\d*", k)]:
             _merge(layout[key], props)
         return self
 
-    def update_xaxes(self, **props) -> Figure:
+    def update_xaxes(self, **props) -> PlainFigure:
         return self._update_axes("x", props)
 
-    def update_yaxes(self, **props) -> Figure:
+    def update_yaxes(self, **props) -> PlainFigure:
         return self._update_axes("y", props)
 
-    def update_traces(self, **props) -> Figure:
+    def update_traces(self, **props) -> PlainFigure:
         for trace in self["data"]:
-            _merge(trace, props)
+            _merge(trace, _checked(props, trace["type"]))
         return self
 
 
-def base_figure(theme: str, height: int = 320) -> Figure:
+def base_figure(theme: str, height: int = 320) -> PlainFigure:
     """An empty figure with the dashboard's theme."""
-    return Figure({**_template(theme), "height": height})
+    return PlainFigure({**_template(theme), "height": height})
 
 
 def bucket_hover(granularity: str) -> str:
@@ -162,7 +245,9 @@ def bucket_hover(granularity: str) -> str:
     return f"{period} %{{x|{date_format}}}"
 
 
-def empty_figure(message: str = NO_SESSIONS, theme: str = "light", height: int = 320) -> Figure:
+def empty_figure(
+    message: str = NO_SESSIONS, theme: str = "light", height: int = 320
+) -> PlainFigure:
     fig = base_figure(theme, height)
     fig.update_layout(
         xaxis={"visible": False},
@@ -184,7 +269,7 @@ def empty_figure(message: str = NO_SESSIONS, theme: str = "light", height: int =
 
 def sessions_over_time_figure(
     frame: pd.DataFrame, granularity: str, theme: str, flags: pd.DataFrame | None = None
-) -> Figure:
+) -> PlainFigure:
     """Sessions per bucket; ``flags`` (:func:`services.analytics.anomalies.by_bucket`) adds a ◆ above
     each bucket holding an unusual day, its hover listing the flags."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
@@ -216,7 +301,9 @@ def sessions_over_time_figure(
     return fig
 
 
-def breakdown_figure(frame: pd.DataFrame, theme: str, top: int = 12, height: int = 320) -> Figure:
+def breakdown_figure(
+    frame: pd.DataFrame, theme: str, top: int = 12, height: int = 320
+) -> PlainFigure:
     """Horizontal bars of sessions per value, largest on top; the tail is summed as "Other"."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme, height=height)
@@ -242,7 +329,7 @@ def breakdown_figure(frame: pd.DataFrame, theme: str, top: int = 12, height: int
     return fig
 
 
-def annotation_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def annotation_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     """Good rate per annotation category with 95% Wilson intervals and n in the label."""
     if frame.empty or int(frame["n"].sum()) == 0:
         return empty_figure("No annotated sessions match these filters", theme=theme)

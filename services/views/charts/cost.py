@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from services.views.cache import FIGURES
-from services.views.charts.base import PALETTE, Figure, base_figure, bucket_hover, empty_figure
+from services.views.charts.base import PALETTE, PlainFigure, base_figure, bucket_hover, empty_figure
 from services.views.charts.engagement import NO_TRANSCRIPTS
 from services.views.cost import CostView
 
@@ -17,12 +17,12 @@ COST_FIGURES = ("time", "model", "experiment")
 """The Cost tab's charts (keys of :func:`cost_figures`), in page order."""
 
 
-def cost_figures(view: CostView, theme: str) -> dict[str, Figure]:
+def cost_figures(view: CostView, theme: str) -> dict[str, PlainFigure]:
     """Chart key (:data:`COST_FIGURES`) → figure of the Cost tab."""
     return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
 
 
-def _draw(view: CostView, theme: str) -> dict[str, Figure]:
+def _draw(view: CostView, theme: str) -> dict[str, PlainFigure]:
     if view.scope.n == 0:
         return dict.fromkeys(COST_FIGURES, empty_figure(theme=theme))
     if view.summary.known == 0:
@@ -34,7 +34,7 @@ def _draw(view: CostView, theme: str) -> dict[str, Figure]:
     }
 
 
-def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> Figure:
+def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> PlainFigure:
     if frame.empty or int(frame["known"].sum()) == 0:
         return empty_figure(NO_COST, theme=theme)
     fig = base_figure(theme)
@@ -58,7 +58,7 @@ def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> 
 
 def cost_bars_figure(
     frame: pd.DataFrame, theme: str, label: str, top: int = 10, height: int = 300
-) -> Figure:
+) -> PlainFigure:
     """Horizontal bars of ``cost_usd`` per ``label`` (most expensive on top; tail as "Other")."""
     if frame.empty or float(frame["cost_usd"].sum()) <= 0:
         return empty_figure(NO_COST, theme=theme, height=height)

@@ -12,7 +12,7 @@ from services.views.charts.base import (
     BAD,
     GOOD,
     PALETTE,
-    Figure,
+    PlainFigure,
     base_figure,
     bucket_hover,
     empty_figure,
@@ -43,7 +43,7 @@ def histogram_figure(
     color: str = PALETTE[0],
     empty: str = NO_TRANSCRIPTS,
     height: int = 280,
-) -> Figure:
+) -> PlainFigure:
     """Bars of a histogram frame (``bin``, ``<unit>``, ``share``), bins in their given order."""
     if frame.empty or int(frame[unit].sum()) == 0:
         return empty_figure(empty, theme=theme, height=height)
@@ -60,7 +60,7 @@ def histogram_figure(
     return fig
 
 
-def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> Figure:
+def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> PlainFigure:
     """Share of sessions still going at turn k (line) and ending at turn k (bars)."""
     if frame.empty:
         return empty_figure(NO_TRANSCRIPTS, theme=theme, height=height)
@@ -93,7 +93,7 @@ def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> Figure
     return fig
 
 
-def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> Figure:
+def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> PlainFigure:
     if frame.empty or int(frame["participants"].sum()) == 0:
         return empty_figure(theme=theme, height=280)
     fig = base_figure(theme, 280)
@@ -115,7 +115,7 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
 
 def lexicon_figure(
     frame: pd.DataFrame, granularity: str, theme: str, empty: str = NO_TRANSCRIPTS
-) -> Figure:
+) -> PlainFigure:
     """Shares of sessions with appreciation / dissatisfaction per bucket (two lines)."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(empty, theme=theme, height=280)
@@ -144,7 +144,7 @@ def lexicon_figure(
     return fig
 
 
-def retention_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def retention_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     """Cohort × weeks-since heatmap of the share of the cohort active that week."""
     if frame.empty:
         return empty_figure("No new participants in this window", theme=theme, height=300)
@@ -181,12 +181,12 @@ def retention_figure(frame: pd.DataFrame, theme: str) -> Figure:
     return fig
 
 
-def engagement_figures(view: EngagementView, theme: str) -> dict[str, Figure]:
+def engagement_figures(view: EngagementView, theme: str) -> dict[str, PlainFigure]:
     """Chart key (:data:`ENGAGEMENT_FIGURES`) → figure of the Engagement tab."""
     return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
 
 
-def _draw(view: EngagementView, theme: str) -> dict[str, Figure]:
+def _draw(view: EngagementView, theme: str) -> dict[str, PlainFigure]:
     if view.scope.n == 0:
         return dict.fromkeys(ENGAGEMENT_FIGURES, empty_figure(theme=theme, height=280))
     granularity = view.scope.granularity

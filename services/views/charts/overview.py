@@ -12,12 +12,12 @@ OVERVIEW_FIGURES = ("time", "experiment", "team", "annotations")
 """The Overview's charts (keys of :func:`overview_figures`), in page order."""
 
 
-def overview_figures(view: OverviewView, theme: str) -> dict[str, base.Figure]:
+def overview_figures(view: OverviewView, theme: str) -> dict[str, base.PlainFigure]:
     """Chart key → figure of the Overview (empty figures that say so for no sessions)."""
     return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
 
 
-def _draw(view: OverviewView, theme: str) -> dict[str, base.Figure]:
+def _draw(view: OverviewView, theme: str) -> dict[str, base.PlainFigure]:
     if view.scope.n == 0:
         return {name: base.empty_figure(theme=theme) for name in OVERVIEW_FIGURES}
     return {

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 
 from services.views.cache import FIGURES
-from services.views.charts.base import PALETTE, Figure, base_figure, empty_figure
+from services.views.charts.base import PALETTE, PlainFigure, base_figure, empty_figure
 from services.views.quality import QualityView
 
 SIDE_COLORS = (PALETTE[5], PALETTE[0])
 
 
-def comparison_figure(comparison, theme: str) -> Figure:
+def comparison_figure(comparison, theme: str) -> PlainFigure:
     """Good rate of side A and side B per category, each with its 95% interval."""
     frame = comparison.rows
     if frame.empty or int(frame["n_a"].sum() + frame["n_b"].sum()) == 0:
@@ -58,7 +58,7 @@ def comparison_figure(comparison, theme: str) -> Figure:
     return fig
 
 
-def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     """One line per category (good rate per bucket) with a shaded 95% band."""
     if frame.empty or int(frame["n"].sum()) == 0:
         return empty_figure("No annotated sessions match these filters", theme=theme)
@@ -106,7 +106,7 @@ def quality_over_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
     return fig
 
 
-def coverage_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def coverage_time_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme)
     fig = base_figure(theme)
@@ -142,7 +142,7 @@ def coverage_time_figure(frame: pd.DataFrame, theme: str) -> Figure:
     return fig
 
 
-def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     if frame.empty:
         return empty_figure(theme=theme)
     shown = frame.head(12).iloc[::-1]
@@ -165,7 +165,7 @@ def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> Figure:
     return fig
 
 
-def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> Figure:
+def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     """Heatmap: cell text = sessions with both tags, colour = lift (log scale, 1 = independent)."""
     if frame.empty:
         return empty_figure("No tagged sessions match these filters", theme=theme)
@@ -215,7 +215,7 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def add_release_markers(fig: Figure, markers: pd.DataFrame) -> Figure:
+def add_release_markers(fig: PlainFigure, markers: pd.DataFrame) -> PlainFigure:
     """Dotted vertical lines on a time chart where a version was first seen."""
     if markers is None or markers.empty:
         return fig
@@ -267,12 +267,12 @@ CHOOSE_VERSIONS = "Choose an experiment and two versions"
 CHOOSE_PERIOD = "Choose a bounded date range to compare with the previous period"
 
 
-def quality_figures(view: QualityView, theme: str) -> dict[str, Figure]:
+def quality_figures(view: QualityView, theme: str) -> dict[str, PlainFigure]:
     """Chart key (:data:`QUALITY_FIGURES`) → figure of the Quality tab."""
     return FIGURES.get_or_compute((view.key, theme), lambda: _draw(view, theme))
 
 
-def _draw(view: QualityView, theme: str) -> dict[str, Figure]:
+def _draw(view: QualityView, theme: str) -> dict[str, PlainFigure]:
     numbers = view.numbers
     if view.comparison is None:
         message = CHOOSE_VERSIONS if view.controls.mode == "versions" else CHOOSE_PERIOD
