@@ -77,8 +77,9 @@ def test_a_figure_that_changes_its_template_leaves_every_other_figure_alone():
     assert later.layout["template"]["layout"]["font"].get("size") != 99
     # a template given to the constructor is a copy too; a template name replaces it
     given = PlainFigure({"template": {"layout": {"bargap": 0.5}}, "height": 100})
-    assert given.layout["template"]["layout"]["bargap"] == 0.5 and "bargap" not in (
-        figures.TEMPLATE["layout"]
+    assert (
+        given.layout["template"]["layout"]["bargap"] == 0.5
+        and "bargap" not in (figures.TEMPLATE["layout"])
     )
     assert given.update_layout(template="plotly_dark").layout["template"] == "plotly_dark"
     assert json.dumps(figures.TEMPLATE, sort_keys=True, default=str) == before
