@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,22 @@ from services.store.dataset import Dataset
 from services.store.tables import build_tables
 from services.sync import demo
 from services.sync.records import parse_session, parse_timestamp, summarise_transcript
+
+TESTS = Path(__file__).resolve().parent
+MARKED_FOLDERS = {"browser": "browser", "deploy": "deploy"}
+"""Folder of tests/ → the marker (registered in pyproject.toml) every test in it gets, so
+``-m "not browser and not deploy"`` leaves them out without a ``pytestmark`` in each file."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        folder = path.relative_to(TESTS).parts[0]
+        if folder in MARKED_FOLDERS:
+            item.add_marker(MARKED_FOLDERS[folder])
+
 
 DEMO_ANCHOR = date(2026, 11, 22)
 DEMO_SESSIONS = 2000

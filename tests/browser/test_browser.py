@@ -18,8 +18,6 @@ from playwright.sync_api import expect
 
 from tests.support.browser_support import start_app, stop
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -10,8 +10,6 @@ from playwright.sync_api import expect
 from tests.browser.test_browser import pick, wait_ready
 from tests.support.browser_support import start_app, stop
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -19,7 +19,6 @@ from playwright.sync_api import expect
 from tests.outputs.test_export_safety import read_xlsx
 from tests.support.browser_support import start_app, stop
 
-pytestmark = pytest.mark.browser
 QUERY = "?range=30d&tz=Asia/Kolkata"
 COUNTS = ("sessions", "participants", "messages")
 SHARES = ("annotated", "good")

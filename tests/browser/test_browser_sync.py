@@ -12,8 +12,6 @@ from playwright.sync_api import expect, sync_playwright
 from tests.support.browser_support import CHROMIUM_ARGS, chromium_path, start_app, stop
 from tests.support.fake_ocs import FakeOCS
 
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture(scope="module")
 def fake():

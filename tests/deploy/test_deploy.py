@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import requests
 
 from services import settings as settings_module
@@ -31,8 +30,6 @@ from tests.support.hosted_support import (
     start_procfile,
     user_entry,
 )
-
-pytestmark = pytest.mark.deploy
 
 
 def test_procfile_runs_gunicorn_on_wsgi_server():
