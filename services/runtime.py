@@ -10,15 +10,13 @@ The hosted web layer (:mod:`services.web.security`) reports how sign-in is set u
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from collections.abc import Callable
-from contextlib import contextmanager
-from pathlib import Path
 
 from services.analytics.filters import pin_today
 from services.settings import Settings, load_settings
 from services.store.cache import DatasetCache
+from services.store.locking import file_lock
 from services.store.parquet import Store
 
 log = logging.getLogger(__name__)
@@ -80,18 +78,6 @@ def signed_in_user() -> str | None:
 def dataset():
     """The current in-memory dataset (reloaded when a new generation lands), or None."""
     return datasets().get()
-
-
-@contextmanager
-def file_lock(path: Path):
-    """An exclusive advisory lock on ``path`` (blocks until granted)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prepare_data(current: Settings | None = None) -> None:

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from services.runtime import file_lock
+from services.store.locking import file_lock
 
 MAX_VIEWS = 200
 MAX_NAME = 80

@@ -48,6 +48,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services import runtime
 from services.auth.users import FailureLimiter, hosted_problems, password_fingerprint, verify_user
 from services.settings import Settings, SettingsError
+from services.store.locking import file_lock
 
 __all__ = ["hosted_problems", "install"]
 
@@ -123,7 +124,7 @@ def _persisted_secret(settings: Settings) -> str:
     background-callback handles work across workers without a configured ``SECRET_KEY``.
     """
     path = settings.data_dir / "cache" / "secret_key"
-    with runtime.file_lock(path.with_suffix(".lock")):
+    with file_lock(path.with_suffix(".lock")):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
