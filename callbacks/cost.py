@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, callback, no_update
 
 from callbacks.graph_size import heights, with_heights
+from layouts import ids
 from layouts.cost import budget_panel, cost_cards, cost_subtitle, coverage_note, model_table
 from services import runtime
 from services.analytics.filters import FilterState
@@ -12,16 +13,16 @@ from services.views.charts import base as figures
 from services.views.charts.cost import COST_FIGURES, cost_figures
 from services.views.cost import cost_view
 
-TAB = "cost"
+TAB = ids.TAB_COST
 OUTPUTS = [
-    Output("cost-budget", "children"),
-    Output("cost-cards", "children"),
-    Output("cost-coverage", "children"),
-    Output("cost-fig-time", "figure"),
-    Output("cost-fig-model", "figure"),
-    Output("cost-fig-experiment", "figure"),
-    Output("cost-sub-time", "children"),
-    Output("cost-model-table", "children"),
+    Output(ids.COST_BUDGET, "children"),
+    Output(ids.COST_CARDS, "children"),
+    Output(ids.COST_COVERAGE, "children"),
+    Output(ids.COST_FIG_TIME, "figure"),
+    Output(ids.COST_FIG_MODEL, "figure"),
+    Output(ids.COST_FIG_EXPERIMENT, "figure"),
+    Output(ids.COST_SUB_TIME, "children"),
+    Output(ids.COST_MODEL_TABLE, "children"),
 ]
 
 
@@ -47,10 +48,10 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
 
 @callback(
     with_heights(OUTPUTS),
-    Input("tabs", "active_tab"),
-    Input("filter-state", "data"),
-    Input("theme-switch", "value"),
-    Input("data-generation", "data"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.THEME_SWITCH, "value"),
+    Input(ids.DATA_GENERATION, "data"),
 )
 def update_cost(active_tab, state_data, dark, _generation):
     if active_tab != TAB:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, callback, html, no_update
 
 from callbacks.graph_size import heights, with_heights
+from layouts import ids
 from layouts.engagement import anomaly_list, coverage_note, engagement_cards, engagement_subtitles
 from services import runtime
 from services.analytics.filters import FilterState
@@ -12,15 +13,15 @@ from services.views.charts import base as figures
 from services.views.charts.engagement import ENGAGEMENT_FIGURES, engagement_figures
 from services.views.engagement import engagement_view
 
-TAB = "engagement"
+TAB = ids.TAB_ENGAGEMENT
 FIGURES = ENGAGEMENT_FIGURES
 SUBTITLES = FIGURES
 OUTPUTS = [
-    Output("eng-cards", "children"),
-    Output("eng-coverage", "children"),
-    *[Output(f"eng-fig-{name.replace('_', '-')}", "figure") for name in FIGURES],
-    *[Output(f"eng-sub-{name.replace('_', '-')}", "children") for name in SUBTITLES],
-    Output("eng-anomalies", "children"),
+    Output(ids.ENG_CARDS, "children"),
+    Output(ids.ENG_COVERAGE, "children"),
+    *[Output(ids.ENG_FIGURES[name][0], "figure") for name in FIGURES],
+    *[Output(ids.ENG_FIGURES[name][1], "children") for name in SUBTITLES],
+    Output(ids.ENG_ANOMALIES, "children"),
 ]
 
 
@@ -43,10 +44,10 @@ def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list
 
 @callback(
     with_heights(OUTPUTS),
-    Input("tabs", "active_tab"),
-    Input("filter-state", "data"),
-    Input("theme-switch", "value"),
-    Input("data-generation", "data"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.THEME_SWITCH, "value"),
+    Input(ids.DATA_GENERATION, "data"),
 )
 def update_engagement(active_tab, state_data, dark, _generation):
     if active_tab != TAB:

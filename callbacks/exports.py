@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
+from layouts import ids
 from services import runtime
 from services.analytics.filters import FilterState
 from services.outputs import exports
@@ -52,14 +53,14 @@ def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | 
 
 
 @callback(
-    Output("chart-download", "data"),
-    Input({"type": "chart-csv", "chart": ALL}, "n_clicks"),
-    State("filter-state", "data"),
-    State("theme-switch", "value"),
-    State("q-mode", "value"),
-    State("q-experiment", "value"),
-    State("q-version-a", "value"),
-    State("q-version-b", "value"),
+    Output(ids.CHART_DOWNLOAD, "data"),
+    Input(ids.chart_csv(ALL), "n_clicks"),
+    State(ids.FILTER_STATE, "data"),
+    State(ids.THEME_SWITCH, "value"),
+    State(ids.Q_MODE, "value"),
+    State(ids.Q_EXPERIMENT, "value"),
+    State(ids.Q_VERSION_A, "value"),
+    State(ids.Q_VERSION_B, "value"),
     prevent_initial_call=True,
 )
 def download_chart(_clicks, state_data, _dark, mode, experiment, version_a, version_b):
@@ -80,15 +81,19 @@ def download_chart(_clicks, state_data, _dark, mode, experiment, version_a, vers
     return dcc.send_string(text, name, type="text/csv")
 
 
-VIEW_FORMATS = {"export-view-csv": "csv", "export-view-json": "json", "export-view-xlsx": "xlsx"}
+VIEW_FORMATS = {
+    ids.EXPORT_VIEW_CSV: "csv",
+    ids.EXPORT_VIEW_JSON: "json",
+    ids.EXPORT_VIEW_XLSX: "xlsx",
+}
 """Export menu item id → format."""
 
 
 @callback(
-    Output("view-download", "data"),
+    Output(ids.VIEW_DOWNLOAD, "data"),
     [Input(item, "n_clicks") for item in VIEW_FORMATS],
-    State("filter-state", "data"),
-    State("theme-switch", "value"),
+    State(ids.FILTER_STATE, "data"),
+    State(ids.THEME_SWITCH, "value"),
     prevent_initial_call=True,
 )
 def download_view(*args):

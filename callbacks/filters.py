@@ -12,27 +12,28 @@ from datetime import date, timedelta
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, clientside_callback, ctx, html, no_update
 
+from layouts import ids
 from services import runtime
 from services.analytics.filters import FilterState, parse_params, parse_query
 from services.views.overview import vocabulary
 
 CONTROL_IDS = [
-    ("f-range", "value"),
-    ("f-dates", "start_date"),
-    ("f-dates", "end_date"),
-    ("f-experiment", "value"),
-    ("f-team", "value"),
-    ("f-tag", "value"),
-    ("f-tag-mode", "value"),
-    ("f-platform", "value"),
-    ("f-status", "value"),
-    ("f-granularity", "value"),
-    ("f-version", "value"),
-    ("f-tz", "value"),
+    (ids.F_RANGE, "value"),
+    (ids.F_DATES, "start_date"),
+    (ids.F_DATES, "end_date"),
+    (ids.F_EXPERIMENT, "value"),
+    (ids.F_TEAM, "value"),
+    (ids.F_TAG, "value"),
+    (ids.F_TAG_MODE, "value"),
+    (ids.F_PLATFORM, "value"),
+    (ids.F_STATUS, "value"),
+    (ids.F_GRANULARITY, "value"),
+    (ids.F_VERSION, "value"),
+    (ids.F_TZ, "value"),
 ]
 
 
-CLICKABLE = ["fig-experiment", "fig-team", "fig-time", "fig-cooccurrence"]
+CLICKABLE = [ids.FIG_EXPERIMENT, ids.FIG_TEAM, ids.FIG_TIME, ids.FIG_COOCCURRENCE]
 
 
 def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterState | None:
@@ -47,16 +48,16 @@ def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterSt
     if not points:
         return None
     point = points[0]
-    if chart in ("fig-experiment", "fig-team"):
+    if chart in (ids.FIG_EXPERIMENT, ids.FIG_TEAM):
         value = point.get("customdata")
         if isinstance(value, list):
             value = value[0] if value else None
         if not value:
             return None
-        attr = "experiments" if chart == "fig-experiment" else "teams"
+        attr = "experiments" if chart == ids.FIG_EXPERIMENT else "teams"
         chosen = () if getattr(state, attr) == (value,) else (value,)
         return state.with_changes(**{attr: chosen})
-    if chart == "fig-time":
+    if chart == ids.FIG_TIME:
         from services.analytics.query import select
 
         dataset = runtime.dataset()
@@ -72,7 +73,7 @@ def cross_filter(state: FilterState, chart: str, click: dict | None) -> FilterSt
         else:
             end = start
         return state.with_changes(range="custom", start=start, end=end)
-    if chart == "fig-cooccurrence":
+    if chart == ids.FIG_COOCCURRENCE:
         tag_a, tag_b = point.get("y"), point.get("x")
         if not tag_a or not tag_b:
             return None
@@ -124,7 +125,7 @@ def state_from_controls(values: list, trigger: str | None) -> tuple[FilterState,
     ]
     versions = values[10] if len(values) > 10 else []
     tz = values[11] if len(values) > 11 else None
-    if trigger == "f-dates" and (start or end):
+    if trigger == ids.F_DATES and (start or end):
         range_ = "custom"
     params = {
         "range": range_,
@@ -160,14 +161,14 @@ def notices_alert(notices: list[str]):
 @callback(
     [Output(i, p, allow_duplicate=False) for i, p in CONTROL_IDS]
     + [
-        Output("filter-state", "data"),
-        Output("url", "search"),
-        Output("url-notices", "children"),
+        Output(ids.FILTER_STATE, "data"),
+        Output(ids.URL, "search"),
+        Output(ids.URL_NOTICES, "children"),
     ],
-    [Input("url", "search"), Input("f-reset", "n_clicks")]
+    [Input(ids.URL, "search"), Input(ids.F_RESET, "n_clicks")]
     + [Input(i, p) for i, p in CONTROL_IDS]
     + [Input(i, "clickData") for i in CLICKABLE]
-    + [Input("browser-tz", "data")],
+    + [Input(ids.BROWSER_TZ, "data")],
 )
 def sync_filters(search, _reset, *inputs):
     """Single owner of filter controls, the filter-state store and the URL."""
@@ -176,7 +177,7 @@ def sync_filters(search, _reset, *inputs):
     extra = [*inputs[len(CONTROL_IDS) :], *[None] * (len(CLICKABLE) + 1)]
     clicks = dict(zip(CLICKABLE, extra, strict=False))
     browser_tz = extra[len(CLICKABLE)]
-    if trigger == "browser-tz":
+    if trigger == ids.BROWSER_TZ:
         # a viewer's first visit: days follow their own clock unless the link names a zone
         current, _ = state_from_controls(values, None)
         if "tz=" in (search or "") or not browser_tz or browser_tz == current.tz:
@@ -193,10 +194,10 @@ def sync_filters(search, _reset, *inputs):
         if state is None:
             return [no_update] * (len(CONTROL_IDS) + 3)
         return write_state(state, values, search, browser_tz)
-    if trigger == "f-reset":
+    if trigger == ids.F_RESET:
         state = FilterState(tz=parse_params({"tz": browser_tz or ""})[0].tz)
         return [*controls_from_state(state), state.to_dict(), link_query(state, browser_tz), None]
-    if trigger is None or trigger == "url":
+    if trigger is None or trigger == ids.URL:
         state, notices = parse_query(search, vocabulary(runtime.dataset()))
         if "tz=" not in (search or "") and browser_tz:
             zone, _ = parse_params({"tz": browser_tz})  # a link without a zone: viewer's clock
@@ -214,9 +215,9 @@ def sync_filters(search, _reset, *inputs):
 
 
 @callback(
-    Output("f-version", "options"),
-    Input("f-experiment", "value"),
-    Input("data-generation", "data"),
+    Output(ids.F_VERSION, "options"),
+    Input(ids.F_EXPERIMENT, "value"),
+    Input(ids.DATA_GENERATION, "data"),
 )
 def version_options(experiments, _generation):
     """Versions used by the data; labelled with descriptions when one experiment is chosen."""
@@ -236,6 +237,6 @@ clientside_callback(
         catch (e) { return null; }
     }
     """,
-    Output("browser-tz", "data"),
-    Input("url", "pathname"),
+    Output(ids.BROWSER_TZ, "data"),
+    Input(ids.URL, "pathname"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, callback, html
 
 from callbacks.graph_size import heights, with_heights
+from layouts import ids
 from layouts.overview import annotated_line, annotation_table, kpi_cards, time_subtitle
 from services import runtime
 from services.analytics.filters import FilterState
@@ -13,15 +14,15 @@ from services.views.charts.overview import OVERVIEW_FIGURES, overview_figures
 from services.views.overview import overview
 
 OUTPUTS = [
-    Output("kpi-row", "children"),
-    Output("fig-time", "figure"),
-    Output("fig-experiment", "figure"),
-    Output("fig-team", "figure"),
-    Output("fig-annotations", "figure"),
-    Output("annotation-table", "children"),
-    Output("time-subtitle", "children"),
-    Output("annotation-subtitle", "children"),
-    Output("filter-summary", "children"),
+    Output(ids.KPI_ROW, "children"),
+    Output(ids.FIG_TIME, "figure"),
+    Output(ids.FIG_EXPERIMENT, "figure"),
+    Output(ids.FIG_TEAM, "figure"),
+    Output(ids.FIG_ANNOTATIONS, "figure"),
+    Output(ids.ANNOTATION_TABLE, "children"),
+    Output(ids.TIME_SUBTITLE, "children"),
+    Output(ids.ANNOTATION_SUBTITLE, "children"),
+    Output(ids.FILTER_SUMMARY, "children"),
 ]
 
 
@@ -48,9 +49,9 @@ def render_overview(state_data: dict | None, dark: bool, dataset=None) -> list:
 
 @callback(
     with_heights(OUTPUTS),
-    Input("filter-state", "data"),
-    Input("theme-switch", "value"),
-    Input("data-generation", "data"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.THEME_SWITCH, "value"),
+    Input(ids.DATA_GENERATION, "data"),
 )
 def update_overview(state_data, dark, _generation):
     values = render_overview(state_data, bool(dark))

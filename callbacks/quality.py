@@ -11,6 +11,7 @@ from __future__ import annotations
 from dash import Input, Output, State, callback, no_update
 
 from callbacks.graph_size import heights, with_heights
+from layouts import ids
 from layouts.quality import (
     COOCCURRENCE_SUBTITLE,
     comparison_parts,
@@ -29,25 +30,25 @@ from services.views.quality import (
 )
 
 QUALITY_OUTPUTS = [
-    Output("fig-compare", "figure"),
-    Output("q-compare-table", "children"),
-    Output("q-warnings", "children"),
-    Output("fig-quality-time", "figure"),
-    Output("q-quality-subtitle", "children"),
-    Output("fig-coverage-time", "figure"),
-    Output("q-coverage-subtitle", "children"),
-    Output("fig-coverage-experiment", "figure"),
-    Output("fig-cooccurrence", "figure"),
-    Output("q-cooccurrence-subtitle", "children"),
+    Output(ids.FIG_COMPARE, "figure"),
+    Output(ids.Q_COMPARE_TABLE, "children"),
+    Output(ids.Q_WARNINGS, "children"),
+    Output(ids.FIG_QUALITY_TIME, "figure"),
+    Output(ids.Q_QUALITY_SUBTITLE, "children"),
+    Output(ids.FIG_COVERAGE_TIME, "figure"),
+    Output(ids.Q_COVERAGE_SUBTITLE, "children"),
+    Output(ids.FIG_COVERAGE_EXPERIMENT, "figure"),
+    Output(ids.FIG_COOCCURRENCE, "figure"),
+    Output(ids.Q_COOCCURRENCE_SUBTITLE, "children"),
 ]
 
 
 @callback(
-    Output("q-experiment", "options"),
-    Output("q-experiment", "value"),
-    Input("data-generation", "data"),
-    Input("filter-state", "data"),
-    State("q-experiment", "value"),
+    Output(ids.Q_EXPERIMENT, "options"),
+    Output(ids.Q_EXPERIMENT, "value"),
+    Input(ids.DATA_GENERATION, "data"),
+    Input(ids.FILTER_STATE, "data"),
+    State(ids.Q_EXPERIMENT, "value"),
 )
 def experiment_choices(_generation, state_data, current):
     dataset = runtime.dataset()
@@ -57,13 +58,13 @@ def experiment_choices(_generation, state_data, current):
 
 
 @callback(
-    Output("q-version-a", "options"),
-    Output("q-version-b", "options"),
-    Output("q-version-a", "value"),
-    Output("q-version-b", "value"),
-    Input("q-experiment", "value"),
-    State("q-version-a", "value"),
-    State("q-version-b", "value"),
+    Output(ids.Q_VERSION_A, "options"),
+    Output(ids.Q_VERSION_B, "options"),
+    Output(ids.Q_VERSION_A, "value"),
+    Output(ids.Q_VERSION_B, "value"),
+    Input(ids.Q_EXPERIMENT, "value"),
+    State(ids.Q_VERSION_A, "value"),
+    State(ids.Q_VERSION_B, "value"),
 )
 def version_choices(experiment, current_a, current_b):
     dataset = runtime.dataset()
@@ -99,17 +100,17 @@ def render_quality(state_data, dark, mode, experiment, version_a, version_b, dat
 
 @callback(
     with_heights(QUALITY_OUTPUTS),
-    Input("filter-state", "data"),
-    Input("theme-switch", "value"),
-    Input("data-generation", "data"),
-    Input("tabs", "active_tab"),
-    Input("q-mode", "value"),
-    Input("q-experiment", "value"),
-    Input("q-version-a", "value"),
-    Input("q-version-b", "value"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.THEME_SWITCH, "value"),
+    Input(ids.DATA_GENERATION, "data"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.Q_MODE, "value"),
+    Input(ids.Q_EXPERIMENT, "value"),
+    Input(ids.Q_VERSION_A, "value"),
+    Input(ids.Q_VERSION_B, "value"),
 )
 def update_quality(state_data, dark, _generation, tab, mode, experiment, version_a, version_b):
-    if tab != "quality":
+    if tab != ids.TAB_QUALITY:
         return [no_update] * len(with_heights(QUALITY_OUTPUTS))
     values = render_quality(state_data, bool(dark), mode, experiment, version_a, version_b)
     return values + heights(QUALITY_OUTPUTS, values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, ctx, no_update
 
+from layouts import ids
 from services import runtime
 from services.analytics.filters import FilterState
 from services.web import saved_views
@@ -18,13 +19,13 @@ def manage_views(trigger: str | None, name: str | None, selected: str | None, st
     message = ""
     value = no_update
     try:
-        if trigger == "sv-save":
+        if trigger == ids.SV_SAVE:
             record = saved_views.save_view(
                 data_dir, name, FilterState.from_dict(state_data).to_query()
             )
             message = f"Saved “{record['name']}” — everyone on this dashboard can open it."
             value = record["name"]
-        elif trigger == "sv-delete":
+        elif trigger == ids.SV_DELETE:
             if saved_views.delete_view(data_dir, selected):
                 message = f"Deleted “{selected}”."
                 value = None
@@ -36,27 +37,27 @@ def manage_views(trigger: str | None, name: str | None, selected: str | None, st
 
 
 @callback(
-    Output("sv-select", "options"),
-    Output("sv-message", "children"),
-    Output("sv-select", "value"),
-    Input("sv-save", "n_clicks"),
-    Input("sv-delete", "n_clicks"),
-    State("sv-name", "value"),
-    State("sv-select", "value"),
-    State("filter-state", "data"),
+    Output(ids.SV_SELECT, "options"),
+    Output(ids.SV_MESSAGE, "children"),
+    Output(ids.SV_SELECT, "value"),
+    Input(ids.SV_SAVE, "n_clicks"),
+    Input(ids.SV_DELETE, "n_clicks"),
+    State(ids.SV_NAME, "value"),
+    State(ids.SV_SELECT, "value"),
+    State(ids.FILTER_STATE, "data"),
 )
 def update_saved_views(_save, _delete, name, selected, state_data):
     return manage_views(ctx.triggered_id, name, selected, state_data, runtime.settings().data_dir)
 
 
 @callback(
-    Output("url", "search", allow_duplicate=True),
-    Input("sv-select", "value"),
+    Output(ids.URL, "search", allow_duplicate=True),
+    Input(ids.SV_SELECT, "value"),
     prevent_initial_call=True,
 )
 def open_saved_view(name):
     """Opening a view navigates to its link; the filters follow the URL as for a pasted link."""
     view = saved_views.find_view(runtime.settings().data_dir, name) if name else None
-    if view is None or ctx.triggered_id != "sv-select":
+    if view is None or ctx.triggered_id != ids.SV_SELECT:
         return no_update
     return view["query"] or "?"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 
-from layouts.sessions import PAGER, SORT_HEADER, sessions_table
+from layouts import ids
+from layouts.sessions import PAGER, sessions_table
 from services import runtime
 from services.analytics.filters import FilterState
 from services.outputs import exports
@@ -17,7 +18,7 @@ from services.views.sessions import (
     table_page,
 )
 
-TAB = "sessions"
+TAB = ids.TAB_SESSIONS
 
 
 def _links() -> tuple[str, bool]:
@@ -32,9 +33,9 @@ def records(frame) -> list[dict]:
 
 def table_action(trigger, value=None) -> str | None:
     """The :func:`services.views.sessions.next_state` action for what triggered the callback."""
-    if trigger in ("filter-state", "data-generation"):
+    if trigger in (ids.FILTER_STATE, ids.DATA_GENERATION):
         return "reset"
-    if isinstance(trigger, dict) and trigger.get("type") == SORT_HEADER:
+    if isinstance(trigger, dict) and trigger.get("type") == ids.SORT_HEADER:
         return f"sort:{trigger.get('column')}" if value else None  # a re-rendered header: 0
     if trigger in PAGER:
         return PAGER[trigger][0]
@@ -62,21 +63,21 @@ def render_table(state_data: dict | None, table_data: dict | None, action: str |
 
 
 TABLE_OUTPUTS = [
-    Output("table-state", "data"),
-    Output("sessions-table", "children"),
-    Output("sessions-range", "children"),
+    Output(ids.TABLE_STATE, "data"),
+    Output(ids.SESSIONS_TABLE, "children"),
+    Output(ids.SESSIONS_RANGE, "children"),
     *[Output(button_id, "disabled") for button_id in PAGER],
 ]
 
 
 @callback(
     TABLE_OUTPUTS,
-    Input("tabs", "active_tab"),
-    Input("filter-state", "data"),
-    Input("data-generation", "data"),
-    Input({"type": SORT_HEADER, "column": ALL}, "n_clicks"),
+    Input(ids.TABS, "active_tab"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.DATA_GENERATION, "data"),
+    Input(ids.sort_header(ALL), "n_clicks"),
     *[Input(button_id, "n_clicks") for button_id in PAGER],
-    State("table-state", "data"),
+    State(ids.TABLE_STATE, "data"),
     prevent_initial_call=True,  # the tab opens on Overview; opening Sessions renders it
 )
 def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
@@ -98,9 +99,9 @@ def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
 
 
 @callback(
-    Output("sessions-count", "children"),
-    Input("filter-state", "data"),
-    Input("data-generation", "data"),
+    Output(ids.SESSIONS_COUNT, "children"),
+    Input(ids.FILTER_STATE, "data"),
+    Input(ids.DATA_GENERATION, "data"),
 )
 def update_count(state_data, _generation):
     dataset = runtime.dataset()
@@ -123,9 +124,9 @@ def csv_export(state_data: dict | None) -> tuple[str, str] | None:
 
 
 @callback(
-    Output("download-csv", "data"),
-    Input("download-button", "n_clicks"),
-    State("filter-state", "data"),
+    Output(ids.DOWNLOAD_CSV, "data"),
+    Input(ids.DOWNLOAD_BUTTON, "n_clicks"),
+    State(ids.FILTER_STATE, "data"),
     prevent_initial_call=True,
 )
 def download_csv(_clicks, state_data):
@@ -137,12 +138,12 @@ def download_csv(_clicks, state_data):
 
 
 @callback(
-    Output("tabs", "active_tab"),
-    Input({"type": "open-sessions", "chart": ALL}, "n_clicks"),
+    Output(ids.TABS, "active_tab"),
+    Input(ids.open_sessions(ALL), "n_clicks"),
     prevent_initial_call=True,
 )
 def open_sessions(clicks):
     """A chart's "Sessions ↗" opens the table, which already holds that chart's sessions."""
     if not ctx.triggered_id or not any(clicks or []):
         return no_update
-    return "sessions"
+    return ids.TAB_SESSIONS

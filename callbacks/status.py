@@ -11,6 +11,7 @@ import time
 
 from dash import Input, Output, State, callback, no_update
 
+from layouts import ids
 from layouts.header import sync_progress, sync_result_message
 from layouts.page import dropdown_options, store_notice
 from services import runtime
@@ -63,8 +64,8 @@ def status_outputs(dataset, settings, status: dict, started: bool):
 
 
 @callback(
-    Output("sync-result-message", "children"),
-    Input("sync-result", "data"),
+    Output(ids.SYNC_RESULT_MESSAGE, "children"),
+    Input(ids.SYNC_RESULT, "data"),
     prevent_initial_call=True,
 )
 def show_sync_result(result):
@@ -77,19 +78,19 @@ def show_sync_result(result):
 
 
 @callback(
-    Output("data-generation", "data"),
-    Output("data-freshness", "children"),
-    Output("store-notice", "children"),
-    Output("sync-progress", "children"),
-    Output("refresh-button", "disabled"),
-    Output("cancel-button", "className"),
-    Output("f-experiment", "options"),
-    Output("f-team", "options"),
-    Output("f-tag", "options"),
-    Output("f-platform", "options"),
-    Output("f-status", "options"),
-    Input("status-poll", "n_intervals"),
-    State("data-generation", "data"),
+    Output(ids.DATA_GENERATION, "data"),
+    Output(ids.DATA_FRESHNESS, "children"),
+    Output(ids.STORE_NOTICE, "children"),
+    Output(ids.SYNC_PROGRESS, "children"),
+    Output(ids.REFRESH_BUTTON, "disabled"),
+    Output(ids.CANCEL_BUTTON, "className"),
+    Output(ids.F_EXPERIMENT, "options"),
+    Output(ids.F_TEAM, "options"),
+    Output(ids.F_TAG, "options"),
+    Output(ids.F_PLATFORM, "options"),
+    Output(ids.F_STATUS, "options"),
+    Input(ids.STATUS_POLL, "n_intervals"),
+    State(ids.DATA_GENERATION, "data"),
 )
 def poll_data(_n, known_generation):
     """Every few seconds: pick up a new generation, show sync progress, maybe start a sync."""

@@ -13,6 +13,7 @@ import logging
 
 from dash import Input, Output, State, callback
 
+from layouts import ids
 from services import runtime
 from services.sync import status as sync_status
 
@@ -43,11 +44,11 @@ def run_refresh(settings) -> dict:
 
 
 @callback(
-    Output("sync-result", "data"),
-    Input("refresh-button", "n_clicks"),
-    State("refresh-button", "n_clicks_timestamp"),
+    Output(ids.SYNC_RESULT, "data"),
+    Input(ids.REFRESH_BUTTON, "n_clicks"),
+    State(ids.REFRESH_BUTTON, "n_clicks_timestamp"),
     background=True,
-    running=[(Output("refresh-button", "children"), "Syncing…", "↻ Refresh")],
+    running=[(Output(ids.REFRESH_BUTTON, "children"), "Syncing…", "↻ Refresh")],
     prevent_initial_call=True,
 )
 def refresh(_clicks, _click_nonce):
@@ -62,8 +63,8 @@ def refresh(_clicks, _click_nonce):
 
 
 @callback(
-    Output("sync-cancel-ack", "data"),
-    Input("cancel-button", "n_clicks"),
+    Output(ids.SYNC_CANCEL_ACK, "data"),
+    Input(ids.CANCEL_BUTTON, "n_clicks"),
     prevent_initial_call=True,
 )
 def cancel(_clicks):

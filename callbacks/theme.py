@@ -2,6 +2,8 @@
 
 from dash import Input, Output, clientside_callback
 
+from layouts import ids
+
 clientside_callback(
     """
     function(dark) {
@@ -9,6 +11,6 @@ clientside_callback(
         return dark ? "dark" : "light";
     }
     """,
-    Output("theme", "data"),
-    Input("theme-switch", "value"),
+    Output(ids.THEME, "data"),
+    Input(ids.THEME_SWITCH, "value"),
 )

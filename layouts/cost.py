@@ -7,6 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts import ids
 from layouts.engagement import kpi_card
 from layouts.overview import chart_card
 from services.analytics.cost import BUDGET_RED
@@ -15,17 +16,12 @@ from services.analytics.cost import BUDGET_RED
 def cost_tab() -> html.Div:
     return html.Div(
         [
-            html.Div(id="cost-budget", className="mb-3"),
-            dbc.Row(id="cost-cards", className="g-3 mb-2"),
-            html.Div(id="cost-coverage", className="table-note mb-3"),
+            html.Div(id=ids.COST_BUDGET, className="mb-3"),
+            dbc.Row(id=ids.COST_CARDS, className="g-3 mb-2"),
+            html.Div(id=ids.COST_COVERAGE, className="table-note mb-3"),
             dbc.Row(
                 dbc.Col(
-                    chart_card(
-                        "Cost over time",
-                        "cost-fig-time",
-                        subtitle_id="cost-sub-time",
-                        csv_chart="cost-time",
-                    ),
+                    chart_card("Cost over time", "cost-time", subtitle_id=ids.COST_SUB_TIME),
                     xs=12,
                 ),
                 className="g-3 mb-3",
@@ -33,14 +29,12 @@ def cost_tab() -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        chart_card("Cost by model", "cost-fig-model", csv_chart="cost-model"),
+                        chart_card("Cost by model", "cost-model"),
                         xs=12,
                         lg=5,
                     ),
                     dbc.Col(
-                        chart_card(
-                            "Cost by experiment", "cost-fig-experiment", csv_chart="cost-experiment"
-                        ),
+                        chart_card("Cost by experiment", "cost-experiment"),
                         xs=12,
                         lg=7,
                     ),
@@ -55,7 +49,7 @@ def cost_tab() -> html.Div:
                                 html.H2("Models", className="card-title-sm"),
                                 className="chart-header",
                             ),
-                            dbc.CardBody(id="cost-model-table", className="p-2"),
+                            dbc.CardBody(id=ids.COST_MODEL_TABLE, className="p-2"),
                         ],
                         className="chart-card h-100",
                     ),
@@ -139,7 +133,7 @@ def budget_panel(budget) -> html.Div:
         return html.Div(
             "No monthly budget set (MONTHLY_BUDGET_USD).",
             className="table-note",
-            id="cost-no-budget",
+            id=ids.COST_NO_BUDGET,
         )
     month = f"{budget.month:%B %Y}"
     percent = budget.share * 100
@@ -168,7 +162,7 @@ def budget_panel(budget) -> html.Div:
                     color=budget.colour,
                     className="my-2",
                     style={"height": "0.9rem"},
-                    id="cost-budget-bar",
+                    id=ids.COST_BUDGET_BAR,
                 ),
                 html.Div(
                     [

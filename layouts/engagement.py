@@ -7,6 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts import ids
 from layouts.overview import chart_card, csv_button
 from services.analytics.anomalies import METRIC_LABELS
 from services.analytics.engagement import LEXICON_NOTE
@@ -26,70 +27,46 @@ def engagement_tab() -> html.Div:
                 className="d-flex justify-content-end mb-1",
                 title="The headline numbers below as CSV",
             ),
-            dbc.Row(id="eng-cards", className="g-3 mb-2"),
+            dbc.Row(id=ids.ENG_CARDS, className="g-3 mb-2"),
             html.Div(
-                [html.Span(id="eng-coverage"), " ", html.Span(LEXICON_NOTE)],
+                [html.Span(id=ids.ENG_COVERAGE), " ", html.Span(LEXICON_NOTE)],
                 className="table-note mb-1",
-                id="eng-notes",
+                id=ids.ENG_NOTES,
             ),
             lexicon_words(),
             _row(
-                chart_card(
-                    "Messages per session",
-                    "eng-fig-messages",
-                    subtitle_id="eng-sub-messages",
-                    csv_chart="messages",
-                ),
-                chart_card(
-                    "Words per participant message",
-                    "eng-fig-words",
-                    subtitle_id="eng-sub-words",
-                    csv_chart="words",
-                ),
+                chart_card("Messages per session", "messages", subtitle_id=ids.ENG_SUB_MESSAGES),
+                chart_card("Words per participant message", "words", subtitle_id=ids.ENG_SUB_WORDS),
             ),
             _row(
-                chart_card(
-                    "Session length",
-                    "eng-fig-duration",
-                    subtitle_id="eng-sub-duration",
-                    csv_chart="duration",
-                ),
-                chart_card(
-                    "Where conversations end",
-                    "eng-fig-dropoff",
-                    subtitle_id="eng-sub-dropoff",
-                    csv_chart="dropoff",
-                ),
+                chart_card("Session length", "duration", subtitle_id=ids.ENG_SUB_DURATION),
+                chart_card("Where conversations end", "dropoff", subtitle_id=ids.ENG_SUB_DROPOFF),
             ),
             _row(
                 chart_card(
                     "Active participants over time",
-                    "eng-fig-participants",
-                    subtitle_id="eng-sub-participants",
-                    csv_chart="participants",
+                    "participants",
+                    subtitle_id=ids.ENG_SUB_PARTICIPANTS,
                 ),
                 chart_card(
                     "Sessions per participant",
-                    "eng-fig-per-participant",
-                    subtitle_id="eng-sub-per-participant",
-                    csv_chart="per-participant",
+                    "per-participant",
+                    subtitle_id=ids.ENG_SUB_PER_PARTICIPANT,
                 ),
             ),
             _row(
                 chart_card(
                     "Appreciation and dissatisfaction over time",
-                    "eng-fig-lexicon",
-                    subtitle_id="eng-sub-lexicon",
-                    csv_chart="lexicon",
+                    "lexicon",
+                    subtitle_id=ids.ENG_SUB_LEXICON,
                 ),
                 lg=12,
             ),
             _row(
                 chart_card(
                     "Retention — weekly cohorts of new participants",
-                    "eng-fig-retention",
-                    subtitle_id="eng-sub-retention",
-                    csv_chart="retention",
+                    "retention",
+                    subtitle_id=ids.ENG_SUB_RETENTION,
                 ),
                 lg=12,
             ),
@@ -110,7 +87,7 @@ def engagement_tab() -> html.Div:
                             ),
                             className="chart-header",
                         ),
-                        dbc.CardBody(id="eng-anomalies", className="p-2"),
+                        dbc.CardBody(id=ids.ENG_ANOMALIES, className="p-2"),
                     ],
                     className="chart-card h-100",
                 ),
@@ -152,7 +129,7 @@ def lexicon_words() -> html.Details:
             ),
         ],
         className="table-note mb-3",
-        id="eng-lexicon-words",
+        id=ids.ENG_LEXICON_WORDS,
     )
 
 
@@ -182,7 +159,7 @@ def kpi_card(
                         ],
                         className="kpi-head",
                     ),
-                    html.Div(value, className="kpi-value", id=f"{prefix}-kpi-{key}"),
+                    html.Div(value, className="kpi-value", id=ids.kpi_value(key, prefix)),
                     html.Div(detail, className="kpi-delta delta-none"),
                 ]
             ),
@@ -323,7 +300,7 @@ def anomaly_list(flags, tz: str = "UTC") -> html.Div:
     """The flagged days (calendar days in ``tz``), newest first, or a line saying there are none."""
     if flags is None or flags.empty:
         return html.Div(
-            "No unusual days in this window.", className="empty-state", id="eng-no-anomalies"
+            "No unusual days in this window.", className="empty-state", id=ids.ENG_NO_ANOMALIES
         )
     rows = []
     for row in flags.iloc[::-1].itertuples():
@@ -364,5 +341,5 @@ def anomaly_list(flags, tz: str = "UTC") -> html.Div:
         size="sm",
         hover=True,
         className="mb-1 annotation-table",
-        id="eng-anomaly-table",
+        id=ids.ENG_ANOMALY_TABLE,
     )

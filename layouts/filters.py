@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
 from services.analytics.filters import RANGE_CHOICES, RANGE_LABELS, UNTAGGED, timezone_names
 
 
@@ -26,10 +27,10 @@ def export_menu() -> html.Div:
         [
             dbc.DropdownMenu(
                 [
-                    dbc.DropdownMenuItem("Overview as CSV", id="export-view-csv", n_clicks=0),
-                    dbc.DropdownMenuItem("Overview as JSON", id="export-view-json", n_clicks=0),
+                    dbc.DropdownMenuItem("Overview as CSV", id=ids.EXPORT_VIEW_CSV, n_clicks=0),
+                    dbc.DropdownMenuItem("Overview as JSON", id=ids.EXPORT_VIEW_JSON, n_clicks=0),
                     dbc.DropdownMenuItem(
-                        "Overview as Excel (XLSX)", id="export-view-xlsx", n_clicks=0
+                        "Overview as Excel (XLSX)", id=ids.EXPORT_VIEW_XLSX, n_clicks=0
                     ),
                     dbc.DropdownMenuItem(divider=True),
                     dbc.DropdownMenuItem(
@@ -38,14 +39,14 @@ def export_menu() -> html.Div:
                     ),
                 ],
                 label="Export",
-                id="export-menu",
+                id=ids.EXPORT_MENU,
                 align_end=True,
                 size="sm",
                 color="secondary",
                 toggle_class_name="btn-outline-secondary",
                 toggle_style={"--bs-btn-bg": "transparent"},
             ),
-            dcc.Download(id="view-download"),
+            dcc.Download(id=ids.VIEW_DOWNLOAD),
         ]
     )
 
@@ -60,7 +61,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Date range",
                             dcc.Dropdown(
-                                id="f-range",
+                                id=ids.F_RANGE,
                                 options=[
                                     {"label": RANGE_LABELS[r], "value": r} for r in RANGE_CHOICES
                                 ],
@@ -73,7 +74,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Custom dates (end inclusive)",
                             dcc.DatePickerRange(
-                                id="f-dates",
+                                id=ids.F_DATES,
                                 display_format="YYYY-MM-DD",
                                 start_date_placeholder_text="Start",
                                 end_date_placeholder_text="End",
@@ -86,7 +87,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Experiment (chatbot)",
                             dcc.Dropdown(
-                                id="f-experiment",
+                                id=ids.F_EXPERIMENT,
                                 options=options["experiments"],
                                 multi=True,
                                 placeholder="All experiments",
@@ -96,7 +97,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Team",
                             dcc.Dropdown(
-                                id="f-team",
+                                id=ids.F_TEAM,
                                 options=options["teams"],
                                 multi=True,
                                 placeholder="All teams",
@@ -106,7 +107,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Time zone",
                             dcc.Dropdown(
-                                id="f-tz",
+                                id=ids.F_TZ,
                                 options=[{"label": z, "value": z} for z in timezone_names()],
                                 value="UTC",
                                 clearable=False,
@@ -121,7 +122,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Session tag",
                             dcc.Dropdown(
-                                id="f-tag",
+                                id=ids.F_TAG,
                                 options=[
                                     {"label": "(untagged)", "value": UNTAGGED},
                                     *options["tags"],
@@ -134,7 +135,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Tags must match",
                             dbc.RadioItems(
-                                id="f-tag-mode",
+                                id=ids.F_TAG_MODE,
                                 options=[
                                     {"label": "any", "value": "any"},
                                     {"label": "all", "value": "all"},
@@ -148,7 +149,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Platform",
                             dcc.Dropdown(
-                                id="f-platform",
+                                id=ids.F_PLATFORM,
                                 options=options["platforms"],
                                 multi=True,
                                 placeholder="All but evaluations",
@@ -158,7 +159,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Status",
                             dcc.Dropdown(
-                                id="f-status",
+                                id=ids.F_STATUS,
                                 options=options["statuses"],
                                 multi=True,
                                 placeholder="All but setup",
@@ -168,7 +169,7 @@ def filter_bar(options: dict) -> dbc.Card:
                         _field(
                             "Version",
                             dcc.Dropdown(
-                                id="f-version",
+                                id=ids.F_VERSION,
                                 options=options.get("versions", []),
                                 multi=True,
                                 placeholder="All versions",
@@ -180,17 +181,17 @@ def filter_bar(options: dict) -> dbc.Card:
                 ),
                 html.Div(
                     [
-                        html.Div(id="filter-summary", className="filter-summary"),
+                        html.Div(id=ids.FILTER_SUMMARY, className="filter-summary"),
                         html.Div(
                             [
                                 html.Button(
                                     "Reset",
-                                    id="f-reset",
+                                    id=ids.F_RESET,
                                     className="btn btn-outline-secondary btn-sm",
                                     n_clicks=0,
                                 ),
                                 dcc.Clipboard(
-                                    id="copy-link",
+                                    id=ids.COPY_LINK,
                                     title="Copy a link to this view",
                                     className="btn btn-outline-secondary btn-sm copy-link",
                                     children="Copy link",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
+
 
 def header(demo_mode: bool, auth_note: str | None = None, user: str | None = None) -> html.Header:
     """``user``: the signed-in user on the hosted app (shows a Sign out link), else None."""
@@ -17,7 +19,7 @@ def header(demo_mode: bool, auth_note: str | None = None, user: str | None = Non
                         html.Div(
                             [
                                 html.H1("OCS Session Analytics", className="brand-title"),
-                                html.Div(id="data-freshness", className="brand-sub"),
+                                html.Div(id=ids.DATA_FRESHNESS, className="brand-sub"),
                             ]
                         ),
                     ],
@@ -28,11 +30,11 @@ def header(demo_mode: bool, auth_note: str | None = None, user: str | None = Non
                         html.Span(auth_note, className="badge text-bg-warning me-2")
                         if auth_note
                         else None,
-                        html.Div(id="sync-progress", className="sync-progress"),
-                        html.Div(id="sync-result-message", className="sync-progress"),
+                        html.Div(id=ids.SYNC_PROGRESS, className="sync-progress"),
+                        html.Div(id=ids.SYNC_RESULT_MESSAGE, className="sync-progress"),
                         html.Button(
                             "↻ Refresh",
-                            id="refresh-button",
+                            id=ids.REFRESH_BUTTON,
                             className="btn btn-primary btn-sm",
                             title="Sync new sessions from OpenChatStudio"
                             if not demo_mode
@@ -42,21 +44,21 @@ def header(demo_mode: bool, auth_note: str | None = None, user: str | None = Non
                         ),
                         html.Button(
                             "Cancel",
-                            id="cancel-button",
+                            id=ids.CANCEL_BUTTON,
                             className="btn btn-outline-secondary btn-sm d-none",
                             n_clicks=0,
                         ),
                         html.A(
                             "Sign out",
                             href="/logout",
-                            id="sign-out",
+                            id=ids.SIGN_OUT,
                             className="btn btn-outline-secondary btn-sm",
                             title=f"Signed in as {user}",
                         )
                         if user
                         else None,
                         dbc.Switch(
-                            id="theme-switch",
+                            id=ids.THEME_SWITCH,
                             label="Dark",
                             value=False,
                             className="theme-switch mb-0",
@@ -89,22 +91,22 @@ def demo_banner() -> dbc.Alert:
         ],
         color="info",
         className="demo-banner mb-3",
-        id="demo-banner",
+        id=ids.DEMO_BANNER,
     )
 
 
 def stores() -> list:
     return [
-        dcc.Location(id="url", refresh=False),
-        dcc.Store(id="filter-state"),
-        dcc.Store(id="data-generation"),
-        dcc.Store(id="refresh-nonce"),
-        dcc.Store(id="theme", storage_type="local"),
-        dcc.Interval(id="status-poll", interval=2000),
-        dcc.Download(id="download-csv"),
-        dcc.Store(id="browser-tz"),
-        dcc.Store(id="sync-result"),
-        dcc.Store(id="sync-cancel-ack"),
+        dcc.Location(id=ids.URL, refresh=False),
+        dcc.Store(id=ids.FILTER_STATE),
+        dcc.Store(id=ids.DATA_GENERATION),
+        dcc.Store(id=ids.REFRESH_NONCE),
+        dcc.Store(id=ids.THEME, storage_type="local"),
+        dcc.Interval(id=ids.STATUS_POLL, interval=2000),
+        dcc.Download(id=ids.DOWNLOAD_CSV),
+        dcc.Store(id=ids.BROWSER_TZ),
+        dcc.Store(id=ids.SYNC_RESULT),
+        dcc.Store(id=ids.SYNC_CANCEL_ACK),
     ]
 
 
@@ -119,7 +121,7 @@ def sync_progress(status: dict | None):
             [
                 html.Div(
                     [html.Strong("Syncing "), status.get("message") or status.get("phase") or "…"],
-                    id="sync-message",
+                    id=ids.SYNC_MESSAGE,
                 ),
                 dbc.Progress(
                     value=value if value is not None else 100,
@@ -132,11 +134,13 @@ def sync_progress(status: dict | None):
         )
     if status.get("state") == "error" and status.get("last_error"):
         return html.Div(
-            f"Last sync failed: {status['last_error']}", id="sync-message", className="text-danger"
+            f"Last sync failed: {status['last_error']}",
+            id=ids.SYNC_MESSAGE,
+            className="text-danger",
         )
     if status.get("state") == "cancelled":
-        return html.Div("Last sync was cancelled; data unchanged.", id="sync-message")
-    return html.Div(id="sync-message")
+        return html.Div("Last sync was cancelled; data unchanged.", id=ids.SYNC_MESSAGE)
+    return html.Div(id=ids.SYNC_MESSAGE)
 
 
 def sync_result_message(result: dict | None):

@@ -7,6 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
 from services.analytics.metrics import Kpi
 
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
@@ -57,7 +58,9 @@ def kpi_cards(kpis: list[Kpi]) -> list:
                                 ],
                                 className="kpi-head",
                             ),
-                            html.Div(format_value(kpi), className="kpi-value", id=f"kpi-{kpi.key}"),
+                            html.Div(
+                                format_value(kpi), className="kpi-value", id=ids.kpi_value(kpi.key)
+                            ),
                             html.Div(text, className=f"kpi-delta {css}"),
                         ]
                     ),
@@ -75,34 +78,30 @@ def csv_button(chart: str) -> html.Button:
     """A small "CSV" button that downloads the chart's numbers (``callbacks/exports.py``)."""
     return html.Button(
         "CSV",
-        id={"type": "chart-csv", "chart": chart},
+        id=ids.chart_csv(chart),
         className="btn btn-outline-secondary btn-sm py-0 px-2",
         title="Download this chart's numbers as CSV (with the filters and last-sync time)",
         n_clicks=0,
     )
 
 
-def chart_card(
-    title: str,
-    graph_id: str,
-    extra=None,
-    subtitle_id: str | None = None,
-    csv_chart: str | None = None,
-) -> dbc.Card:
-    """A chart in a card; ``csv_chart`` adds a CSV download of that chart's aggregate.
+def chart_card(title: str, chart: str, extra=None, subtitle_id: str | None = None) -> dbc.Card:
+    """The card of the chart whose CSV key is ``chart`` (its graph: ``ids.CHART_GRAPHS[chart]``),
+    with a CSV download of the chart's numbers; ``extra`` goes into the header beside it.
 
     Every card has "Sessions ↗", which opens the sessions behind the chart in the table (click
     a bar or cell first to narrow them: clicks set the filters).
     """
+    graph_id = ids.CHART_GRAPHS[chart]
     open_sessions = html.Button(
         "Sessions ↗",
-        id={"type": "open-sessions", "chart": graph_id},
+        id=ids.open_sessions(graph_id),
         className="btn btn-link btn-sm p-0 open-sessions",
         title="Open the sessions behind this chart in the table",
         n_clicks=0,
     )
     extra = html.Div(
-        [extra, csv_button(csv_chart) if csv_chart else None, open_sessions],
+        [extra, csv_button(chart), open_sessions],
         className="d-flex align-items-center gap-2",
     )
     return dbc.Card(
@@ -136,7 +135,7 @@ def chart_card(
 
 def overview_tab() -> html.Div:
     granularity = dbc.RadioItems(
-        id="f-granularity",
+        id=ids.F_GRANULARITY,
         options=[
             {"label": "auto", "value": "auto"},
             {"label": "day", "value": "day"},
@@ -149,12 +148,15 @@ def overview_tab() -> html.Div:
     )
     return html.Div(
         [
-            dcc.Download(id="chart-download"),
-            dbc.Row(id="kpi-row", className="g-3 mb-3"),
+            dcc.Download(id=ids.CHART_DOWNLOAD),
+            dbc.Row(id=ids.KPI_ROW, className="g-3 mb-3"),
             dbc.Row(
                 dbc.Col(
                     chart_card(
-                        "Sessions over time", "fig-time", granularity, "time-subtitle", "time"
+                        "Sessions over time",
+                        "time",
+                        extra=granularity,
+                        subtitle_id=ids.TIME_SUBTITLE,
                     ),
                     xs=12,
                 ),
@@ -163,14 +165,12 @@ def overview_tab() -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(
-                        chart_card(
-                            "Sessions by experiment", "fig-experiment", csv_chart="experiment"
-                        ),
+                        chart_card("Sessions by experiment", "experiment"),
                         xs=12,
                         lg=7,
                     ),
                     dbc.Col(
-                        chart_card("Sessions by team", "fig-team", csv_chart="team"),
+                        chart_card("Sessions by team", "team"),
                         xs=12,
                         lg=5,
                     ),
@@ -182,9 +182,8 @@ def overview_tab() -> html.Div:
                     dbc.Col(
                         chart_card(
                             "Annotation quality — good rate with 95% interval",
-                            "fig-annotations",
-                            subtitle_id="annotation-subtitle",
-                            csv_chart="annotations",
+                            "annotations",
+                            subtitle_id=ids.ANNOTATION_SUBTITLE,
                         ),
                         xs=12,
                         lg=7,
@@ -195,7 +194,7 @@ def overview_tab() -> html.Div:
                                 dbc.CardHeader(
                                     html.H2("Annotation counts", className="card-title-sm")
                                 ),
-                                dbc.CardBody(id="annotation-table", className="p-2"),
+                                dbc.CardBody(id=ids.ANNOTATION_TABLE, className="p-2"),
                             ],
                             className="chart-card h-100",
                         ),

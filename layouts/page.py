@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts import ids
 from layouts.cost import cost_tab
 from layouts.engagement import engagement_tab
 from layouts.filters import filter_bar
@@ -65,20 +66,24 @@ def page(
             dbc.Container(
                 [
                     demo_banner() if demo_mode else None,
-                    html.Div(id="store-notice", children=store_notice(notice)),
-                    html.Div(id="url-notices"),
+                    html.Div(id=ids.STORE_NOTICE, children=store_notice(notice)),
+                    html.Div(id=ids.URL_NOTICES),
                     filter_bar(options),
                     saved_views_bar(),
                     dbc.Tabs(
                         [
-                            dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),
-                            dbc.Tab(quality_tab(), label="Quality & versions", tab_id="quality"),
-                            dbc.Tab(engagement_tab(), label="Engagement", tab_id="engagement"),
-                            dbc.Tab(cost_tab(), label="Cost", tab_id="cost"),
-                            dbc.Tab(sessions_tab(), label="Sessions", tab_id="sessions"),
+                            dbc.Tab(overview_tab(), label="Overview", tab_id=ids.TAB_OVERVIEW),
+                            dbc.Tab(
+                                quality_tab(), label="Quality & versions", tab_id=ids.TAB_QUALITY
+                            ),
+                            dbc.Tab(
+                                engagement_tab(), label="Engagement", tab_id=ids.TAB_ENGAGEMENT
+                            ),
+                            dbc.Tab(cost_tab(), label="Cost", tab_id=ids.TAB_COST),
+                            dbc.Tab(sessions_tab(), label="Sessions", tab_id=ids.TAB_SESSIONS),
                         ],
-                        id="tabs",
-                        active_tab="overview",
+                        id=ids.TABS,
+                        active_tab=ids.TAB_OVERVIEW,
                         className="mb-3",
                     ),
                     html.Footer(

@@ -7,6 +7,7 @@ import math
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
 from layouts.overview import GRAPH_CONFIG, annotated_line, chart_card, csv_button
 
 
@@ -17,7 +18,7 @@ def quality_tab() -> html.Div:
                 [
                     html.Label("Compare", className="filter-label"),
                     dbc.RadioItems(
-                        id="q-mode",
+                        id=ids.Q_MODE,
                         options=[
                             {"label": "two versions", "value": "versions"},
                             {"label": "this vs previous period", "value": "periods"},
@@ -32,7 +33,7 @@ def quality_tab() -> html.Div:
             dbc.Col(
                 [
                     html.Label("Experiment", className="filter-label"),
-                    dcc.Dropdown(id="q-experiment", clearable=False, placeholder="Choose"),
+                    dcc.Dropdown(id=ids.Q_EXPERIMENT, clearable=False, placeholder="Choose"),
                 ],
                 xs=12,
                 lg=3,
@@ -40,7 +41,7 @@ def quality_tab() -> html.Div:
             dbc.Col(
                 [
                     html.Label("Version A", className="filter-label"),
-                    dcc.Dropdown(id="q-version-a", placeholder="Choose"),
+                    dcc.Dropdown(id=ids.Q_VERSION_A, placeholder="Choose"),
                 ],
                 xs=6,
                 lg=3,
@@ -48,7 +49,7 @@ def quality_tab() -> html.Div:
             dbc.Col(
                 [
                     html.Label("Version B", className="filter-label"),
-                    dcc.Dropdown(id="q-version-b", placeholder="Choose"),
+                    dcc.Dropdown(id=ids.Q_VERSION_B, placeholder="Choose"),
                 ],
                 xs=6,
                 lg=3,
@@ -80,13 +81,15 @@ def quality_tab() -> html.Div:
                     dbc.CardBody(
                         [
                             compare_controls,
-                            html.Div(id="q-warnings"),
+                            html.Div(id=ids.Q_WARNINGS),
                             dcc.Loading(
-                                dcc.Graph(id="fig-compare", config=GRAPH_CONFIG, className="chart"),
+                                dcc.Graph(
+                                    id=ids.FIG_COMPARE, config=GRAPH_CONFIG, className="chart"
+                                ),
                                 type="dot",
                                 delay_show=400,
                             ),
-                            html.Div(id="q-compare-table", className="mt-2"),
+                            html.Div(id=ids.Q_COMPARE_TABLE, className="mt-2"),
                         ]
                     ),
                 ],
@@ -96,9 +99,8 @@ def quality_tab() -> html.Div:
                 dbc.Col(
                     chart_card(
                         "Quality over time — good rate with 95% band",
-                        "fig-quality-time",
-                        subtitle_id="q-quality-subtitle",
-                        csv_chart="quality-time",
+                        "quality-time",
+                        subtitle_id=ids.Q_QUALITY_SUBTITLE,
                     ),
                     xs=12,
                 ),
@@ -109,19 +111,14 @@ def quality_tab() -> html.Div:
                     dbc.Col(
                         chart_card(
                             "Annotation coverage over time",
-                            "fig-coverage-time",
-                            subtitle_id="q-coverage-subtitle",
-                            csv_chart="coverage-time",
+                            "coverage-time",
+                            subtitle_id=ids.Q_COVERAGE_SUBTITLE,
                         ),
                         xs=12,
                         lg=6,
                     ),
                     dbc.Col(
-                        chart_card(
-                            "Annotation coverage by experiment",
-                            "fig-coverage-experiment",
-                            csv_chart="coverage-experiment",
-                        ),
+                        chart_card("Annotation coverage by experiment", "coverage-experiment"),
                         xs=12,
                         lg=6,
                     ),
@@ -132,9 +129,8 @@ def quality_tab() -> html.Div:
                 dbc.Col(
                     chart_card(
                         "Tag co-occurrence — sessions with both tags (colour: lift)",
-                        "fig-cooccurrence",
-                        subtitle_id="q-cooccurrence-subtitle",
-                        csv_chart="cooccurrence",
+                        "cooccurrence",
+                        subtitle_id=ids.Q_COOCCURRENCE_SUBTITLE,
                     ),
                     xs=12,
                 ),

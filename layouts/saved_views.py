@@ -5,19 +5,21 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
+
 
 def saved_views_bar() -> html.Div:
     return html.Div(
         [
             html.Span("Saved views", className="filter-label me-1"),
             dcc.Dropdown(
-                id="sv-select",
+                id=ids.SV_SELECT,
                 placeholder="Open a saved view…",
                 clearable=True,
                 className="sv-select",
             ),
             dbc.Input(
-                id="sv-name",
+                id=ids.SV_NAME,
                 placeholder="Name this view",
                 size="sm",
                 maxLength=80,
@@ -25,16 +27,16 @@ def saved_views_bar() -> html.Div:
                 debounce=True,
             ),
             html.Button(
-                "Save view", id="sv-save", className="btn btn-outline-primary btn-sm", n_clicks=0
+                "Save view", id=ids.SV_SAVE, className="btn btn-outline-primary btn-sm", n_clicks=0
             ),
             html.Button(
                 "Delete",
-                id="sv-delete",
+                id=ids.SV_DELETE,
                 className="btn btn-outline-danger btn-sm",
                 n_clicks=0,
                 title="Delete the selected saved view",
             ),
-            html.Span(id="sv-message", className="sv-message"),
+            html.Span(id=ids.SV_MESSAGE, className="sv-message"),
         ],
         className="saved-views mb-3",
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from layouts import ids
 from services.views.sessions import TableState
 
 
@@ -38,13 +39,12 @@ COLUMNS = (
     Column("cost_usd", "Cost ($)", sortable=True, numeric=True),
 )
 PAGER = {
-    "sessions-first": ("first", "« First"),
-    "sessions-prev": ("prev", "‹ Previous"),
-    "sessions-next": ("next", "Next ›"),
-    "sessions-last": ("last", "Last »"),
+    ids.SESSIONS_FIRST: ("first", "« First"),
+    ids.SESSIONS_PREV: ("prev", "‹ Previous"),
+    ids.SESSIONS_NEXT: ("next", "Next ›"),
+    ids.SESSIONS_LAST: ("last", "Last »"),
 }
 """Pager button id → (action for services.views.sessions.next_state, label)."""
-SORT_HEADER = "sort-header"
 
 
 def _missing(value) -> bool:
@@ -74,7 +74,7 @@ def _header(column: Column, state: TableState) -> html.Th:
     return html.Th(
         html.Button(
             [column.header, html.Span(arrow, className="sort-arrow", **{"aria-hidden": "true"})],
-            id={"type": SORT_HEADER, "column": column.key},
+            id=ids.sort_header(column.key),
             n_clicks=0,
             className="sort-header" + (" active" if active else ""),
             title=f"Sort by {column.header}",
@@ -137,7 +137,7 @@ def pager() -> html.Nav:
                 className="btn-group",
                 role="group",
             ),
-            html.Span(id="sessions-range", className="sessions-range", role="status"),
+            html.Span(id=ids.SESSIONS_RANGE, className="sessions-range", role="status"),
         ],
         className="sessions-pager",
         **{"aria-label": "Sessions table pages"},
@@ -149,22 +149,22 @@ def sessions_tab() -> html.Div:
         [
             html.Div(
                 [
-                    html.Div(id="sessions-count", className="sessions-count"),
+                    html.Div(id=ids.SESSIONS_COUNT, className="sessions-count"),
                     html.Button(
                         "Download CSV",
-                        id="download-button",
+                        id=ids.DOWNLOAD_BUTTON,
                         className="btn btn-outline-primary btn-sm",
                         n_clicks=0,
                     ),
                 ],
                 className="sessions-toolbar",
             ),
-            dcc.Store(id="table-state", data=TableState().to_dict()),
+            dcc.Store(id=ids.TABLE_STATE, data=TableState().to_dict()),
             dbc.Card(
                 [
                     html.Div(
                         sessions_table([], TableState(), empty="Loading…"),
-                        id="sessions-table",
+                        id=ids.SESSIONS_TABLE,
                         className="sessions-table-wrap table-responsive",
                     ),
                     pager(),

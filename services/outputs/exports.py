@@ -324,8 +324,6 @@ class ChartTable:
 class ChartExport:
     title: str
     """The chart's name in the file name and the ``# export:`` line."""
-    graph: str
-    """The id of the ``dcc.Graph`` whose card has this chart's CSV button."""
     build: Callable[[Dataset, FilterState, ChartOptions], ChartTable]
 
 
@@ -470,18 +468,13 @@ def _cost_frame(
 
 
 CHART_EXPORTS: dict[str, ChartExport] = {
-    "time": ChartExport(CHARTS["time"], "fig-time", _overview_chart("time")),
-    "experiment": ChartExport(
-        CHARTS["experiment"], "fig-experiment", _overview_chart("experiment")
-    ),
-    "team": ChartExport(CHARTS["team"], "fig-team", _overview_chart("team")),
-    "annotations": ChartExport(
-        CHARTS["annotations"], "fig-annotations", _overview_chart("annotations")
-    ),
-    "compare": ChartExport("Version comparison", "fig-compare", _compare),
+    "time": ChartExport(CHARTS["time"], _overview_chart("time")),
+    "experiment": ChartExport(CHARTS["experiment"], _overview_chart("experiment")),
+    "team": ChartExport(CHARTS["team"], _overview_chart("team")),
+    "annotations": ChartExport(CHARTS["annotations"], _overview_chart("annotations")),
+    "compare": ChartExport("Version comparison", _compare),
     "quality-time": ChartExport(
         "Quality over time",
-        "fig-quality-time",
         _quality_frame(
             "over_time",
             {
@@ -493,7 +486,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "coverage-time": ChartExport(
         "Annotation coverage over time",
-        "fig-coverage-time",
         _quality_frame(
             "coverage_time",
             {
@@ -506,7 +498,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "coverage-experiment": ChartExport(
         "Annotation coverage by experiment",
-        "fig-coverage-experiment",
         _quality_frame(
             "coverage_experiment",
             {
@@ -520,7 +511,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "cooccurrence": ChartExport(
         "Tag co-occurrence",
-        "fig-cooccurrence",
         _quality_frame(
             "cooccurrence",
             {
@@ -534,12 +524,11 @@ CHART_EXPORTS: dict[str, ChartExport] = {
             },
         ),
     ),
-    "messages": ChartExport("Messages per session", "eng-fig-messages", _histogram("messages")),
-    "words": ChartExport("Words per participant message", "eng-fig-words", _histogram("words")),
-    "duration": ChartExport("Session length", "eng-fig-duration", _histogram("duration")),
+    "messages": ChartExport("Messages per session", _histogram("messages")),
+    "words": ChartExport("Words per participant message", _histogram("words")),
+    "duration": ChartExport("Session length", _histogram("duration")),
     "dropoff": ChartExport(
         "Where conversations end",
-        "eng-fig-dropoff",
         _engagement_frame(
             "dropoff",
             {
@@ -552,16 +541,12 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "participants": ChartExport(
         "Active participants over time",
-        "eng-fig-participants",
         _engagement_frame("participants", {"bucket": "bucket", "participants": "participants"}),
     ),
-    "per-participant": ChartExport(
-        "Sessions per participant", "eng-fig-per-participant", _histogram("per-participant")
-    ),
-    "retention": ChartExport("Retention cohorts", "eng-fig-retention", _retention),
+    "per-participant": ChartExport("Sessions per participant", _histogram("per-participant")),
+    "retention": ChartExport("Retention cohorts", _retention),
     "lexicon": ChartExport(
         "Appreciation and dissatisfaction over time",
-        "eng-fig-lexicon",
         _engagement_frame(
             "lexicon_over_time",
             {
@@ -574,7 +559,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "cost-time": ChartExport(
         "Cost over time",
-        "cost-fig-time",
         _cost_frame(
             "over_time",
             {
@@ -588,7 +572,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "cost-model": ChartExport(
         "Cost by model",
-        "cost-fig-model",
         _cost_frame(
             "by_model",
             {
@@ -602,7 +585,6 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "cost-experiment": ChartExport(
         "Cost by experiment",
-        "cost-fig-experiment",
         _cost_frame(
             "by_experiment",
             {
@@ -618,7 +600,7 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
 }
 """Chart key (the ``chart`` of the CSV button's id ``{"type": "chart-csv", "chart": key}``) →
-title, graph id and the function that returns the chart's numbers from the page's view model."""
+title and the function that returns the chart's numbers from the page's view model."""
 
 
 @dataclass(frozen=True)

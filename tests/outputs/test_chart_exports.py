@@ -16,6 +16,7 @@ from dash import dcc
 
 from callbacks.exports import chart_export
 from callbacks.quality import render_quality
+from layouts import ids
 from layouts.page import dropdown_options, page
 from services import runtime
 from services.analytics import metrics, quality
@@ -113,9 +114,10 @@ def test_every_chart_card_has_a_registered_csv_button():
         assert len(keys) == 1, f"{graph_ids[0]} has CSV buttons {keys}"
         chart = keys[0]
         assert chart in exports.CHART_EXPORTS, chart
-        assert exports.CHART_EXPORTS[chart].graph == graph_ids[0]
+        assert ids.CHART_GRAPHS[chart] == graph_ids[0]
         seen.append(chart)
-    assert sorted(seen) == sorted(exports.CHART_EXPORTS)  # no key without its card
+    # no key without its card, and the page's registry names the same charts
+    assert sorted(seen) == sorted(exports.CHART_EXPORTS) == sorted(ids.CHART_GRAPHS)
     # outside a chart's card: only the headline cards' buttons, each once
     others = sorted(k for card, keys in buttons.items() if card not in graphs for k in keys)
     assert others == sorted(exports.CARD_EXPORTS)
