@@ -176,6 +176,12 @@ def timezone(state: FilterState) -> str:
     return getattr(state, "tz", None) or TIMEZONE
 
 
+def view_link(public_url: str, query: str) -> str:
+    """A link to the dashboard view ``query`` (``?range=30d…``): the full URL when the
+    dashboard's address is known (the ``PUBLIC_URL`` setting), else the bare query."""
+    return f"{public_url.rstrip('/')}/{query}" if public_url else query
+
+
 def export_meta(
     view: OverviewView | SessionsView,
     dataset: Dataset,
