@@ -12,7 +12,7 @@
 # E.g. `bash scripts/test.sh -m "not browser" -x` needs neither Chromium nor root.
 # CI (.ci/run) runs `bash scripts/test.sh -q -ra`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/venv.sh
 source scripts/venv.sh
 
@@ -64,7 +64,7 @@ ensure_venv_support() {
 selected_markers() {
   local out
   out="$(mktemp)"
-  if ! PYTEST_NEEDS_OUT="$out" .venv/bin/python -m pytest -p no:cacheprovider -p scripts.pytest_needs \
+  if ! PYTEST_NEEDS_OUT="$out" "$VENV/bin/python" -m pytest -p no:cacheprovider -p scripts.pytest_needs \
     --collect-only -q "$@" >/dev/null 2>&1 && [ ! -s "$out" ]; then
     # collection failed before listing anything: assume everything (pytest will show the error)
     printf 'browser\nhosted\n' >"$out"
@@ -98,7 +98,8 @@ stop_services() {
     as_postgres "$(pg_bin)/pg_ctl" -D "$SERVICES_DIR/pg" -m fast stop >/dev/null 2>&1 || true
   fi
   if [ -f "$SERVICES_DIR/redis.pid" ]; then kill "$(cat "$SERVICES_DIR/redis.pid")" 2>/dev/null || true; fi
-  rm -rf "$SERVICES_DIR"
+  rm -rf "$SERVICES_DIR" 2>/dev/null || $SUDO rm -rf "$SERVICES_DIR"
+  SERVICES_DIR=""
 }
 trap stop_services EXIT
 
@@ -163,23 +164,31 @@ ensure_services() {
   export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
 }
 
-ensure_venv_support
-ensure_venv dev
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+main() {
+  ensure_venv_support
+  ensure_venv dev
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! chromium_present || ! answers "$PG_PORT" || ! answers "$REDIS_PORT"; then
-  needs="$(selected_markers "$@")"
-  if grep -qx browser <<<"$needs"; then ensure_chromium; fi
-  if grep -qx hosted <<<"$needs"; then ensure_services; fi
-else
-  ensure_services # both answer: only sets the URLs
+  if ! chromium_present || ! answers "$PG_PORT" || ! answers "$REDIS_PORT"; then
+    local needs
+    needs="$(selected_markers "$@")"
+    if grep -qx browser <<<"$needs"; then ensure_chromium; fi
+    if grep -qx hosted <<<"$needs"; then ensure_services; fi
+  else
+    ensure_services # both answer: only sets the URLs
+  fi
+
+  say "==> ruff"
+  .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
+
+  say "==> pytest"
+  local status=0
+  .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+  return "$status"
+}
+
+# `source scripts/test.sh` only defines the functions (tests/test_scripts.py uses them).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
 fi
-
-say "==> ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-
-say "==> pytest"
-status=0
-.venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
-exit "$status"
