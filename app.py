@@ -11,6 +11,7 @@ import argparse
 import logging
 import re
 import secrets
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -129,6 +130,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def port_taken(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be served on (checked before the slow start), or None."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -141,19 +153,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--port must be 1-65535 (got {args.port})", file=sys.stderr)
             return 2
         settings = replace(settings, port=args.port)
+    if problem := port_taken(settings.port):
+        print(
+            f"dashboard not started: port {settings.port} is not free ({problem}); "
+            f"choose another, e.g. PORT={settings.port + 1} or --port {settings.port + 1}",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings.log_level)
     app = build_app(settings, hosted=False)
     # werkzeug's threaded server without Flask's banner and development-server warning: this
     # serves one person on 127.0.0.1; the hosted entry is gunicorn (wsgi.py).
-    try:
-        server = make_server("127.0.0.1", settings.port, app.server, threaded=True)
-    except OSError as exc:
-        print(
-            f"dashboard not started: port {settings.port} is not free ({exc.strerror}); "
-            "set PORT to another one, e.g. PORT=8051",
-            file=sys.stderr,
-        )
-        return 2
+    server = make_server("127.0.0.1", settings.port, app.server, threaded=True)
     mode = "demo data" if settings.demo_mode else f"{len(settings.ocs_api_keys)} OCS team key(s)"
     log.info("open http://127.0.0.1:%s (%s, no sign-in; Ctrl+C stops)", settings.port, mode)
     try:

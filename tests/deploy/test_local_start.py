@@ -5,13 +5,14 @@ The real process on a real port, its stdout a pipe (not a terminal), as under ./
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
 import pytest
 import requests
 
-from tests.support.hosted_support import Server, clean_env, free_port
+from tests.support.hosted_support import ROOT, Server, clean_env, free_port
 
 pytestmark = pytest.mark.deploy
 
@@ -69,6 +70,7 @@ def test_requests_are_logged_at_debug(tmp_path):
 def test_bad_arguments_get_one_message(tmp_path, args, message):
     result = subprocess.run(
         [sys.executable, "app.py", *args],
+        cwd=ROOT,
         env=clean_env(DATA_DIR=str(tmp_path)),
         capture_output=True,
         text=True,
@@ -76,4 +78,24 @@ def test_bad_arguments_get_one_message(tmp_path, args, message):
     )
     assert result.returncode == 2
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_said_at_once(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "app.py", "--port", str(port)],
+            cwd=ROOT,
+            env=clean_env(DATA_DIR=str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert f"port {port} is not free" in result.stderr
+    assert f"--port {port + 1}" in result.stderr
+    assert "generating" not in result.stdout + result.stderr  # before the slow part
     assert "Traceback" not in result.stderr
