@@ -160,8 +160,9 @@ start_redis() {
 ensure_services() {
   start_postgres
   start_redis
-  export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:$PG_PORT/test}"
-  export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+  # where the hosted tests connect (ports: TEST_PG_PORT, TEST_REDIS_PORT)
+  export TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/test"
+  export TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 }
 
 main() {

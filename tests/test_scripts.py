@@ -20,10 +20,11 @@ VENV = Path(sys.executable).parent.parent
 
 
 def bash(script: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
+    outer = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
     return subprocess.run(
         ["bash", "-c", script],
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**outer, **env},
         capture_output=True,
         text=True,
         timeout=300,
