@@ -106,10 +106,11 @@ trap stop_services EXIT
 pg_bin() { find /usr/lib/postgresql -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1; }
 
 as_postgres() {
+  # from / : the postgres user may not enter the project folder (e.g. under /root)
   if [ "$(id -u)" = "0" ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
-    sudo -n -u postgres "$@"
+    (cd / && sudo -n -u postgres "$@")
   fi
 }
 
