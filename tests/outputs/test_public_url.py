@@ -10,8 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from services.analytics.filters import FilterState
 from services.outputs import exports, report
 from services.settings import SettingsError, load_settings
+from services.views.overview import overview
 from tests.support.hosted_support import ROOT, clean_env
 
 END = date(2026, 11, 21)
@@ -82,3 +84,21 @@ def test_report_cli_uses_the_setting(tmp_path):
     assert result.returncode == 0, result.stderr
     links = json.loads(result.stdout)["links"]
     assert links["current"].startswith("https://dash.example.org/?range=custom&start=2026-11-15")
+
+
+def test_exports_carry_the_full_link_only_with_an_address(demo_dataset):
+    state = FilterState(range="30d", tags=("coaching_good",))
+    view = overview(demo_dataset, state, today=date(2026, 11, 22))
+    url = "https://dash.example.org"
+    expected = f"{url}/{state.to_query()}"
+
+    _, csv_text = exports.view_csv(view, demo_dataset, state, NOW, public_url=url)
+    assert f"# link: {expected}\n" in csv_text.replace("\r\n", "\n")
+    _, document = exports.view_json(view, demo_dataset, state, NOW, public_url=url)
+    assert document["meta"]["link"] == expected
+    _, chart_text = exports.any_chart_csv(demo_dataset, state, "team", public_url=url)
+    assert f"# link: {expected}" in chart_text
+
+    _, bare = exports.view_csv(view, demo_dataset, state, NOW)
+    assert "# link:" not in bare
+    assert "link" not in exports.view_json(view, demo_dataset, state, NOW)[1]["meta"]
