@@ -7,9 +7,13 @@ sign-in, and demo data when no OCS key is configured. ``wsgi.py`` builds the hos
 
 from __future__ import annotations
 
+import argparse
 import logging
+import re
 import secrets
+import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import dash_bootstrap_components as dbc  # noqa: F401  (registers component scripts)
@@ -17,6 +21,7 @@ import diskcache
 from dash import Dash, DiskcacheManager
 from flask import Flask
 from flask_compress import Compress
+from werkzeug.serving import make_server
 
 import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
@@ -44,14 +49,28 @@ def enable_compression(server: Flask) -> None:
     Compress(server)
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class PlainFormatter(logging.Formatter):
+    """Drops terminal colour codes (werkzeug adds them) when stdout is not a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return ANSI_ESCAPE.sub("", super().format(record))
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """One line per event on stdout; never secrets (keys are not logged anywhere)."""
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    """One line per event on stdout; never secrets (keys are not logged anywhere).
+
+    The development server's per-request lines (logger ``werkzeug``) show only at ``DEBUG``;
+    colour codes are kept only when stdout is a terminal.
+    """
+    handler = logging.StreamHandler(sys.stdout)
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    tty = hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+    handler.setFormatter(logging.Formatter(fmt) if tty else PlainFormatter(fmt))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("werkzeug").setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
 def serve_layout():
@@ -81,6 +100,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
         update_title=None,
         assets_folder=str(ROOT / "assets"),
         background_callback_manager=manager,
+        add_log_handler=False,  # Dash's own stdout handler would print every line twice
         serve_locally=True,
         compress=False,  # enable_compression below: Dash's own set-up leaves assets uncompressed
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
@@ -97,17 +117,62 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     return app
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="The dashboard for one person at http://127.0.0.1:PORT: demo data until an "
+        "OCS key is set, no sign-in. Settings come from the environment and .env "
+        "(docs/configuration.md).",
+    )
+    parser.add_argument(
+        "--port", type=int, metavar="N", help="port to serve on (default: PORT, else 8050)"
+    )
+    return parser.parse_args(argv)
+
+
+def port_taken(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be served on (checked before the slow start), or None."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if args.port is not None:
+        if not 0 < args.port < 65536:
+            print(f"--port must be 1-65535 (got {args.port})", file=sys.stderr)
+            return 2
+        settings = replace(settings, port=args.port)
+    if problem := port_taken(settings.port):
+        print(
+            f"dashboard not started: port {settings.port} is not free ({problem}); "
+            f"choose another, e.g. PORT={settings.port + 1} or --port {settings.port + 1}",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(settings.log_level)
     app = build_app(settings, hosted=False)
+    # werkzeug's threaded server without Flask's banner and development-server warning: this
+    # serves one person on 127.0.0.1; the hosted entry is gunicorn (wsgi.py).
+    server = make_server("127.0.0.1", settings.port, app.server, threaded=True)
     mode = "demo data" if settings.demo_mode else f"{len(settings.ocs_api_keys)} OCS team key(s)"
-    log.info("serving on http://127.0.0.1:%s (%s, no sign-in)", settings.port, mode)
-    app.run(host="127.0.0.1", port=settings.port, debug=False)
+    log.info("open http://127.0.0.1:%s (%s, no sign-in; Ctrl+C stops)", settings.port, mode)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
     return 0
 
 

@@ -1,9 +1,16 @@
 """gunicorn settings, read automatically from the working directory by ``gunicorn wsgi:server``.
 
 Heroku and Render set ``PORT``; Heroku also sets ``WEB_CONCURRENCY`` from the dyno size.
+
+A configuration problem (a bad setting, no ``SECRET_KEY`` or ``DASHBOARD_USERS`` in production)
+is found by :func:`on_starting` in the master process, before any worker starts: one line
+``dashboard not started: …`` on stderr and exit code 3, no traceback.
 """
 
 import os
+import sys
+
+EXIT_CONFIG = 3
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
@@ -24,3 +31,17 @@ loglevel = "info"
 # gunicorn ≥ 25.1 opens a control socket under $XDG_RUNTIME_DIR or ~/.gunicorn; a web dyno
 # has no use for it (and a read-only home would break start-up).
 control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """gunicorn hook, run once in the master before workers fork: check the settings."""
+    from services.auth.users import hosted_problems
+    from services.settings import SettingsError, load_settings
+
+    try:
+        problems = hosted_problems(load_settings())
+    except SettingsError as exc:
+        problems = exc.problems
+    if problems:
+        print("dashboard not started: " + "; ".join(problems), file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_CONFIG)

@@ -1,8 +1,10 @@
 """The WSGI entry point for gunicorn (``Procfile``: ``web: gunicorn wsgi:server``).
 
 Builds the hosted dashboard: sign-in, security headers, ``/health`` (see :mod:`services.web.security`).
-A configuration problem stops the process with one readable line on stderr and exit code 3,
-which gunicorn treats as "worker failed to boot" and shuts down instead of retrying forever.
+A configuration problem stops the process with one readable line on stderr and exit code 3.
+Under ``gunicorn wsgi:server`` the master finds it first (``on_starting`` in gunicorn.conf.py),
+before any worker starts, so the line is printed once and gunicorn exits with 3; the checks
+here cover other servers and a ``gunicorn -c`` without that file.
 """
 
 from __future__ import annotations

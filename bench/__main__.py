@@ -1,4 +1,5 @@
-"""One command for the performance figures of issue #5: ``PYTHONPATH=. .venv/bin/python -m bench``.
+"""One command for the performance figures of issue #5: ``PYTHONPATH=. .venv/bin/python -m bench``
+(``--help`` lists the options).
 
 Per store size (demo world at a fixed anchor, cached under bench/out):
 
@@ -16,6 +17,7 @@ are printed and written to bench/out/results-<time>.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -275,18 +277,59 @@ def measure_first_page(data_dir: Path, n: int) -> dict:
         return page_load(base, "")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Dashboard performance benchmark (issue #5)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, one load")
-    parser.add_argument("--rounds", type=int, help="HTTP rounds of all interactions (default 12)")
-    parser.add_argument("--no-http", action="store_true", help="in-process numbers only")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium page load")
-    parser.add_argument("--no-sync", action="store_true", help="skip the sync benchmark")
-    parser.add_argument(
-        "--first-page", action="store_true", help="only the first page's bytes (a few seconds)"
+FULL_SIZES = [100_000, 1_000_000]
+FIRST_PAGE_SIZES = [20_000]
+"""``--first-page`` alone measures the default demo world's size: seconds, no large stores."""
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Dashboard performance benchmark (issue #5): store load, compute (fast path "
+        "vs a naive pandas baseline), python app.py over HTTP and in Chromium, and the sync. "
+        "Stores are generated once and cached under bench/out/; results are printed and "
+        "written to bench/out/results-<time>.json. Needs the dev tools: "
+        ".venv/bin/pip install -r requirements-dev.txt (bash scripts/test.sh does it).",
     )
-    args = parser.parse_args(argv)
+    cli.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="demo store sizes in sessions (default: 100000 1000000; with --first-page: 20000)",
+    )
+    cli.add_argument("--quick", action="store_true", help="3 HTTP rounds and one store load")
+    cli.add_argument(
+        "--rounds", type=int, metavar="N", help="HTTP rounds of all interactions (default 12)"
+    )
+    cli.add_argument("--no-http", action="store_true", help="in-process numbers only")
+    cli.add_argument("--no-browser", action="store_true", help="skip the Chromium page load")
+    cli.add_argument("--no-sync", action="store_true", help="skip the sync benchmark")
+    cli.add_argument(
+        "--first-page",
+        action="store_true",
+        help="only the first page load's bytes (seconds; builds no large store unless --sizes)",
+    )
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = parser()
+    args = cli.parse_args(argv)
+    if any(n < 1 for n in args.sizes or []):
+        cli.error("--sizes must be positive numbers of sessions")
+    if args.rounds is not None and args.rounds < 1:
+        cli.error("--rounds must be at least 1")
+    browser = args.first_page or not (args.no_http or args.no_browser)
+    if browser and importlib.util.find_spec("playwright") is None:
+        cli.exit(
+            2,
+            "python -m bench: playwright is missing (the Chromium measurements need it); install "
+            "the dev tools with .venv/bin/pip install -r requirements-dev.txt, or pass "
+            "--no-browser\n",
+        )
+    if args.sizes is None:
+        args.sizes = FIRST_PAGE_SIZES if args.first_page else FULL_SIZES
     rounds = args.rounds or (3 if args.quick else 12)
     info = machine()
     print(

@@ -35,7 +35,8 @@ def chart_export(
     if dataset is None or chart not in exports.EXPORTS:
         return None
     state = FilterState.from_dict(state_data)
-    return exports.any_chart_csv(dataset, state, chart, options)
+    public_url = runtime.settings().public_url
+    return exports.any_chart_csv(dataset, state, chart, options, public_url=public_url)
 
 
 def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | None:
@@ -44,12 +45,13 @@ def view_export(state_data: dict | None, fmt: str) -> tuple[str, str | bytes] | 
     found = _view(state_data)
     if found is None:
         return None
+    public_url = runtime.settings().public_url
     if fmt == "xlsx":
-        return exports.view_xlsx(*found)
+        return exports.view_xlsx(*found, public_url=public_url)
     if fmt == "json":
-        name, document = exports.view_json(*found)
+        name, document = exports.view_json(*found, public_url=public_url)
         return name, orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    return exports.view_csv(*found)
+    return exports.view_csv(*found, public_url=public_url)
 
 
 @callback(

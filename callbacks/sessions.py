@@ -120,7 +120,9 @@ def csv_export(state_data: dict | None) -> tuple[str, str] | None:
     state = FilterState.from_dict(state_data)
     rows = export_rows(dataset, state, *_links())
     view = sessions_view(dataset, state)
-    return exports.sessions_csv(view, dataset, state, rows)  # formula-safe cells
+    # formula-safe cells; a full link to the view with PUBLIC_URL
+    public_url = runtime.settings().public_url
+    return exports.sessions_csv(view, dataset, state, rows, public_url=public_url)
 
 
 @callback(

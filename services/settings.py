@@ -1,7 +1,8 @@
 """The one place that reads configuration: environment variables, then `.env` (python-dotenv).
 
 Real environment variables win over `.env` (``override=False``), so Heroku/Render config vars
-always take precedence. Every setting is listed in `.env.example` and in the README.
+always take precedence. Every setting is listed in `.env.example` and in
+`docs/configuration.md` (tests/test_docs.py checks both).
 
 Invalid values never produce a traceback: :func:`load_settings` raises :class:`SettingsError`
 with one readable line per problem, and the entry points print it and exit.
@@ -59,6 +60,9 @@ class Settings:
     """Pin the demo world's last day (and the dashboard's "today" in demo mode); None = today."""
     monthly_budget_usd: float = 0.0
     log_level: str = "INFO"
+    public_url: str = ""
+    """The dashboard's own address (``https://dash.example.org``), for full links in the weekly
+    report and exports; empty = links are the bare ``?query``."""
 
     @property
     def demo_mode(self) -> bool:
@@ -205,6 +209,20 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         problems.append(f"APP_ENV must be production or development (got {environment!r})")
     production = environment == "production" or (environment == "" and bool(env.get("PORT")))
 
+    public_url = (env.get("PUBLIC_URL") or "").strip().rstrip("/")
+    public_parts = urlsplit(public_url)
+    if public_url and (
+        public_parts.scheme not in ("http", "https")
+        or not public_parts.netloc
+        or public_parts.query
+        or public_parts.fragment
+    ):
+        problems.append(
+            "PUBLIC_URL must be the dashboard's http(s) address without a query, such as "
+            f"https://dashboard.example.org (got {public_url!r})"
+        )
+        public_url = ""
+
     log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
@@ -236,6 +254,7 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
             "MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems
         ),
         log_level=log_level,
+        public_url=public_url,
     )
     if settings.sync_concurrency > 16:
         problems.append("SYNC_CONCURRENCY must be at most 16 (the team shares one rate budget)")

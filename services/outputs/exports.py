@@ -176,14 +176,22 @@ def timezone(state: FilterState) -> str:
     return getattr(state, "tz", None) or TIMEZONE
 
 
+def view_link(public_url: str, query: str) -> str:
+    """A link to the dashboard view ``query`` (``?range=30d…``): the full URL when the
+    dashboard's address is known (the ``PUBLIC_URL`` setting), else the bare query."""
+    return f"{public_url.rstrip('/')}/{query}" if public_url else query
+
+
 def export_meta(
     view: OverviewView | SessionsView,
     dataset: Dataset,
     state: FilterState,
     now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> dict:
     """The ``meta`` of an export: filters, window, time zone, data generation and sync time."""
-    return selection_meta(view.scope, view.description, dataset, state, now)
+    return selection_meta(view.scope, view.description, dataset, state, now, public_url=public_url)
 
 
 def selection_meta(
@@ -192,12 +200,20 @@ def selection_meta(
     dataset: Dataset,
     state: FilterState,
     now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> dict:
-    """:func:`export_meta` for any tab: ``description`` is the page's one-line summary."""
+    """:func:`export_meta` for any tab: ``description`` is the page's one-line summary.
+
+    With ``public_url`` (the ``PUBLIC_URL`` setting) the meta has a ``link``: the full URL of
+    the exported view in the dashboard.
+    """
     now = now or datetime.now(UTC)
+    link = {"link": view_link(public_url, state.to_query())} if public_url else {}
     return {
         "title": "OCS Session Analytics",
         "filters": state.to_query(),
+        **link,
         "filter_state": state.to_dict(),
         "description": description,
         "window": selection_window(scope),
@@ -639,7 +655,7 @@ def _header_value(key: str, value) -> str:
     piece after a separator may start like a formula: in the filters (a URL query) such a
     character is percent-encoded (the link still means the same), elsewhere it gets a ``'``."""
     text = " ".join(str(value).split())
-    if key == "filters":
+    if key in ("filters", "link"):  # URLs: percent-encode, so the link still works
         return _SPLIT_FORMULA.sub(lambda m: f"{m.group(1)}%{ord(m.group(2)):02X}", text)
     return _SPLIT_FORMULA.sub(r"\1'\2", text)
 
@@ -656,6 +672,7 @@ def comment_header(meta: dict, title: str, notes: dict | None = None) -> str:
     head = {
         "export": title,
         "filters": meta["filters"] or "(default view)",
+        **({"link": meta["link"]} if "link" in meta else {}),
         "description": meta["description"],
     }
     tail = {
@@ -676,13 +693,18 @@ def comment_header(meta: dict, title: str, notes: dict | None = None) -> str:
 
 
 def _chart_file(
-    chart: str, table: ChartTable, dataset: Dataset, state: FilterState, now: datetime | None
+    chart: str,
+    table: ChartTable,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None,
+    public_url: str = "",
 ) -> tuple[str, str]:
     """(filename, CSV text) of one chart's table under its ``# key: value`` header."""
     now = now or datetime.now(UTC)
     title = EXPORTS[chart].title
     description = table.description or describe(state, dataset, table.scope.n)
-    meta = selection_meta(table.scope, description, dataset, state, now)
+    meta = selection_meta(table.scope, description, dataset, state, now, public_url=public_url)
     text = comment_header(meta, title, table.notes) + to_csv(table.frame)
     name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return f"ocs-{name}-{_stamp(now)}.csv", text
@@ -694,12 +716,13 @@ def chart_csv(
     state: FilterState,
     chart: str,
     now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, str]:
     """(filename, CSV text) of one Overview chart from an already built Overview view."""
     frame = chart_frame(view, chart)
-    return _chart_file(
-        chart, ChartTable(frame, view.scope, {}, view.description), dataset, state, now
-    )
+    table = ChartTable(frame, view.scope, {}, view.description)
+    return _chart_file(chart, table, dataset, state, now, public_url)
 
 
 def any_chart_csv(
@@ -708,12 +731,14 @@ def any_chart_csv(
     chart: str,
     options: ChartOptions | None = None,
     now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, str]:
     """(filename, CSV text) of any chart or headline cards of any tab (a key of
     :data:`EXPORTS`): the numbers the page shows for ``state`` (and, on the Quality tab,
     ``options``)."""
     table = EXPORTS[chart].build(dataset, state, options or ChartOptions())
-    return _chart_file(chart, table, dataset, state, now)
+    return _chart_file(chart, table, dataset, state, now, public_url)
 
 
 def sessions_csv(
@@ -722,11 +747,13 @@ def sessions_csv(
     state: FilterState,
     rows: pd.DataFrame,
     now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, str]:
     """(filename, CSV text) of the Sessions table's rows (every filtered session, table order),
     with the same comment header as the other exports."""
     now = now or datetime.now(UTC)
-    meta = export_meta(view, dataset, state, now)
+    meta = export_meta(view, dataset, state, now, public_url=public_url)
     return f"ocs-sessions-{_stamp(now)}.csv", comment_header(meta, "Sessions") + to_csv(rows)
 
 
@@ -756,22 +783,32 @@ def view_frame(view: OverviewView) -> pd.DataFrame:
 
 
 def view_csv(
-    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, str]:
     """(filename, CSV text) of the whole Overview (long form, comment header on top)."""
     now = now or datetime.now(UTC)
-    meta = export_meta(view, dataset, state, now)
+    meta = export_meta(view, dataset, state, now, public_url=public_url)
     text = comment_header(meta, "Overview") + to_csv(view_frame(view))
     return f"ocs-overview-{_stamp(now)}.csv", text
 
 
 def view_json(
-    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, dict]:
     """(filename, JSON-safe document) of the whole Overview: ``{"meta": …, "kpis": …, …}``."""
     now = now or datetime.now(UTC)
     return f"ocs-overview-{_stamp(now)}.json", {
-        "meta": export_meta(view, dataset, state, now),
+        "meta": export_meta(view, dataset, state, now, public_url=public_url),
         **view_data(view),
     }
 
@@ -784,6 +821,7 @@ def _about_rows(meta: dict) -> list[tuple[str, object]]:
     return [
         ("Export", "Overview"),
         ("Filters (page URL query)", meta["filters"] or "(default view)"),
+        *([("Link", meta["link"])] if "link" in meta else []),
         ("Description", meta["description"]),
         ("Window start (UTC)", window["start"] or "first session"),
         ("Window end (UTC, exclusive)", window["end"] or "now"),
@@ -816,7 +854,12 @@ _PERCENT_COLUMNS = {"share", "rate", "ci_low", "ci_high"}
 
 
 def view_xlsx(
-    view: OverviewView, dataset: Dataset, state: FilterState, now: datetime | None = None
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    now: datetime | None = None,
+    *,
+    public_url: str = "",
 ) -> tuple[str, bytes]:
     """(filename, XLSX bytes) of the whole Overview: an "About" sheet (filters, time zone,
     window, generation, last sync) and one sheet per section with the same numbers as the CSV
@@ -825,7 +868,7 @@ def view_xlsx(
     import xlsxwriter  # imported here: only this export needs it
 
     now = now or datetime.now(UTC)
-    meta = export_meta(view, dataset, state, now)
+    meta = export_meta(view, dataset, state, now, public_url=public_url)
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(
         buffer,

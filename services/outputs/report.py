@@ -136,8 +136,13 @@ def build_report(
     base: FilterState | None = None,
     notices: list[str] | tuple = (),
     now: datetime | None = None,
+    public_url: str = "",
 ) -> dict:
-    """Every number of the report as a JSON-safe dict (what ``--format json`` prints)."""
+    """Every number of the report as a JSON-safe dict (what ``--format json`` prints).
+
+    ``public_url`` (the ``PUBLIC_URL`` setting) makes ``links`` full URLs of the dashboard;
+    without it they are the bare view query (``?range=custom&start=…``).
+    """
     now = now or datetime.now(UTC)
     base = base or FilterState()
     if end is None:  # yesterday, in the report's time zone
@@ -175,7 +180,10 @@ def build_report(
         "title": f"OCS sessions: last {days} day{'s' if days != 1 else ''}",
         "period": {"start": start.isoformat(), "end": end.isoformat(), "days": days},
         "previous_period": {"start": prev_start.isoformat(), "end": prev_end.isoformat()},
-        "links": {"current": state.to_query(), "previous": prev_state.to_query()},
+        "links": {
+            "current": exports.view_link(public_url, state.to_query()),
+            "previous": exports.view_link(public_url, prev_state.to_query()),
+        },
         "filters": filters,
         "notices": list(notices),
         "timezone": exports.timezone(base),
@@ -304,7 +312,13 @@ def render_text(report: dict) -> str:
         out.append("  nothing unusual")
     else:
         out += [f"  {flag['text']}" for flag in anomalies["flags"]]
-    out += ["", f"Generated {report['generated_at']}. Dashboard link: {report['links']['current']}"]
+    link = report["links"]["current"]
+    where = (
+        f"Dashboard link: {link}"
+        if link.startswith("http")
+        else f"Dashboard view: {link} (after the dashboard's address; set PUBLIC_URL for a full link)"
+    )
+    out += ["", f"Generated {report['generated_at']}. {where}"]
     return "\n".join(out) + "\n"
 
 
@@ -454,9 +468,14 @@ def render_html(report: dict) -> str:
     else:
         items = "".join(f"<li>{html.escape(f['text'])}</li>" for f in anomalies["flags"])
         parts.append(f"<ul>{items}</ul>")
+    link = report["links"]["current"]
+    where = (
+        f'<a href="{html.escape(link)}">Open this view in the dashboard</a>'
+        if link.startswith("http")
+        else f"Dashboard view: <code>{html.escape(link)}</code>"
+    )
     parts.append(
-        f'<p class="note">Generated {report["generated_at"]} by OCS Session Analytics. '
-        f"Dashboard view: <code>{html.escape(report['links']['current'])}</code></p>"
+        f'<p class="note">Generated {report["generated_at"]} by OCS Session Analytics. {where}</p>'
     )
     body = "\n".join(parts)
     return (
@@ -559,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = load_dataset(settings)
         base, notices = parse_query(args.filters, vocabulary(dataset))
-        report = build_report(dataset, args.days, args.end, base, notices)
+        report = build_report(
+            dataset, args.days, args.end, base, notices, public_url=settings.public_url
+        )
         write(RENDERERS[args.format](report), args.out)
     except ReportError as exc:
         print(f"report: {exc}", file=sys.stderr)

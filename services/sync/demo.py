@@ -13,6 +13,7 @@ Same ``seed`` + ``anchor`` + ``n_sessions`` → the same JSON, byte for byte.
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Iterator
@@ -132,6 +133,8 @@ APPRECIATION_RATE = 0.06
 """Share of participant messages with thanks or praise (≈ 1 session in 5 has one)."""
 DISSATISFACTION_RATE = 0.025
 """Share of participant messages with a complaint (≈ 1 session in 10 has one)."""
+
+log = logging.getLogger(__name__)
 
 
 def _user_phrase(rng: random.Random) -> str:
@@ -527,6 +530,7 @@ def ensure_demo_store(store, n_sessions: int, seed: int = 7, anchor: date | None
         and meta.get("demo_format", 1) == DEMO_FORMAT
     ):
         return int(meta["generation"])
+    log.info("generating the demo world: %s sessions…", f"{n_sessions:,}")
     tables = demo_tables(n_sessions, seed, anchor)
     tables.meta["demo_seed"] = seed
     tables.meta["demo_format"] = DEMO_FORMAT

@@ -3,7 +3,7 @@
 A trace type outside the bundle would not fail anywhere else: the chart would just stay empty in
 the browser. So every figure the dashboard builds over demo data (every tab, both themes) and
 every ``add_<trace>(`` / ``go.<Trace>(`` in the code behind dcc.Graph must be a trace type the
-bundle registers. README "Dependencies" says how to update the bundle.
+bundle registers. docs/development.md ("Dependencies") says how to update the bundle.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ BUNDLE_TRACES = frozenset(
         "violin",
     }
 )
-"""The trace modules of plotly.js-cartesian-dist-min (its README; listed in our README too)."""
+"""The trace modules of plotly.js-cartesian-dist-min (its README; listed in docs/development.md too)."""
 USED_TRACES = frozenset({"bar", "scatter", "heatmap"})
 """What the dashboard's figures use today."""
 FIGURE_CODE = ("services", "callbacks", "layouts")
@@ -82,8 +82,8 @@ def test_the_vendored_bundle_is_the_documented_one():
     assert "plotly.js (cartesian - minified) v4.1.1" in head
     assert bundle_traces() == BUNDLE_TRACES
     assert "window.Plotly = Plotly" in BUNDLE.read_text(encoding="utf-8")[-3000:]
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert BUNDLE.name in readme
+    how_to_update = (ROOT / "docs" / "development.md").read_text(encoding="utf-8")
+    assert BUNDLE.name in how_to_update
 
 
 def test_plotly_python_matches_the_bundle_version():
