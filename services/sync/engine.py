@@ -638,7 +638,10 @@ def run_sync(
             phase="",
             last_error=None,
         )
-        return summary
+    from services.alerts import after_sync  # alerts (docs/alerts.md); never raises
+
+    after_sync(settings)
+    return summary
 
 
 def _describe(exc: BaseException) -> str:
