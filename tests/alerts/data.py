@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from tests.conftest import build_dataset
+from services.store.parquet import Store
+from services.store.tables import build_tables
+from services.sync.records import parse_session
+from tests.conftest import build_dataset, session_record
 
 TODAY = date(2026, 11, 21)
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -59,3 +62,13 @@ def cost_world(per_session: float = 1.0, sessions: int = 10):
         for i in range(sessions)
     ]
     return build_dataset(specs)
+
+
+def write_store(data_dir, specs: list[dict]) -> int:
+    """Write sessions (id, created, team) as the store's current generation, as a sync would."""
+    rows = [
+        parse_session(session_record(s["id"], created=s["created"], team=s["team"])) for s in specs
+    ]
+    tables = build_tables(rows, {})
+    tables.meta = {"source": "ocs", "teams": [{"slug": s["team"]} for s in specs[:1]]}
+    return Store(data_dir / "store").write(tables)
