@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts.alerts import alerts_panel
 from layouts.cost import cost_tab
 from layouts.engagement import engagement_tab
 from layouts.filters import filter_bar
@@ -69,6 +70,7 @@ def page(
                     html.Div(id="url-notices"),
                     filter_bar(options),
                     saved_views_bar(),
+                    alerts_panel(),
                     dbc.Tabs(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id="overview"),
