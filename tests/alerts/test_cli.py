@@ -3,12 +3,15 @@ hook at the end of a successful sync."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.alerts import runner
 from services.alerts.cli import EXIT_CONFIG, EXIT_DELIVERY, EXIT_OK
@@ -214,3 +217,59 @@ def test_a_successful_sync_runs_the_alerts_and_their_failure_never_fails_it(tmp_
         summary = run_sync(settings, policy=policy, sleep=lambda s: None)
         assert summary.generation == 2
         assert sync_status.read_status(settings)["state"] == "ok"
+
+
+# ---- the rules file never crashes the run -----------------------------------------------------
+
+_VALUES = st.one_of(
+    st.booleans(),
+    st.integers(-1000, 1000),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=12),
+    st.lists(
+        st.one_of(st.integers(-5, 5), st.floats(0, 3), st.sampled_from(["sessions", "x"])),
+        max_size=3,
+    ),
+)
+_KEYS = st.sampled_from(
+    [
+        "kind",
+        "name",
+        "filters",
+        "enabled",
+        "metrics",
+        "lookback_days",
+        "window_days",
+        "p_threshold",
+        "min_n",
+        "per_category",
+        "shares",
+        "budget_usd",
+        "stale_hours",
+        "colour",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rules=st.lists(st.dictionaries(_KEYS, _VALUES, max_size=6), max_size=4),
+    kinds=st.lists(
+        st.sampled_from(["unusual_day", "quality_drop", "budget", "sync", "sms"]), max_size=4
+    ),
+)
+def test_any_rules_file_gives_rules_or_readable_problems(tmp_path_factory, rules, kinds):
+    folder = tmp_path_factory.mktemp("rules")
+    lines = []
+    for index, rule in enumerate(rules):
+        if index < len(kinds):
+            rule = {**rule, "kind": kinds[index]}
+        lines.append("[[rule]]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in rule.items()]
+    (folder / "alerts.toml").write_text("\n".join(lines) + "\n")
+    config = load_config(Settings(data_dir=folder))
+    assert len(config.rules) + len(config.problems) >= 1 or not rules
+    for problem in config.problems:
+        assert isinstance(problem, str) and "Traceback" not in problem
+    for rule in config.rules:
+        assert rule.kind in ("unusual_day", "quality_drop", "budget", "sync")
