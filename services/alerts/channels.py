@@ -28,7 +28,8 @@ from tenacity import (
 log = logging.getLogger("dashboard.alerts")
 
 SMTP_TIMEOUT = 20.0
-WEBHOOK_TIMEOUT = 15.0
+WEBHOOK_TIMEOUT = (5.0, 15.0)
+"""(connect, read) seconds."""
 
 
 class DeliveryError(Exception):

@@ -114,18 +114,25 @@ def _send(
     event,
     now: float,
     history: list[dict],
+    down: dict[str, str],
 ) -> Delivery:
+    if channel.name in down:  # one failing channel costs its retries once per run, not per event
+        error = f"not tried: {channel.name} failed earlier in this run ({down[channel.name]})"
+        history.append(_entry(now, rule, key, channel.name, "failed", title, error))
+        return Delivery(event, channel.name, "failed", error, title, key)
     try:
         channel.deliver(message)
     except DeliveryError as exc:
         error = str(exc)
         log.error("alert delivery failed: %s via %s: %s", title, channel.describe(), error)
         history.append(_entry(now, rule, key, channel.name, "failed", title, error))
+        down[channel.name] = error
         return Delivery(event, channel.name, "failed", error, title, key)
     except Exception as exc:  # a bug must not lose the message silently either
         error = redact(f"{type(exc).__name__}: {exc}", channel.secrets)
         log.error("alert delivery failed: %s via %s: %s", title, channel.describe(), error)
         history.append(_entry(now, rule, key, channel.name, "failed", title, error))
+        down[channel.name] = error
         return Delivery(event, channel.name, "failed", error, title, key)
     state.mark_sent(channel.name, key, fingerprint, rule, now)
     history.append(_entry(now, rule, key, channel.name, "delivered", title, ""))
@@ -187,16 +194,22 @@ def report_message(settings, dataset, schedule: ReportSchedule, now: datetime) -
     view = rule_kinds.link(settings.public_url, built["links"]["current"])
     text = report.render_text(built).rstrip() + f"\n\nDashboard view: {view}\n"
     period = built["period"]
+    try:
+        attachments = [(f"ocs-report-{period['end']}.html", report.render_html(built), "html")]
+    except Exception as exc:  # the text report still goes out
+        log.warning("weekly report: the HTML version failed (%s); sending the text only", exc)
+        attachments = []
+        text += "(The HTML version could not be built this time; see the server log.)\n"
     return Message(
         subject=f"[OCS dashboard] {built['title']} ({period['start']} to {period['end']})",
         text=text,
-        attachments=[(f"ocs-report-{period['end']}.html", report.render_html(built), "html")],
+        attachments=attachments,
         data={"report": {"period": period, "link": view, "kpis": built["kpis"]}},
     )
 
 
 def _deliver_report(
-    settings, config, channels, dataset, state, summary, now, history, force: bool
+    settings, config, channels, dataset, state, summary, now, history, down, force: bool
 ) -> None:
     schedule = config.report
     wanted = [c for c in schedule.channels if c in channels]
@@ -238,6 +251,7 @@ def _deliver_report(
                 event=None,
                 now=now.timestamp(),
                 history=history,
+                down=down,
             )
         )
 
@@ -280,6 +294,7 @@ def run_alerts(
     quiet_s = config.quiet_hours * 3600
     stamp = now.timestamp()
     history: list[dict] = []
+    down: dict[str, str] = {}
     with AlertState(settings) as state, state.run_lock():
         for event in events:
             for name, channel in channels.items():
@@ -305,10 +320,11 @@ def run_alerts(
                         event=event,
                         now=stamp,
                         history=history,
+                        down=down,
                     )
                 )
         _deliver_report(
-            settings, config, channels, dataset, state, summary, now, history, force_report
+            settings, config, channels, dataset, state, summary, now, history, down, force_report
         )
         if not dry_run:
             for name in clean:

@@ -226,3 +226,29 @@ def test_panel_overview_lists_rules_and_why_inactive(tmp_path, world):
     assert overview["last_run"]["delivered"] == 1
     off = rules_overview(settings_for(tmp_path / "off"))
     assert all(not r["active"] for r in off["rules"])
+
+
+def test_weekly_report_text_still_goes_out_when_the_html_fails(tmp_path, world, monkeypatch):
+    from services.outputs import report
+
+    def broken(built):
+        raise KeyError("rate")
+
+    monkeypatch.setattr(report, "render_html", broken)
+    with WebhookReceiver() as hook:
+        settings = settings_for(tmp_path, rules="", webhook_url=hook.url, report=("webhook",))
+        summary = run(settings, world, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+        assert summary.delivered == 1
+        assert "The HTML version could not be built this time" in hook.requests[0]["text"]
+
+
+def test_a_failing_channel_costs_its_retries_once_per_run(tmp_path, world):
+    two_rules = BUDGET_ONLY + '[[rule]]\nkind = "budget"\nname = "strict"\nshares = [0.5]\n'
+    with WebhookReceiver(fail_first=100) as hook:
+        settings = settings_for(tmp_path, rules=two_rules, webhook_url=hook.url)
+        summary = run(settings, world)
+        assert [d.status for d in summary.deliveries] == ["failed", "failed"]
+        assert hook.attempts == FAST.attempts  # the second message was not tried
+        assert summary.deliveries[1].error.startswith("not tried: webhook failed earlier")
+        hook.fail_first = 0
+        assert run(settings, world, now=NOW + timedelta(minutes=5)).delivered == 2
