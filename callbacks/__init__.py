@@ -4,6 +4,7 @@ Callbacks are thin: they read inputs, call :mod:`services` and return components
 """
 
 from callbacks import (  # noqa: F401
+    alerts,
     cost,
     engagement,
     exports,

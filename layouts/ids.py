@@ -24,6 +24,11 @@ BROWSER_TZ = "browser-tz"
 SYNC_RESULT = "sync-result"
 SYNC_CANCEL_ACK = "sync-cancel-ack"
 
+# ---- alerts panel (layouts/alerts.py) ---------------------------------------------------------
+ALERTS_OPEN = "alerts-open"
+ALERTS_BODY = "alerts-body"
+ALERTS_OFFCANVAS = "alerts-offcanvas"
+
 # ---- header (layouts/header.py) ---------------------------------------------------------------
 DATA_FRESHNESS = "data-freshness"
 SYNC_PROGRESS = "sync-progress"

@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from layouts import ids
+from layouts.alerts import alerts_panel
 from layouts.cost import cost_tab
 from layouts.engagement import engagement_tab
 from layouts.filters import filter_bar
@@ -70,6 +71,7 @@ def page(
                     html.Div(id=ids.URL_NOTICES),
                     filter_bar(options),
                     saved_views_bar(),
+                    alerts_panel(),
                     dbc.Tabs(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id=ids.TAB_OVERVIEW),

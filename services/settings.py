@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +39,40 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """``ALERTS_*``: where alerts and the weekly report go (docs/alerts.md). Rules themselves
+    live in ``rules_file`` (default ``DATA_DIR/alerts.toml``)."""
+
+    webhook_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    email_from: str = ""
+    email_to: tuple[str, ...] = ()
+    log: bool = False
+    """The log channel (one WARNING line per alert on stderr/stdout)."""
+    quiet_hours: float = 24.0
+    """An unchanged event is sent again only after this many hours."""
+    report: tuple[str, ...] = ()
+    """Channels that get the weekly report (``email``, ``webhook``); empty = no delivery."""
+    rules_file: Path | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The configured channels; alerts are off while this is empty."""
+        found = []
+        if self.webhook_url:
+            found.append("webhook")
+        if self.smtp_host and self.email_to:
+            found.append("email")
+        if self.log:
+            found.append("log")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     port: int = 8050
@@ -62,7 +96,8 @@ class Settings:
     log_level: str = "INFO"
     public_url: str = ""
     """The dashboard's own address (``https://dash.example.org``), for full links in the weekly
-    report and exports; empty = links are the bare ``?query``."""
+    report, exports and alerts; empty = links are the bare ``?query``."""
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def demo_mode(self) -> bool:
@@ -182,6 +217,51 @@ def parse_users(raw: str | None, problems: list[str]) -> dict[str, str]:
     return users
 
 
+_CHANNEL_NAMES = ("email", "webhook")
+
+
+def _alert_settings(env: dict[str, str], data_dir: Path, problems: list[str]) -> AlertSettings:
+    """``ALERTS_*`` settings; values that are secrets are never echoed in a problem."""
+    webhook = (env.get("ALERTS_WEBHOOK_URL") or "").strip()
+    if webhook:
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append("ALERTS_WEBHOOK_URL must be an http(s) URL")
+            webhook = ""
+    to = tuple(a.strip() for a in (env.get("ALERTS_EMAIL_TO") or "").split(",") if a.strip())
+    for address in to:
+        if "@" not in address:
+            problems.append(f"ALERTS_EMAIL_TO: {address!r} is not an email address")
+    sender = (env.get("ALERTS_EMAIL_FROM") or "").strip()
+    host = (env.get("ALERTS_SMTP_HOST") or "").strip()
+    if host and to and "@" not in sender:
+        problems.append("ALERTS_EMAIL_FROM must be an email address when ALERTS_SMTP_HOST is set")
+    report = tuple(
+        c.strip().lower() for c in (env.get("ALERTS_REPORT") or "").split(",") if c.strip()
+    )
+    for channel in report:
+        if channel not in _CHANNEL_NAMES:
+            problems.append(f"ALERTS_REPORT must list email and/or webhook (got {channel!r})")
+    quiet = _float("ALERTS_QUIET_HOURS", env.get("ALERTS_QUIET_HOURS"), 24.0, problems)
+    rules_file = (env.get("ALERTS_FILE") or "").strip()
+    return AlertSettings(
+        webhook_url=webhook,
+        smtp_host=host,
+        smtp_port=_int("ALERTS_SMTP_PORT", env.get("ALERTS_SMTP_PORT"), 587, problems, minimum=1),
+        smtp_user=(env.get("ALERTS_SMTP_USER") or "").strip(),
+        smtp_password=env.get("ALERTS_SMTP_PASSWORD") or "",
+        smtp_starttls=_bool(
+            "ALERTS_SMTP_STARTTLS", env.get("ALERTS_SMTP_STARTTLS"), True, problems
+        ),
+        email_from=sender,
+        email_to=to,
+        log=_bool("ALERTS_LOG", env.get("ALERTS_LOG"), False, problems),
+        quiet_hours=quiet,
+        report=tuple(c for c in report if c in _CHANNEL_NAMES),
+        rules_file=Path(rules_file) if rules_file else data_dir / "alerts.toml",
+    )
+
+
 def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Settings:
     """Read settings from ``env`` (default: ``os.environ`` after loading ``.env``)."""
     if env is None:
@@ -255,6 +335,10 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         ),
         log_level=log_level,
         public_url=public_url,
+    )
+    settings = replace(
+        settings,
+        alerts=_alert_settings(env, settings.data_dir, problems),
     )
     if settings.sync_concurrency > 16:
         problems.append("SYNC_CONCURRENCY must be at most 16 (the team shares one rate budget)")

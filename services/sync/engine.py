@@ -571,8 +571,12 @@ def run_sync(
     should_cancel: Callable[[], bool] | None = None,
     policy: ClientPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    after_success: Callable[[Settings], None] | None = None,
 ) -> SyncSummary:
     """Run one sync of every configured team under the cross-process lock.
+
+    ``after_success(settings)`` runs once the sync succeeded and the lock is released (the
+    entry points pass the alerts' hook, see services/sync/__main__.py); it must not raise.
 
     Raises :class:`~services.sync.status.SyncAlreadyRunning` when another sync holds the lock,
     :class:`SyncCancelled` on cancel, :class:`SyncError` when no key is configured and
@@ -622,7 +626,9 @@ def run_sync(
             phase="",
             last_error=None,
         )
-        return summary
+    if after_success is not None:
+        after_success(settings)
+    return summary
 
 
 def _describe(exc: BaseException) -> str:
@@ -706,7 +712,9 @@ def _on_sigterm(signum, frame) -> None:
     raise SystemExit(EXIT_FAILED)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None, after_success: Callable[[Settings], None] | None = None
+) -> int:
     """``python -m services.sync [--full]``: one sync, one line of output, a clear exit code."""
     parser = argparse.ArgumentParser(
         prog="python -m services.sync",
@@ -734,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        summary = run_sync(settings, full=args.full)
+        summary = run_sync(settings, full=args.full, after_success=after_success)
     except SyncAlreadyRunning as exc:
         print(f"sync not started: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
