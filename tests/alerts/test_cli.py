@@ -186,7 +186,7 @@ def test_settings_read_alert_channels_and_hide_secrets():
     assert "xyz-secret" not in str(err.value)
     with pytest.raises(SettingsError, match="ALERTS_REPORT must list email and/or webhook"):
         load_settings({"ALERTS_REPORT": "pigeon"}, dotenv=False)
-    with pytest.raises(SettingsError, match="PUBLIC_URL must be the dashboard.s http"):
+    with pytest.raises(SettingsError, match=r"PUBLIC_URL must be the dashboard's http"):
         load_settings({"PUBLIC_URL": "dash.example"}, dotenv=False)
 
 
