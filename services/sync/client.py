@@ -100,6 +100,7 @@ class ClientPolicy:
     rate_reserve: int = 20  # keep this many requests of a window unused (clock skew, other tools)
     max_budget_wait: float = DOCUMENTED_WINDOW_S + 10  # cap on one "wait for the reset" pause
     pool_size: int = 16
+    page_size: int = PAGE_SIZE  # OCS clamps to 1,500; tests use small pages to get many
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -464,7 +465,7 @@ class OCSClient:
             body = self.get_json(start)
             seen = {start}
         else:
-            body = self.get_json(path, {"page_size": PAGE_SIZE, **(params or {})})
+            body = self.get_json(path, {"page_size": self.policy.page_size, **(params or {})})
             seen = set()
         number = 1
         while True:

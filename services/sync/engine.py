@@ -57,7 +57,7 @@ from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_C
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
 from services.sync.checkpoint import Checkpoints, FileCheckpoints, team_id
-from services.sync.client import PAGE_SIZE, ClientPolicy, NotFound, OCSClient, OCSError
+from services.sync.client import ClientPolicy, NotFound, OCSClient, OCSError
 from services.sync.records import (
     UNREPORTED,
     MalformedRecord,
@@ -655,7 +655,8 @@ class _TeamRun:
         if self.head_complete or not old or self.head_oldest is None or budget <= 0:
             return 0
         older = sum(1 for row in old.values() if row["created_at"] <= self.head_oldest)
-        want = min(budget, _share(math.ceil(older / PAGE_SIZE), elapsed, self.sync.recheck_ns))
+        pages = math.ceil(older / self.client.policy.page_size)
+        want = min(budget, _share(pages, elapsed, self.sync.recheck_ns))
         start = self.sweep_next or self.head_next
         if not want or not start:
             return 0

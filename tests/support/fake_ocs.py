@@ -19,7 +19,8 @@ seeded, so a run is reproducible), ``force_429`` (request numbers answered 429),
 (429 over ``rate_limit`` per ``rate_window`` s, counted per team like OCS), ``shape`` ("2026" or
 "2025"), ``legacy_403``, malformed records, and bad answers: ``non_json_prefix`` (200 with an HTML
 page for paths starting with it), ``wrong_shape_prefix`` (200 with JSON that is not a page),
-``repeat_next`` (the session list's ``next`` link always points at the same page).
+``repeat_next`` (the session list's ``next`` link always points at the same page), and
+``fail_teams`` (every request of those teams answered 503).
 
 Usage::
 
@@ -113,6 +114,7 @@ class FakeOCS:
         self.non_json_prefix = ""
         self.wrong_shape_prefix = ""
         self.repeat_next = False
+        self.fail_teams: set[str] = set()  # 503 for every request of these teams (unreachable)
         self.received_429 = 0  # 429 answers sent (rate enforcement or force_429)
         self.retry_after = 7
         self.send_retry_after_header = True  # False: only the body's available_in says how long
@@ -474,6 +476,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, {"detail": "Invalid token."}, challenge)
             return
         entry["team"] = team
+        if team in fake.fail_teams:
+            self._send(503, {"detail": "Service Unavailable (injected for this team)"})
+            return
         headers = self._rate(team) or {}
         over = headers.pop("_over", False)
         if force_429 or (over and fake.rate_enforce):
