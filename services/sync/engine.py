@@ -123,6 +123,7 @@ class SyncSummary:
     transcripts_resumed: int = 0
     requests: int = 0
     requests_by_team: dict[str, int] = field(default_factory=dict)
+    seconds_by_team: dict[str, float] = field(default_factory=dict)
     retries: int = 0
     rate_limited: int = 0
     waited_s: float = 0.0
@@ -1050,15 +1051,19 @@ def _run(
     results: list[_TeamResult] = []
     failures: list[TeamFailed] = []
     seen_teams: set[str] = set()
+    seconds: dict[str, float] = {}
     for index, key in enumerate(keys, 1):
+        team_started = time.monotonic()
         try:
             result = sync.sync_team(key, index, len(keys))
+            seconds[result.team["slug"]] = time.monotonic() - team_started
         except TeamFailed as exc:
             log.warning("team sync failed (%s): %s", exc.label, exc)
             failures.append(exc)
             continue
         if result.team["slug"] in seen_teams:
             log.warning("two API keys belong to team %s; keeping the first", result.team["slug"])
+            checkpoints.clear_journal(result.tid)
             continue
         seen_teams.add(result.team["slug"])
         results.append(result)
@@ -1111,6 +1116,7 @@ def _run(
         transcripts_resumed=sum(r.resumed for r in results),
         requests=sum(r.requests for r in results),
         requests_by_team={r.team["slug"]: r.requests for r in results},
+        seconds_by_team={r.team["slug"]: seconds[r.team["slug"]] for r in results},
         retries=sum(r.retries for r in results),
         rate_limited=sum(r.rate_limited for r in results),
         waited_s=sum(r.waited_s for r in results),

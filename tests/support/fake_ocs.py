@@ -405,7 +405,14 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.request_count += 1
             number = fake.request_count
-            entry = {"n": number, "path": path, "query": parts.query, "status": None, "team": None}
+            entry = {
+                "n": number,
+                "path": path,
+                "query": parts.query,
+                "status": None,
+                "team": None,
+                "t": time.time(),
+            }
             fake.log.append(entry)
             drop = number in fake.drop_requests or (
                 fake.drop_every and number % fake.drop_every == 0

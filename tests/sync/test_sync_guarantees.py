@@ -262,6 +262,8 @@ def test_old_changes_land_within_the_recheck_bound_and_at_once_with_full(tmp_pat
             "complete" if fake.session(status_100)["status"] != "complete" else "pending-review",
         )
         expected_status = fake.session(status_100)["status"]
+        deleted_220 = _pick(fake, 220)
+        fake.delete_session(deleted_220)
         messages = sum(1 for m in fake.session(open_60)["messages"] if m["role"] == "user")
         landed: dict[str, int] = {}
         for day in range(1, recheck_days + 2):  # one incremental sync a day
@@ -282,6 +284,7 @@ def test_old_changes_land_within_the_recheck_bound_and_at_once_with_full(tmp_pat
             if rows[status_100]["status"] == expected_status:
                 landed.setdefault("status", day)
         assert set(landed) == {"message", "tag", "status"}, landed
+        assert deleted_220 not in rows  # the rotating list walk removed it as it passed
         assert max(landed.values()) <= recheck_days + 1  # the bound: N days + one sync interval
         assert summary.recheck_behind == 0
         incremental = comparable(Store(settings.store_dir).read())
@@ -295,7 +298,7 @@ def test_old_changes_land_within_the_recheck_bound_and_at_once_with_full(tmp_pat
         full = sync(settings, policy=policy, full=True, clock=lambda: start + 9 * DAY)
     assert full.full
     rows = {r["session_id"] for r in Store(settings.store_dir).read().sessions.to_pylist()}
-    assert gone not in rows and len(rows) == 599
+    assert gone not in rows and len(rows) == 598
 
 
 def test_full_sync_lands_old_changes_at_once(tmp_path):
@@ -366,3 +369,25 @@ def test_bad_answers_fail_the_team_with_a_clear_message(tmp_path, option, messag
     assert status["state"] == "error" and message in status["last_error"]
     assert "Traceback" not in status["last_error"]
     assert FileCheckpoints(settings.sync_dir).read_journal("x") is None
+
+
+def test_an_old_journal_is_not_resumed_and_full_does_not_resume_an_incremental_one(tmp_path):
+    with FakeOCS.from_demo(n_sessions=300, seed=11, anchor=TODAY) as fake:
+        settings = settings_for(fake, tmp_path)
+
+        def cancel_after(k):
+            return lambda: len(details_requested(fake)) >= k
+
+        start = time.time()
+        with pytest.raises(SyncCancelled):
+            sync(settings, should_cancel=cancel_after(40), clock=lambda: start)
+        fake.reset_log()
+        late = sync(settings, clock=lambda: start + 4 * DAY)  # the journal is 4 days old
+        assert late.transcripts_resumed == 0 and late.transcripts_fetched == 300
+        fake.add_sessions(TEAMS[0], 50)
+        fake.reset_log()
+        with pytest.raises(SyncCancelled):  # an incremental run, interrupted
+            sync(settings, should_cancel=cancel_after(20), clock=lambda: start + 4 * DAY)
+        fake.reset_log()
+        full = sync(settings, full=True, clock=lambda: start + 4 * DAY)
+    assert full.transcripts_resumed == 0 and full.transcripts_fetched == 350
