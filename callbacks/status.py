@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from dash import Input, Output, State, callback, no_update
+from dash import Input, Output, State, callback, html, no_update
 
 from layouts import ids
 from layouts.header import sync_progress, sync_result_message
@@ -32,8 +32,8 @@ def age_text(seconds: float) -> str:
     return f"{hours / 24:.0f} days ago"
 
 
-def freshness(dataset, now: float | None = None) -> str:
-    """The header's one-line data status."""
+def freshness(dataset, now: float | None = None, checked_at: float | None = None) -> str:
+    """The header's one-line data status (``checked_at``: the last sync that found no changes)."""
     if dataset is None:
         return "No data yet"
     now = now or time.time()
@@ -46,19 +46,25 @@ def freshness(dataset, now: float | None = None) -> str:
     team_text = f" · {len(teams)} team{'s' if len(teams) != 1 else ''}" if teams else ""
     if synced:
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(synced))
-        return f"Last synced {age_text(now - synced)} ({stamp}) · {count}{team_text}"
+        checked = ""
+        if checked_at and checked_at > synced + 60:
+            checked = f" · checked {age_text(now - checked_at)}, no changes since"
+        return f"Last synced {age_text(now - synced)} ({stamp}){checked} · {count}{team_text}"
     return f"{count}{team_text}"
 
 
 def status_outputs(dataset, settings, status: dict, started: bool):
     """(freshness text, progress component, refresh disabled, cancel class) for the header."""
     running = bool(status.get("running")) or started
-    text = freshness(dataset)
+    text = freshness(dataset, checked_at=status.get("last_checked_at"))
     if dataset is None and not settings.demo_mode:
         text = "No data yet — syncing" if running else "No data yet"
     progress = sync_progress(
         status if not started else dict(status, running=True, message="starting the first sync…")
     )
+    outcome = None if started else sync_status.outcome_text(status)
+    if outcome and status.get("state") == "partial":
+        progress = html.Div(outcome, id="sync-message", className="text-warning")
     cancel_class = "btn btn-outline-secondary btn-sm" + ("" if running else " d-none")
     return text, progress, running or settings.demo_mode, cancel_class
 

@@ -88,6 +88,10 @@ class Settings:
     sync_recent_days: int = 14
     sync_overlap_days: int = 30
     sync_concurrency: int = 4
+    sync_recheck_days: int = 7
+    """Every stored session is re-checked by incremental syncs at least this often (days)."""
+    sync_recheck_requests: int = 200
+    """Cap per team and sync on re-check requests (older list pages + open transcripts)."""
     sync_auto_start: bool = True
     demo_sessions: int = 20_000
     demo_anchor: date | None = None
@@ -116,6 +120,11 @@ class Settings:
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "store"
+
+    @property
+    def sync_dir(self) -> Path:
+        """Per-team sync journals (resume) and re-check state, beside the store."""
+        return self.data_dir / "sync"
 
     @property
     def cache_dir(self) -> Path:
@@ -326,6 +335,12 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         sync_overlap_days=_int("SYNC_OVERLAP_DAYS", env.get("SYNC_OVERLAP_DAYS"), 30, problems),
         sync_concurrency=_int(
             "SYNC_CONCURRENCY", env.get("SYNC_CONCURRENCY"), 4, problems, minimum=1
+        ),
+        sync_recheck_days=_int(
+            "SYNC_RECHECK_DAYS", env.get("SYNC_RECHECK_DAYS"), 7, problems, minimum=1
+        ),
+        sync_recheck_requests=_int(
+            "SYNC_RECHECK_REQUESTS", env.get("SYNC_RECHECK_REQUESTS"), 200, problems
         ),
         sync_auto_start=_bool("SYNC_AUTO_START", env.get("SYNC_AUTO_START"), True, problems),
         demo_sessions=_int("DEMO_SESSIONS", env.get("DEMO_SESSIONS"), 20_000, problems, minimum=1),

@@ -1,37 +1,48 @@
 """HTTP client for the OpenChatStudio (OCS) REST API, read-only, one API key = one team.
 
-What it does (see docs/ocs-api.md §2, §4, §7, §12):
+What it does (see docs/ocs-api.md §2, §4, §7, §12, and docs/sync.md):
 
 * ``X-Api-Key`` header, trailing-slash paths (a slash-less path costs an extra 301).
 * Cursor pagination: ``page_size=1500`` on the first request, then ``next`` followed verbatim;
   ``count`` is read from the first page only (absent on 2025 servers); results de-duplicated by
-  ``id`` (a ``tags=a,b`` filter returns a session with both tags twice).
+  ``id`` (a ``tags=a,b`` filter returns a session with both tags twice). A ``next`` link that
+  repeats stops the listing with :class:`BadAnswer` instead of looping.
 * 401/403 → :class:`AuthError` ("API key rejected for team …"); the key itself never appears in
   messages or logs, only a fingerprint such as ``key …abcd``.
-* 5xx, timeouts and dropped connections → retried by urllib3 ``Retry`` with exponential backoff
-  and jitter, bounded; then :class:`ServerError` / :class:`ConnectionFailed`.
-* 429 → wait ``Retry-After`` (or the body's ``available_in``), capped, a limited number of times.
-* ``X-RateLimit-Remaining``/``X-RateLimit-Reset`` → pause until the window resets before the
-  team's shared budget (2000 requests / 5 min) runs out. Bounded, because a log-only server
-  reports ``Remaining: 0`` with HTTP 200 and keeps serving.
+* **Retries cover the whole request, body included.** Failures before the response headers
+  (refused/dropped connections, read timeouts, 5xx) are retried by urllib3 ``Retry`` on the
+  ``HTTPAdapter``; a connection that breaks while the body is read (``IncompleteRead`` →
+  requests' ``ChunkedEncodingError``, or a read timeout mid-body) is retried by
+  :meth:`OCSClient.get_json` itself. Both are bounded (``ClientPolicy.retries`` each) with
+  exponential backoff and jitter, and every retry is counted (:attr:`OCSClient.retries_made`).
+* **Pacing by wall clock** (:class:`RateBudget`): all threads of a client share one budget for
+  the team, fed by ``X-RateLimit-Limit/Remaining/Reset`` when the server sends them and by the
+  documented 2,000 requests per fixed 5-minute window (aligned to the epoch) otherwise. When the
+  budget is down to ``rate_reserve`` every thread waits for the window to reset, so an enforcing
+  server never has to answer 429. A 429 anyway (another client of the same team) blocks the
+  shared budget for ``Retry-After``/``available_in`` (capped), a limited number of times.
+* An answer that is not JSON, or a list page without a ``results`` list → :class:`BadAnswer`
+  with a clear message.
 * Every HTTP request that reaches the wire is counted (:attr:`OCSClient.requests_made`).
 
-The sleep function is injectable (``sleep=``) so tests record waits instead of waiting.
+The sleep function and the clocks are injectable so tests record waits instead of waiting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from services.settings import DEFAULT_BASE_URL
@@ -40,6 +51,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1500
 USER_AGENT = "ocs-session-dashboard/0.1 (+analytics sync)"
+DOCUMENTED_LIMIT = 2000
+DOCUMENTED_WINDOW_S = 300.0
 
 
 class OCSError(RuntimeError):
@@ -66,22 +79,28 @@ class ConnectionFailed(OCSError):
     """Timeouts / refused / dropped connections that persisted after retries."""
 
 
+class BadAnswer(ServerError):
+    """OCS answered, but not with what the API promises (not JSON, wrong shape, cursor loop)."""
+
+
 @dataclass(frozen=True)
 class ClientPolicy:
     """Timeouts, retry and rate-limit caps. Tests shrink these so they run fast."""
 
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    retries: int = 4  # 5xx / connection / read-timeout retries per request
+    retries: int = 4  # retries per request, before the headers (urllib3) and of the body (ours)
     backoff_factor: float = 0.5  # 0.5, 1, 2, 4 s … (+ jitter)
     backoff_max: float = 30.0
     backoff_jitter: float = 0.5
     max_429_retries: int = 5
     max_429_wait: float = 60.0  # cap on one Retry-After wait
-    rate_reserve: int = 20  # pause when X-RateLimit-Remaining drops to this
-    max_budget_wait: float = 300.0  # cap on one "wait for the window to reset" pause
-    max_total_budget_wait: float = 900.0  # after this much pausing, stop pausing (log-only server)
+    rate_limit: int = DOCUMENTED_LIMIT  # budget per window when the server sends no headers
+    rate_window: float = DOCUMENTED_WINDOW_S  # fixed window, aligned to multiples since the epoch
+    rate_reserve: int = 20  # keep this many requests of a window unused (clock skew, other tools)
+    max_budget_wait: float = DOCUMENTED_WINDOW_S + 10  # cap on one "wait for the reset" pause
     pool_size: int = 16
+    page_size: int = PAGE_SIZE  # OCS clamps to 1,500; tests use small pages to get many
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -90,15 +109,105 @@ def key_fingerprint(api_key: str) -> str:
     return f"key …{tail}"
 
 
+class RateBudget:
+    """One team's request budget per rate window, shared by all threads, paced by wall clock.
+
+    :meth:`acquire` before each request takes one request of the current window, or waits until
+    the window resets when only ``reserve`` are left. :meth:`observe` corrects the estimate from
+    ``X-RateLimit-*`` headers (the server's own count, which also includes other clients of the
+    team); :meth:`block` empties the budget after a 429. Without headers the window is the
+    documented fixed one: ``limit`` requests per ``window`` seconds, aligned to the epoch.
+    """
+
+    def __init__(
+        self,
+        limit: int = DOCUMENTED_LIMIT,
+        window: float = DOCUMENTED_WINDOW_S,
+        reserve: int = 20,
+        *,
+        max_wait: float = DOCUMENTED_WINDOW_S + 10,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ):
+        self.limit = limit
+        self.window = window
+        self.reserve = max(0, min(reserve, limit - 1))
+        self.max_wait = max_wait
+        self._sleep, self._clock, self._wall = sleep, clock, wall
+        self._lock = threading.Lock()
+        self._end: float | None = None  # clock() time at which the current window ends
+        self._remaining = 0
+        self._in_flight = 0
+        self.pauses = 0
+        self.waited_s = 0.0
+
+    def _open_window(self, now: float) -> None:
+        wall = self._wall()
+        self._end = now + ((wall // self.window) + 1) * self.window - wall
+        self._remaining = self.limit
+
+    def acquire(self) -> None:
+        """Take one request of the team's budget, waiting for the next window if needed."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                if self._end is None or now >= self._end:
+                    self._open_window(now)
+                if self._remaining > self.reserve:
+                    self._remaining -= 1
+                    self._in_flight += 1
+                    return
+                end = self._end
+                wait = min(max(0.0, end - now) + 0.5, self.max_wait)
+                self.pauses += 1
+                self.waited_s += wait
+            log.info("team rate budget used up; pausing %.1f s until the window resets", wait)
+            self._sleep(wait)
+            with self._lock:
+                if self._end == end:  # first thread back opens the next window
+                    self._end = None
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def observe(self, headers) -> None:
+        """Update from ``X-RateLimit-Limit/Remaining/Reset`` of an answer (if present)."""
+        try:
+            remaining = int(headers["X-RateLimit-Remaining"])
+            reset = float(headers.get("X-RateLimit-Reset") or self.window)
+            limit = int(headers.get("X-RateLimit-Limit") or self.limit)
+        except (KeyError, TypeError, ValueError):
+            return
+        with self._lock:
+            now = self._clock()
+            end = now + max(0.0, reset)
+            self.limit = max(1, limit)
+            self.reserve = min(self.reserve, self.limit - 1)
+            others = max(0, self._in_flight - 1)  # sent by us, not yet counted in this answer
+            if self._end is None or abs(end - self._end) > min(5.0, self.window / 2):
+                self._end = end  # the server's window (first reading, or a new window)
+                self._remaining = max(0, remaining - others)
+            else:
+                self._remaining = max(0, min(self._remaining, remaining - others))
+
+    def block(self, seconds: float) -> None:
+        """A 429: nobody sends until ``seconds`` from now."""
+        with self._lock:
+            self._end = self._clock() + max(0.0, seconds)
+            self._remaining = 0
+
+
 class _CountingRetry(Retry):
     """urllib3 ``Retry`` that counts each retry and sleeps through an injectable function.
 
-    Why urllib3 ``Retry`` on an ``HTTPAdapter``: it retries below ``requests`` at the
-    connection-pool level, so it covers refused connections, connections dropped mid-response
-    (``RemoteDisconnected``), read timeouts and 5xx statuses uniformly, with exponential backoff
-    and jitter, and it knows GET is idempotent. 429 is *not* in its status list: ``Retry`` cannot
-    read the body's ``available_in`` and would honour any ``Retry-After`` without our cap, so
-    :class:`OCSClient` handles 429 itself.
+    It retries below ``requests`` at the connection-pool level: refused connections, connections
+    dropped before the response headers (``RemoteDisconnected``), read timeouts and 5xx statuses,
+    with exponential backoff and jitter, for idempotent GETs. It cannot see a body that breaks
+    after the headers (that surfaces later, while ``requests`` reads the body), so
+    :meth:`OCSClient.get_json` retries those itself. 429 is *not* in its status list: ``Retry``
+    cannot read the body's ``available_in`` and would honour any ``Retry-After`` without our cap.
     """
 
     def __init__(self, *args, on_retry=None, sleep_fn=None, **kwargs):
@@ -130,6 +239,19 @@ class Page:
     number: int
 
 
+def _body_broken(exc: requests.RequestException) -> bool:
+    """Whether ``exc`` happened while reading the body, after the headers had arrived."""
+    if isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ):
+        return True
+    # requests turns a read timeout while streaming the body into a plain ConnectionError;
+    # failures before the headers arrive wrapped in urllib3's MaxRetryError (already retried)
+    return isinstance(exc, requests.ConnectionError) and not isinstance(
+        exc.args[0] if exc.args else None, MaxRetryError
+    )
+
+
 class OCSClient:
     """Client for one OCS API key (= one team). Thread-safe for concurrent GETs."""
 
@@ -141,6 +263,7 @@ class OCSClient:
         policy: ClientPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ):
         if not api_key:
             raise AuthError("no API key given")
@@ -150,16 +273,21 @@ class OCSClient:
         self._host = urlsplit(self.base_url).hostname
         self.policy = policy or ClientPolicy()
         self._sleep = sleep
-        self._clock = clock
         self.team: dict | None = None  # {"slug", "name"} once known
         self._lock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
-        self.waited_s = 0.0  # total time asked of sleep() for 429 / budget pauses
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
-        self._budget_waited = 0.0
-        self._budget_gave_up = False
+        self.rate_limited = 0  # 429 answers received
+        self._waited_429 = 0.0
+        self.budget = RateBudget(
+            self.policy.rate_limit,
+            self.policy.rate_window,
+            self.policy.rate_reserve,
+            max_wait=self.policy.max_budget_wait,
+            sleep=sleep,
+            clock=clock,
+            wall=wall,
+        )
 
         self.http = requests.Session()
         self.http.headers.update(
@@ -194,6 +322,11 @@ class OCSClient:
         """``team <slug>`` when known, else the key fingerprint; used in every message."""
         return f"team {self.team['slug']}" if self.team else self.fingerprint
 
+    @property
+    def waited_s(self) -> float:
+        """Seconds asked of sleep() for rate-budget pauses and 429 waits (not backoff)."""
+        return self.budget.waited_s
+
     def _count_retry(self) -> None:
         with self._lock:
             self.requests_made += 1
@@ -211,53 +344,6 @@ class OCSClient:
     def __repr__(self) -> str:  # never show the key
         return f"OCSClient({self.base_url!r}, {self.fingerprint})"
 
-    # -- rate budget ---------------------------------------------------------------------------
-
-    def _note_rate_headers(self, response: requests.Response) -> None:
-        remaining = response.headers.get("X-RateLimit-Remaining")
-        reset = response.headers.get("X-RateLimit-Reset")
-        if remaining is None:
-            return
-        try:
-            remaining_n = int(remaining)
-            reset_s = float(reset) if reset is not None else 60.0
-        except ValueError:
-            return
-        with self._lock:
-            self._remaining = remaining_n
-            self._reset_at = self._clock() + max(0.0, reset_s)
-
-    def _pause_for_budget(self) -> None:
-        """Sleep until the rate window resets when the team's budget is nearly used up."""
-        with self._lock:
-            if (
-                self._budget_gave_up
-                or self._remaining is None
-                or self._remaining > self.policy.rate_reserve
-            ):
-                return
-            wait = (self._reset_at or 0.0) - self._clock()
-            if wait <= 0:
-                self._remaining = None
-                return
-            room = self.policy.max_total_budget_wait - self._budget_waited
-            if room <= 0:
-                self._budget_gave_up = True
-                log.warning(
-                    "rate budget still reported exhausted for %s after %.0f s of pauses; "
-                    "continuing without pausing (server in log-only mode?)",
-                    self.label,
-                    self._budget_waited,
-                )
-                return
-            wait = min(wait + 0.5, self.policy.max_budget_wait, room)
-            self._budget_waited += wait
-            self.waited_s += wait
-            # Forget the reading: the next response tells us the new window's budget.
-            self._remaining = None
-        log.info("rate budget low for %s; pausing %.1f s until the window resets", self.label, wait)
-        self._sleep(wait)
-
     # -- requests ------------------------------------------------------------------------------
 
     def _url(self, path_or_url: str, params: dict | None = None) -> str:
@@ -265,7 +351,7 @@ class OCSClient:
             url = path_or_url
             if urlsplit(url).hostname != self._host:
                 # Never send the key to another host, whatever a `next` link says.
-                raise OCSError(f"OCS returned a link to another host ({urlsplit(url).hostname})")
+                raise BadAnswer(f"OCS returned a link to another host ({urlsplit(url).hostname})")
         else:
             path = path_or_url if path_or_url.startswith("/") else "/" + path_or_url
             if not path.endswith("/"):
@@ -275,35 +361,71 @@ class OCSClient:
             url += ("&" if "?" in url else "?") + urlencode(params)
         return url
 
-    def get_json(self, path_or_url: str, params: dict | None = None) -> Any:
-        """GET one resource and return its JSON; raises an :class:`OCSError` subclass."""
-        url = self._url(path_or_url, params)
-        shown = urlsplit(url).path
-        attempts_429 = 0
+    def _backoff(self, attempt: int) -> None:
+        policy = self.policy
+        delay = min(policy.backoff_max, policy.backoff_factor * (2**attempt))
+        delay += random.uniform(0, policy.backoff_jitter) if policy.backoff_jitter else 0.0
+        if delay > 0:
+            self._sleep(delay)
+
+    def _get(self, url: str, shown: str) -> requests.Response:
+        """One GET, body read completely; broken bodies retried here (bounded, backoff)."""
+        attempt = 0
         while True:
-            self._pause_for_budget()
+            self.budget.acquire()
             with self._lock:
                 self.requests_made += 1
             try:
                 response = self.http.get(
                     url, timeout=(self.policy.connect_timeout, self.policy.read_timeout)
                 )
-            except requests.exceptions.RetryError as exc:  # pragma: no cover - raise_on_status off
-                raise ServerError(f"OCS kept failing on {shown} for {self.label}") from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise ConnectionFailed(
-                    f"could not reach OCS at {self._host} for {self.label} "
-                    f"(after {self.policy.retries} retries): {type(exc).__name__}"
-                ) from exc
+                self.budget.observe(response.headers)
+                return response
             except requests.RequestException as exc:
+                if _body_broken(exc) and attempt < self.policy.retries:
+                    with self._lock:
+                        self.retries_made += 1
+                    log.info(
+                        "connection broke while reading %s for %s (%s); retrying",
+                        shown,
+                        self.label,
+                        type(exc).__name__,
+                    )
+                    self._backoff(attempt)
+                    attempt += 1
+                    continue
+                if _body_broken(exc):
+                    raise ConnectionFailed(
+                        f"the connection to OCS kept breaking while reading {shown} for "
+                        f"{self.label} (after {self.policy.retries} retries)"
+                    ) from exc
+                if isinstance(exc, requests.ConnectionError | requests.Timeout):
+                    raise ConnectionFailed(
+                        f"could not reach OCS at {self._host} for {self.label} "
+                        f"(after {self.policy.retries} retries): {type(exc).__name__}"
+                    ) from exc
                 raise ConnectionFailed(f"request to OCS failed for {self.label}: {exc}") from exc
-            self._note_rate_headers(response)
+            finally:
+                self.budget.release()
+
+    def get_json(self, path_or_url: str, params: dict | None = None) -> Any:
+        """GET one resource and return its JSON; raises an :class:`OCSError` subclass."""
+        url = self._url(path_or_url, params)
+        shown = urlsplit(url).path
+        attempts_429 = 0
+        while True:
+            response = self._get(url, shown)
             status = response.status_code
             if status == 200:
                 try:
                     return response.json()
                 except ValueError as exc:
-                    raise ServerError(f"OCS sent invalid JSON on {shown}") from exc
+                    kind = response.headers.get("Content-Type") or "no content type"
+                    start = response.text[:60].strip().replace("\n", " ")
+                    raise BadAnswer(
+                        f"OCS answered {shown} for {self.label} with something that is not JSON "
+                        f"({kind}: {start!r}); is OCS_API_BASE_URL the API root (…/api)?"
+                    ) from exc
             detail = _detail(response)
             if status in (401, 403):
                 raise AuthError(f"API key rejected for {self.label} (HTTP {status}: {detail})")
@@ -311,16 +433,16 @@ class OCSClient:
                 raise NotFound(f"not found: {shown} ({detail})")
             if status == 429:
                 attempts_429 += 1
+                with self._lock:
+                    self.rate_limited += 1
                 if attempts_429 > self.policy.max_429_retries:
                     raise RateLimited(
                         f"OCS rate limit still exceeded for {self.label} after "
                         f"{self.policy.max_429_retries} waits"
                     )
                 wait = min(_retry_after(response), self.policy.max_429_wait)
-                with self._lock:
-                    self.waited_s += wait
                 log.info("rate limited (429) for %s; waiting %.1f s", self.label, wait)
-                self._sleep(wait)
+                self.budget.block(wait)
                 continue
             if status >= 500:
                 raise ServerError(
@@ -331,19 +453,34 @@ class OCSClient:
 
     # -- pagination ----------------------------------------------------------------------------
 
-    def iter_pages(self, path: str, params: dict | None = None) -> Iterator[Page]:
-        """Pages of a cursor-paginated list; ``next`` is followed exactly as given."""
-        query = {"page_size": PAGE_SIZE, **(params or {})}
-        body = self.get_json(path, query)
+    def iter_pages(
+        self, path: str, params: dict | None = None, start: str | None = None
+    ) -> Iterator[Page]:
+        """Pages of a cursor-paginated list; ``next`` is followed exactly as given.
+
+        ``start`` is a ``next`` link from an earlier listing: the walk continues there (resume,
+        rotating re-check). A ``next`` link that repeats raises :class:`BadAnswer`.
+        """
+        if start:
+            body = self.get_json(start)
+            seen = {start}
+        else:
+            body = self.get_json(path, {"page_size": self.policy.page_size, **(params or {})})
+            seen = set()
         number = 1
         while True:
             if isinstance(body, list):  # very old servers: a bare list, no envelope
                 yield Page(results=body, count=len(body), next=None, number=number)
                 return
             if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-                raise ServerError(f"OCS sent an unexpected page on {path} (no results list)")
-            count = body.get("count") if number == 1 else None
+                raise BadAnswer(
+                    f"OCS sent an unexpected answer on {path} for {self.label} "
+                    "(expected a page with a results list)"
+                )
+            count = body.get("count") if number == 1 and not start else None
             next_url = body.get("next") or None
+            if next_url is not None and not isinstance(next_url, str):
+                raise BadAnswer(f"OCS sent a next link that is not a URL on {path}")
             yield Page(
                 results=body["results"],
                 count=count if isinstance(count, int) else None,
@@ -352,15 +489,25 @@ class OCSClient:
             )
             if not next_url or not body["results"]:
                 return
+            if next_url in seen:
+                raise BadAnswer(
+                    f"OCS sent the same next-page link twice while listing {path} for "
+                    f"{self.label}; stopped instead of looping"
+                )
+            seen.add(next_url)
             body = self.get_json(next_url)
             number += 1
 
     def iter_results(
-        self, path: str, params: dict | None = None, on_page: Callable[[Page], None] | None = None
+        self,
+        path: str,
+        params: dict | None = None,
+        on_page: Callable[[Page], None] | None = None,
+        start: str | None = None,
     ) -> Iterator[Any]:
         """All items of a list, de-duplicated by ``id`` (items without an id pass through)."""
         seen: set[str] = set()
-        for page in self.iter_pages(path, params):
+        for page in self.iter_pages(path, params, start):
             if on_page is not None:
                 on_page(page)
             for item in page.results:
@@ -377,7 +524,8 @@ class OCSClient:
         """Check the key and learn its team: ``/api/v2/me/``, else ``/api/experiments/``.
 
         Returns ``{"slug", "name"}`` or None on servers without ``/api/v2/me/`` (before
-        2026-06); the team then comes from the first session record.
+        2026-06); the team then comes from the first session record. The sync calls this only
+        when the session list itself could not name the team (a team without sessions).
         """
         try:
             me = self.get_json("/v2/me/")
@@ -402,16 +550,20 @@ class OCSClient:
             return []
 
     def sessions(
-        self, on_page: Callable[[Page], None] | None = None, **filters: str
+        self,
+        on_page: Callable[[Page], None] | None = None,
+        start: str | None = None,
+        **filters: str,
     ) -> Iterator[Any]:
-        """Session list items, newest first (``ordering=-created_at``), de-duplicated."""
+        """Session list items, newest first (``ordering=-created_at``), de-duplicated.
+
+        ``start``: continue an earlier listing at that ``next`` link.
+        """
         params = {"ordering": "-created_at", **filters}
-        return self.iter_results("/sessions/", params, on_page=on_page)
+        return self.iter_results("/sessions/", params, on_page=on_page, start=start)
 
     def session_detail(self, session_id: str) -> Any:
         """One session with its messages (and ``usage`` on 2026 servers)."""
-        from urllib.parse import quote
-
         return self.get_json(f"/sessions/{quote(session_id, safe='')}/")
 
 

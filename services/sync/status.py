@@ -12,7 +12,8 @@ older than :data:`LOCK_STALE_AFTER`. A stale lock is taken over atomically insid
 transaction.
 
 Public API (used by the Dash UI): :func:`read_status`, :func:`request_cancel`,
-:func:`is_running`, :func:`sync_lock`, :class:`SyncAlreadyRunning`.
+:func:`is_running`, :func:`sync_lock`, :class:`SyncAlreadyRunning`, and
+:func:`outcome_text` (the one-line outcome of the last sync: failed teams, "no changes").
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ LOCK_STALE_AFTER = 30 * 60.0
 every progress update; its longest silent period is one rate-limit pause of at most 5 min)."""
 DIED_MESSAGE = "sync process stopped unexpectedly"
 
-STATES = ("idle", "running", "ok", "error", "cancelled")
+STATES = ("idle", "running", "ok", "partial", "error", "cancelled")
+"""``partial``: some teams synced and landed, others failed (``failed_teams`` says which, why)."""
 _DEFAULT_STATUS = {
     "state": "idle",
     "phase": "",
@@ -54,6 +56,10 @@ _DEFAULT_STATUS = {
     "started_at": None,
     "finished_at": None,
     "last_ok_at": None,
+    "last_checked_at": None,  # when a sync last finished checking OCS (also with no changes)
+    "changed": None,  # whether that sync found changes (False: no new generation written)
+    "failed_teams": [],  # [{"team": "team slug" or "key …abcd", "error": "why"}] of the last sync
+    "resumed": 0,  # transcripts taken over from an interrupted run (see services.sync.checkpoint)
     "last_error": None,
     "summary": None,
     "running": False,
@@ -245,3 +251,22 @@ def request_cancel(settings) -> bool:
         cache.set(CANCEL_KEY, holder["token"])
     write_status(settings, message="cancelling…")
     return True
+
+
+def outcome_text(status: dict) -> str | None:
+    """A line about the last finished sync for the page, or None when there is nothing to say.
+
+    ``partial`` → which teams failed and why (the others' data landed); ``ok`` without changes
+    → "no changes" with the check time.
+    """
+    if status.get("running"):
+        return None
+    state = status.get("state")
+    if state == "partial":
+        failed = status.get("failed_teams") or []
+        teams = "; ".join(f"{f.get('team')}: {f.get('error')}" for f in failed)
+        return f"Last sync partly failed, other teams updated — {teams}"
+    if state == "ok" and status.get("changed") is False and status.get("last_checked_at"):
+        stamp = time.strftime("%H:%M UTC", time.gmtime(status["last_checked_at"]))
+        return f"Last sync at {stamp}: no changes"
+    return None

@@ -11,9 +11,16 @@ inferred real duplicate bug); 301 for slash-less paths (query kept); 401 ``Inval
 Fault injection (attributes of :class:`FakeOCS`, change them at any time): ``fail_requests``
 (request numbers answered 500), ``fail_every`` (every Nth), ``fail_from`` (500 for every request
 from that number on, optionally only for paths starting with ``fail_path_prefix``),
-``drop_requests`` / ``drop_every`` (close the socket without answering), ``delay`` (seconds before
-each answer, optionally only for ``delay_path_prefix``), ``force_429`` (request numbers answered
-429), ``shape`` ("2026" or "2025"), ``legacy_403``, malformed records.
+``drop_requests`` / ``drop_every`` (close the socket without answering), ``mid_body_requests`` /
+``mid_body_every`` (send the headers and half of the body, then close), ``delay`` (seconds before
+each answer, optionally only for ``delay_path_prefix``), random faults at given rates
+(:meth:`FakeOCS.set_fault_rates`: 5xx, drops before the headers, drops mid-body, slow answers;
+seeded, so a run is reproducible), ``force_429`` (request numbers answered 429), ``rate_enforce``
+(429 over ``rate_limit`` per ``rate_window`` s, counted per team like OCS), ``shape`` ("2026" or
+"2025"), ``legacy_403``, malformed records, and bad answers: ``non_json_prefix`` (200 with an HTML
+page for paths starting with it), ``wrong_shape_prefix`` (200 with JSON that is not a page),
+``repeat_next`` (the session list's ``next`` link always points at the same page), and
+``fail_teams`` (every request of those teams answered 503).
 
 Usage::
 
@@ -33,6 +40,7 @@ import copy
 import itertools
 import json
 import math
+import random
 import socket
 import threading
 import time
@@ -97,7 +105,17 @@ class FakeOCS:
         self.drop_every = 0
         self.delay = 0.0
         self.delay_path_prefix = ""
+        self.mid_body_requests: set[int] = set()
+        self.mid_body_every = 0
         self.force_429: set[int] = set()
+        self.rates = {"error": 0.0, "drop": 0.0, "mid_body": 0.0, "slow": 0.0}
+        self.slow_delay = 2.0
+        self._rng = random.Random(0)
+        self.non_json_prefix = ""
+        self.wrong_shape_prefix = ""
+        self.repeat_next = False
+        self.fail_teams: set[str] = set()  # 503 for every request of these teams (unreachable)
+        self.received_429 = 0  # 429 answers sent (rate enforcement or force_429)
         self.retry_after = 7
         self.send_retry_after_header = True  # False: only the body's available_in says how long
         self.malformed_list_ids: set[str] = set()
@@ -246,6 +264,31 @@ class FakeOCS:
             (self.malformed_detail_ids if detail else self.malformed_list_ids).update(ids)
             return ids
 
+    def set_fault_rates(
+        self,
+        error: float = 0.0,
+        drop: float = 0.0,
+        mid_body: float = 0.0,
+        slow: float = 0.0,
+        slow_delay: float = 2.0,
+        seed: int = 0,
+    ) -> None:
+        """Random faults per request: ``error`` share answered 500, ``drop`` closed before the
+        headers, ``mid_body`` closed after the headers and half the body, ``slow`` answered
+        ``slow_delay`` seconds late. Seeded for reproducible runs."""
+        with self._lock:
+            self.rates = {"error": error, "drop": drop, "mid_body": mid_body, "slow": slow}
+            self.slow_delay = slow_delay
+            self._rng = random.Random(seed)
+
+    def statuses(self) -> dict:
+        """How many requests ended with each status (200, 500, "dropped", "mid-body", 429 …)."""
+        with self._lock:
+            counts: dict = {}
+            for entry in self.log:
+                counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+            return counts
+
     def requests_for(self, prefix: str = "") -> int:
         with self._lock:
             return sum(1 for entry in self.log if entry["path"].startswith(prefix))
@@ -332,8 +375,28 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
+        if getattr(self, "_mid_body", False) and len(data) > 1:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self._status = "mid-body"
+            if getattr(self, "_entry", None) is not None:
+                self._entry["status"] = "mid-body"
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(data)
         self._status = status
+
+    def _send_raw(self, status: int, data: bytes, content_type: str, headers: dict) -> None:
+        self._status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_GET(self) -> None:
         fake = self.fake
@@ -342,7 +405,14 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.request_count += 1
             number = fake.request_count
-            entry = {"n": number, "path": path, "query": parts.query, "status": None, "team": None}
+            entry = {
+                "n": number,
+                "path": path,
+                "query": parts.query,
+                "status": None,
+                "team": None,
+                "t": time.time(),
+            }
             fake.log.append(entry)
             drop = number in fake.drop_requests or (
                 fake.drop_every and number % fake.drop_every == 0
@@ -358,6 +428,18 @@ class _Handler(BaseHTTPRequestHandler):
             )
             force_429 = number in fake.force_429
             delay = fake.delay if path.startswith(fake.delay_path_prefix) else 0.0
+            mid_body = number in fake.mid_body_requests or (
+                fake.mid_body_every and number % fake.mid_body_every == 0
+            )
+            rates, rng = fake.rates, fake._rng
+            if any(rates.values()):
+                roll = rng.random()
+                edge = rates["error"]
+                fail = fail or roll < edge
+                drop = drop or edge <= roll < (edge := edge + rates["drop"])
+                mid_body = mid_body or edge <= roll < edge + rates["mid_body"]
+                if rng.random() < rates["slow"]:
+                    delay += fake.slow_delay
         if delay:
             time.sleep(delay)
         if drop:
@@ -368,6 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._status = None
         self._entry = entry
+        self._mid_body = mid_body
         try:
             self._route(path, parts.query, query, entry, fail, force_429)
         finally:
@@ -400,6 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, {"detail": "Invalid token."}, challenge)
             return
         entry["team"] = team
+        if team in fake.fail_teams:
+            self._send(503, {"detail": "Service Unavailable (injected for this team)"})
+            return
         headers = self._rate(team) or {}
         over = headers.pop("_over", False)
         if force_429 or (over and fake.rate_enforce):
@@ -407,7 +493,15 @@ class _Handler(BaseHTTPRequestHandler):
             extra = dict(headers)
             if fake.send_retry_after_header:
                 extra["Retry-After"] = str(wait)
+            with fake._lock:
+                fake.received_429 += 1
             self._send(429, {"detail": "Rate limit exceeded.", "available_in": wait}, extra)
+            return
+        if fake.non_json_prefix and path.startswith(fake.non_json_prefix):
+            self._send_raw(200, b"<html><body>Maintenance</body></html>", "text/html", headers)
+            return
+        if fake.wrong_shape_prefix and path.startswith(fake.wrong_shape_prefix):
+            self._send(200, {"data": [], "detail": "not a page"}, headers)
             return
         if path == "/api/v2/me/":
             if not fake.has_me:
@@ -552,6 +646,9 @@ class _Handler(BaseHTTPRequestHandler):
                     rows.append(item)
                     keys.append(created_ns)
         body = self._paginate(rows, keys, descending, query, "/api/sessions/")
+        if body is not None and fake.repeat_next and body["next"] and "cursor" in query:
+            # a broken server: every later page links back to itself
+            body["next"] = f"{fake.origin}/api/sessions/?{urlencode(sorted(query.items()))}"
         if body is None:
             self._send(404, {"detail": "Invalid cursor"}, headers)
         else:

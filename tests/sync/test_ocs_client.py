@@ -9,9 +9,11 @@ import requests
 
 from services.sync.client import (
     AuthError,
+    BadAnswer,
     ClientPolicy,
     ConnectionFailed,
     OCSClient,
+    RateBudget,
     RateLimited,
     ServerError,
     key_fingerprint,
@@ -29,7 +31,6 @@ FAST = ClientPolicy(
     max_429_wait=60,
     rate_reserve=5,
     max_budget_wait=300,
-    max_total_budget_wait=600,
 )
 TEAM = "connect-experiments"
 
@@ -186,7 +187,8 @@ def test_429_waits_retry_after_then_succeeds(fake):
     fake.force_429 = {1, 2}
     fake.retry_after = 7
     assert client.probe()["slug"] == TEAM
-    assert sleeps == [7, 7]
+    # the whole team's budget is blocked for Retry-After (+0.5 s margin)
+    assert sleeps == [pytest.approx(7.5, abs=0.1)] * 2
     assert client.requests_made == 3
 
 
@@ -197,7 +199,7 @@ def test_429_uses_available_in_and_caps_the_wait(fake):
     fake.force_429 = {1}
     fake.retry_after = 240
     client.probe()
-    assert sleeps == [60]  # body said 240 s; capped by max_429_wait
+    assert sleeps == [pytest.approx(60.5, abs=0.1)]  # body said 240 s; capped by max_429_wait
 
 
 def test_429_gives_up_after_limited_retries(fake):
@@ -254,20 +256,20 @@ def test_pauses_before_the_team_budget_runs_out(fake):
     fake.rate_reset = 200
     for sid in fake.session_ids(TEAM)[:4]:
         client.session_detail(sid)
-    assert [round(s) for s in sleeps] == [200]  # until the window resets (+0.5 s margin)
+    assert sleeps == [pytest.approx(200.5, abs=0.1)]  # until the window resets (+0.5 s margin)
     assert fake.log[-1]["status"] == 200
 
 
-def test_budget_pauses_are_bounded_when_server_keeps_saying_zero(fake):
-    """Log-only mode: Remaining 0 with HTTP 200 on every answer; pausing must stop eventually."""
+def test_a_server_that_keeps_saying_zero_is_paced_not_ignored(fake):
+    """Log-only mode answers 200 with Remaining 0: the client still keeps to the budget."""
     sleeps = Sleeps()
-    policy = ClientPolicy(retries=0, rate_reserve=5, max_budget_wait=100, max_total_budget_wait=250)
+    policy = ClientPolicy(retries=0, rate_reserve=5, max_budget_wait=100)
     client = client_for(fake, sleep=sleeps, policy=policy)
     fake.rate_limit = 1
     fake.rate_reset = 120
     for sid in fake.session_ids(TEAM)[:20]:
         client.session_detail(sid)  # all answered 200
-    assert sleeps == [100, 100, 50]  # capped per pause and in total; then it stops pausing
+    assert sleeps == [100] * 19  # one pause per request, each capped by max_budget_wait
     assert all(entry["status"] == 200 for entry in fake.log)
 
 
@@ -281,8 +283,83 @@ def test_enforced_rate_limit_429_is_honoured(fake):
         for sid in fake.session_ids(TEAM)[:10]:
             client.session_detail(sid)
     assert 429 in [entry["status"] for entry in fake.log]
-    # 429 waits are capped at 60 s; budget pauses (Remaining 0) wait for the window, ≤ 300 s
+    # 429 waits are capped at 60 s; budget pauses (Remaining 0) wait for the window
     assert {round(s) for s in sleeps} == {60, 90}
+
+
+def test_threads_share_one_budget_and_an_enforcing_server_never_says_429(fake):
+    """Real waiting over a 2-second window: 4 threads, 90 requests, 25 allowed per window."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake.rate_limit, fake.rate_window, fake.rate_enforce = 25, 2, True
+    policy = ClientPolicy(retries=0, rate_reserve=2, rate_limit=25, rate_window=2)
+    client = client_for(fake, policy=policy, sleep=__import__("time").sleep)
+    ids = fake.session_ids(TEAM)[:90]
+    with ThreadPoolExecutor(4) as pool:
+        details = list(pool.map(client.session_detail, ids))
+    assert [d["id"] for d in details] == ids
+    assert fake.received_429 == 0 and client.rate_limited == 0
+    assert client.budget.pauses >= 3  # it did have to wait for windows to reset
+    assert fake.statuses() == {200: 90}
+
+
+def test_budget_without_headers_uses_the_documented_epoch_aligned_window():
+    now = {"t": 1000.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now["t"] += seconds
+
+    budget = RateBudget(
+        limit=10, window=300, reserve=2, sleep=sleep, clock=lambda: now["t"], wall=lambda: now["t"]
+    )
+    for _ in range(8):  # 10 - reserve 2
+        budget.acquire()
+        budget.release()
+    assert sleeps == []
+    budget.acquire()  # the 9th waits for the window aligned to the epoch: 1200 - 1000 (+0.5)
+    assert sleeps == [pytest.approx(200.5)]
+    assert now["t"] // 300 == 4  # now inside the next fixed window
+
+
+def test_body_dropped_mid_way_is_retried(fake):
+    client = client_for(fake)
+    fake.mid_body_requests = {2, 3, 5}
+    ids = [s["id"] for s in client.sessions(page_size=30)]
+    assert ids == fake.session_ids(TEAM)
+    assert fake.statuses()["mid-body"] == 3
+    assert client.retries_made == 3 and client.requests_made == len(fake.log)
+
+
+def test_body_dropped_every_time_ends_in_a_clear_error(fake):
+    client = client_for(fake)
+    fake.mid_body_every = 1
+    with pytest.raises(ConnectionFailed, match="kept breaking while reading /api/sessions/"):
+        list(client.sessions())
+    assert len(fake.log) == FAST.retries + 1
+
+
+def test_an_answer_that_is_not_json_is_a_clear_error(fake):
+    client = client_for(fake)
+    fake.non_json_prefix = "/api/sessions/"
+    with pytest.raises(BadAnswer, match=r"not JSON \(text/html: '<html>"):
+        list(client.sessions())
+
+
+def test_a_page_without_results_is_a_clear_error(fake):
+    client = client_for(fake)
+    fake.wrong_shape_prefix = "/api/sessions/"
+    with pytest.raises(BadAnswer, match="expected a page with a results list"):
+        list(client.sessions())
+
+
+def test_a_repeating_next_link_stops_instead_of_looping(fake):
+    client = client_for(fake)
+    fake.repeat_next = True
+    with pytest.raises(BadAnswer, match="same next-page link twice"):
+        list(client.sessions(page_size=20))
+    assert len(fake.log) == 2  # the second page links to itself: stopped before asking again
 
 
 def test_2025_shape(fake):

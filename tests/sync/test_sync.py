@@ -109,8 +109,10 @@ def test_full_sync_equals_the_demo_world_normalised_directly(tmp_path, fake):
     assert summary.full and summary.sessions_total == N == summary.sessions_new
     assert summary.transcripts_fetched == N and summary.skipped_malformed == 0
     assert summary.teams == [slug for slug, _ in demo.TEAMS]
-    # probe + experiments + one session page per team, one detail per session
-    assert summary.requests == 3 * 3 + N
+    # one session page (which also authenticates: no probe) + experiments per team, one detail
+    # per session
+    assert summary.requests == 3 * 2 + N
+    assert "/api/v2/me/" not in {entry["path"] for entry in fake.log}
     tables = Store(settings.store_dir).read()
     expected = demo.world_tables(demo.generate(N, 11, TODAY))
     got, want = comparable(tables), comparable(expected)
@@ -191,26 +193,38 @@ def test_incremental_after_changes_equals_full_resync(tmp_path, fake):
     )
 
 
-def test_no_change_incremental_sync_costs_a_handful_of_requests(tmp_path, past_fake):
+def test_no_change_sync_costs_two_list_requests_and_writes_no_generation(tmp_path, past_fake):
     settings = settings_for(past_fake, tmp_path)
     first = sync(settings)
-    before = comparable(Store(settings.store_dir).read())
+    store = Store(settings.store_dir)
+    before = comparable(store.read())
+    past_fake.reset_log()
     second = sync(settings)
-    assert not second.full
-    assert second.transcripts_fetched == 0 and second.sessions_new == 0
-    assert second.sessions_updated == 0 and second.sessions_deleted == 0
-    assert second.requests <= 3 * 3  # probe + experiments + one session page, per team
-    assert second.generation == first.generation + 1
-    assert comparable(Store(settings.store_dir).read()) == before
+    assert not second.full and not second.changed
+    assert second.sessions_new == second.sessions_updated == second.sessions_deleted == 0
+    # per team: one head page (which authenticates), no probe, no experiments list (read
+    # less than a day ago, nothing unknown), plus the re-check slice
+    paths = [entry["path"] for entry in past_fake.log]
+    assert paths.count("/api/sessions/") <= 3 * 2
+    assert "/api/v2/me/" not in paths and "/api/experiments/" not in paths
+    details = len(paths) - paths.count("/api/sessions/")
+    assert details == second.recheck_transcripts <= 3 * settings.sync_recheck_requests
+    assert second.requests == len(paths)
+    assert second.generation == first.generation == store.current_generation()
+    assert comparable(store.read()) == before
+    status = read_status(settings)
+    assert status["state"] == "ok" and status["changed"] is False
+    assert status["last_checked_at"] >= status["started_at"]
+    assert "no changes" in status["summary"] and "generation 1 kept" in status["summary"]
 
 
-def test_incremental_refetches_only_open_recently_active_sessions(tmp_path, fake):
+def test_recently_active_open_sessions_are_rechecked_every_sync(tmp_path, fake):
     settings = settings_for(fake, tmp_path)
     sync(settings)
     tables = Store(settings.store_dir).read()
     cut = time.time_ns() - settings.sync_recent_days * 86_400 * 10**9
-    expected = sum(
-        1
+    recent = {
+        row["session_id"]
         for row in tables.sessions.to_pylist()
         if row["status"] in ("active", "pending", "setup")
         and max(
@@ -219,9 +233,13 @@ def test_incremental_refetches_only_open_recently_active_sessions(tmp_path, fake
             int(row["last_message_at"].timestamp() * 1e9) if row["last_message_at"] else 0,
         )
         >= cut
-    )
+    }
+    fake.reset_log()
     summary = sync(settings)
-    assert 0 < summary.transcripts_fetched == expected
+    fetched = {entry["path"].split("/")[3] for entry in fake.log if entry["path"].count("/") == 4}
+    assert recent and recent <= fetched
+    assert len(fetched) == summary.recheck_transcripts == summary.transcripts_fetched
+    assert len(fetched - recent) <= 3  # plus the rotating share of older open sessions
 
 
 def test_history_limit_stops_paging(tmp_path, fake):
@@ -236,7 +254,7 @@ def test_history_limit_stops_paging(tmp_path, fake):
 def test_transcripts_policy_none_fetches_no_details(tmp_path, fake):
     settings = settings_for(fake, tmp_path, sync_transcripts="none")
     summary = sync(settings)
-    assert summary.transcripts_fetched == 0 and summary.requests == 9
+    assert summary.transcripts_fetched == 0 and summary.requests == 6
     assert not any(Store(settings.store_dir).read().sessions.column("has_transcript").to_pylist())
 
 
@@ -334,8 +352,8 @@ def test_request_cancel_from_another_viewer(tmp_path, fake):
     assert not request_cancel(settings)  # nothing running any more
 
 
-def test_auth_error_is_recorded(tmp_path, fake):
-    settings = settings_for(fake, tmp_path, ocs_api_keys=(fake.keys[0], "wrong.key-abcd"))
+def test_auth_error_of_every_team_is_recorded(tmp_path, fake):
+    settings = settings_for(fake, tmp_path, ocs_api_keys=("wrong.key-abcd",))
     with pytest.raises(AuthError, match="API key rejected for key …abcd"):
         sync(settings)
     status = read_status(settings)
