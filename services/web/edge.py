@@ -115,7 +115,7 @@ dbc.Switch, dbc.Tabs, dcc.Location, dcc.DatePickerRange, …). Properties not li
 a ``dcc.Store``: any JSON) are checked by the callbacks themselves."""
 
 
-def _check_item(item, declared: Mapping, where: str) -> None:
+def _check_item(item, declared: Mapping, where: str, check_value: bool = True) -> None:
     declared_id, prop = declared["id"], declared["property"]
     pattern = declared_id.startswith("{")
     items = item if pattern and isinstance(item, list) else [item]
@@ -129,9 +129,26 @@ def _check_item(item, declared: Mapping, where: str) -> None:
                 raise CallbackRequestError(f"{where}: expected a pattern-matching id")
         elif one.get("id") != declared_id:
             raise CallbackRequestError(f"{where}: expected id {declared_id!r}")
-        check = PROPERTY_TYPES.get(prop)
+        check = PROPERTY_TYPES.get(prop) if check_value else None
         if check is not None and not check(one.get("value")):
             raise CallbackRequestError(f"{where}: wrong type of value for {prop!r}")
+
+
+def declared_outputs(output: str) -> list[dict]:
+    """``"..a.children...b.figure.."`` → ``[{"id": "a", "property": "children"}, …]``."""
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    return [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
+
+
+def _check_outputs(output: str, given) -> None:
+    declared = declared_outputs(output)
+    if output.startswith(".."):  # several outputs: a list, one entry per output
+        if not isinstance(given, list) or len(given) != len(declared):
+            raise CallbackRequestError(f"outputs must list the callback's {len(declared)} outputs")
+    else:
+        given = [given]
+    for position, (item, expected) in enumerate(zip(given, declared, strict=True)):
+        _check_item(item, expected, f"outputs[{position}]", check_value=False)
 
 
 def check_callback_body(raw: bytes, callbacks: Mapping[str, Mapping]) -> dict:
@@ -152,11 +169,8 @@ def check_callback_body(raw: bytes, callbacks: Mapping[str, Mapping]) -> dict:
     if not isinstance(output, str) or output not in callbacks:
         raise CallbackRequestError("unknown callback output")
     spec = callbacks[output]
-    outputs = body.get("outputs")
-    if not isinstance(outputs, dict | list) or (
-        isinstance(outputs, list) and not all(isinstance(o, dict | list) for o in outputs)
-    ):
-        raise CallbackRequestError("outputs must be an object or a list of objects")
+    if not spec.get("no_output"):
+        _check_outputs(output, body.get("outputs"))
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         raise CallbackRequestError("changedPropIds must be a list of strings")

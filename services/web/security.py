@@ -454,7 +454,10 @@ class _Web:
 
     @staticmethod
     def callback_output() -> str:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nesting too deep for the JSON parser
+            body = None
         output = body.get("output") if isinstance(body, dict) else None
         return output[:200] if isinstance(output, str) else "?"
 
