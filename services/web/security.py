@@ -96,7 +96,8 @@ class SignInLimits:
     """
 
     per_user: str = "10 per 15 minutes"
-    """One user name, from any IP (names compared case-insensitively)."""
+    """One user name, from any IP (names compared case-insensitively); a successful sign-in
+    starts this count again."""
     per_ip: str = "30 per 15 minutes"
     """One client IP, for any user names."""
     total: str = "300 per 15 minutes"
@@ -324,6 +325,14 @@ class _Web:
     def client_ip() -> str:
         return "ip:" + (request.remote_addr or "?")[:64]
 
+    def forget_user_attempts(self) -> None:
+        """After a successful sign-in the user's own count starts again (per IP and total do not)."""
+        if self.limiter is None:
+            return
+        for current in self.limiter.current_limits:
+            if any(str(arg).startswith("user:") for arg in current.request_args):
+                self.limiter.limiter.clear(current.limit, *current.request_args)
+
     def too_many(self, exc: RateLimitExceeded):
         """429 from a sign-in limit: the form again, with the wait and ``Retry-After``."""
         limit = self.limiter.current_limit if self.limiter is not None else None
@@ -380,6 +389,7 @@ class _Web:
             csrf=secrets.token_urlsafe(16),
         )
         g.user = name
+        self.forget_user_attempts()
         log.info("sign-in ok user=%s ip=%s", name, ip)
         return redirect(safe_next(request.form.get("next")), 303)
 

@@ -123,6 +123,16 @@ def test_per_user_limit_holds_from_any_ip(server):
     assert sign_in(server.test_client(), "alice", ip="10.1.0.99").status_code == 303
 
 
+def test_a_successful_sign_in_starts_the_users_count_again(server):
+    web_of(server).limits.per_user = "3 per 15 minutes"
+    for _ in range(2):
+        assert sign_in(server.test_client(), "bob", "wrong-password").status_code == 401
+    assert sign_in(server.test_client(), "bob").status_code == 303
+    for _ in range(3):
+        assert sign_in(server.test_client(), "bob", "wrong-password").status_code == 401
+    assert sign_in(server.test_client(), "bob").status_code == 429
+
+
 def test_per_ip_limit_holds_for_any_user(server):
     web_of(server).limits.per_ip = "3 per 15 minutes"
     for name in ("nobody1", "nobody2", "nobody3"):
