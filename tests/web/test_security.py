@@ -388,3 +388,37 @@ def test_log_lines_escape_control_characters_and_are_capped(server):
     assert not any("\x1b" in line for line in lines)
     logged = "\n".join(lines)
     assert "ok user=admin" not in logged or "\\x0a" in logged
+
+
+# -- Redis ------------------------------------------------------------------------------------------
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
+
+
+def _redis_up() -> bool:
+    try:
+        from services.auth.shared import redis_client
+
+        return bool(redis_client(REDIS_TEST_URL).ping())
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
+def test_with_redis_sessions_limits_and_tokens_are_shared_between_instances(tmp_path):
+    """Two apps on different DATA_DIRs (two dynos) share everything through REDIS_URL."""
+    first = make_app(tmp_path / "a", redis_url=REDIS_TEST_URL)
+    second = make_app(tmp_path / "b", redis_url=REDIS_TEST_URL)
+    web_of(first).limiter.reset()
+    client = first.test_client()
+    assert sign_in(client).status_code == 303
+    copy = second.test_client()
+    copy.set_cookie("ocs_dashboard_session", client.get_cookie("ocs_dashboard_session").value)
+    assert copy.get("/data", headers=JSON).status_code == 200  # the session lives in Redis
+    assert client.get("/logout", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
+    assert copy.get("/data", headers=JSON).status_code == 401  # ...and is gone for both
+    web_of(first).limits.per_user = web_of(second).limits.per_user = "2 per 15 minutes"
+    assert sign_in(first.test_client(), "carol", "x" * 12).status_code == 401
+    assert sign_in(second.test_client(), "carol", "x" * 12).status_code == 401
+    assert sign_in(first.test_client(), "carol").status_code == 429
+    web_of(first).limiter.reset()
