@@ -344,6 +344,10 @@ class _Web:
             request.remote_addr,
             seconds,
         )
+        if request.path == "/login" and request.method == "GET":
+            # no form (and so no new stored session) for a flood of form requests
+            body = f"<p>Too many requests. Try again in {seconds} seconds.</p>"
+            return _page("Sign in", body, 429, {"Retry-After": str(seconds)})
         if request.path != "/login":
             response = jsonify(error="too many requests", retry_after=seconds)
             response.status_code = 429

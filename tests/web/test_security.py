@@ -190,6 +190,9 @@ def test_the_form_itself_is_limited_per_ip(server):
         client.get("/login", environ_base={"REMOTE_ADDR": "10.5.0.1"}).status_code for _ in range(4)
     ]
     assert codes == [200, 200, 200, 429]
+    refused = server.test_client().get("/login", environ_base={"REMOTE_ADDR": "10.5.0.1"})
+    assert "Too many requests" in refused.text and 'name="token"' not in refused.text
+    assert "Set-Cookie" not in refused.headers  # a flood of forms stores no sessions
     assert client.get("/login", environ_base={"REMOTE_ADDR": "10.5.0.2"}).status_code == 200
 
 
