@@ -99,12 +99,14 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.server.add_url_rule("/favicon.ico", "favicon", serve_favicon)
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
     timing.install(app.server)
-    if hosted:
-        from services.web import security as web
+    from services.web import security as web
 
+    if hosted:
         web.install(
             app.server, settings, script_hashes=app.csp_hashes(), callbacks=app.callback_map
         )
+    else:
+        web.install_callback_checks(app.server, app.callback_map)  # 400, never 500
     return app
 
 

@@ -188,6 +188,74 @@ def _page(title: str, body: str, status: int = 200, headers: dict | None = None)
     return document, status, {"Content-Type": "text/html; charset=utf-8", **(headers or {})}
 
 
+# -- Dash callback requests (hosted and local app) ------------------------------------------------
+
+
+def _callback_output() -> str:
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting too deep for the JSON parser
+        body = None
+    output = body.get("output") if isinstance(body, dict) else None
+    return output[:200] if isinstance(output, str) else "?"
+
+
+def _bad_callback(message: str):
+    response = jsonify(error="bad callback request", message=message)
+    response.status_code = 400
+    return response
+
+
+def refuse_bad_callback(callbacks: Mapping[str, Mapping] | None):
+    """For ``POST /_dash-update-component``: 400 JSON when the body does not fit ``callbacks``
+    (Dash's ``app.callback_map``, see :func:`services.web.edge.check_callback_body`), else None."""
+    if callbacks is None or request.path != CALLBACK_PATH or request.method != "POST":
+        return None
+    try:
+        check_callback_body(request.get_data(cache=True), callbacks)
+    except CallbackRequestError as exc:
+        log.warning("callback request refused %s: %s", _callback_output(), exc)
+        return _bad_callback(str(exc))
+    return None
+
+
+def callback_input_error(exc: Exception):
+    """400 JSON when a callback failed on a value it could not use, else None.
+
+    The body already passed :func:`refuse_bad_callback`; a callback that still raises one of
+    :data:`~services.web.edge.CALLBACK_INPUT_ERRORS` was sent values the page never sends.
+    """
+    if request.path != CALLBACK_PATH or not isinstance(exc, CALLBACK_INPUT_ERRORS):
+        return None
+    log.warning(
+        "callback refused its input %s: %s: %s",
+        _callback_output(),
+        type(exc).__name__,
+        str(exc)[:300],
+    )
+    return _bad_callback("this callback cannot use the values sent")
+
+
+def install_callback_checks(server: Flask, callbacks: Mapping[str, Mapping]) -> None:
+    """The callback checks alone, for the local app (``python app.py``, no sign-in).
+
+    The hosted app gets them from :func:`install`.
+    """
+
+    @server.before_request
+    def _check_callback():
+        return refuse_bad_callback(callbacks)
+
+    @server.errorhandler(Exception)
+    def _callback_error(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return exc
+        refused = callback_input_error(exc)
+        if refused is None:
+            raise exc  # anything else: Flask's own 500
+        return refused
+
+
 class _Web:
     """Request handlers bound to one Flask server and one settings object."""
 
@@ -457,29 +525,7 @@ class _Web:
 
     def check_callback(self):
         """before_request for ``POST /_dash-update-component``: None (run it) or 400 JSON."""
-        if self.callbacks is None:
-            return None
-        try:
-            check_callback_body(request.get_data(cache=True), self.callbacks)
-        except CallbackRequestError as exc:
-            log.warning("callback request refused %s: %s", self.callback_output(), exc)
-            return self.bad_callback(str(exc))
-        return None
-
-    @staticmethod
-    def callback_output() -> str:
-        try:
-            body = request.get_json(silent=True)
-        except RecursionError:  # nesting too deep for the JSON parser
-            body = None
-        output = body.get("output") if isinstance(body, dict) else None
-        return output[:200] if isinstance(output, str) else "?"
-
-    @staticmethod
-    def bad_callback(message: str):
-        response = jsonify(error="bad callback request", message=message)
-        response.status_code = 400
-        return response
+        return refuse_bad_callback(self.callbacks)
 
     # -- errors and headers ------------------------------------------------------------------
 
@@ -497,15 +543,9 @@ class _Web:
         if type(exc).__name__ in NOT_FOUND_ERRORS:
             log.warning("not found %s: %s", request.path, type(exc).__name__)
             return self.not_found()
-        if request.path == CALLBACK_PATH and isinstance(exc, CALLBACK_INPUT_ERRORS):
-            # the body passed check_callback_body, but a callback could not use a value
-            log.warning(
-                "callback refused its input %s: %s: %s",
-                self.callback_output(),
-                type(exc).__name__,
-                str(exc)[:300],
-            )
-            return self.bad_callback("this callback cannot use the values sent")
+        refused = callback_input_error(exc)
+        if refused is not None:
+            return refused
         frame = exc.__traceback__
         while frame is not None and frame.tb_next is not None:
             frame = frame.tb_next
@@ -623,9 +663,7 @@ def install(
         ):
             return redirect(request.url.replace("http://", "https://", 1), 308)
         refused = web.guard() if web.auth_on else None
-        if refused is None and request.path == CALLBACK_PATH and request.method == "POST":
-            return web.check_callback()
-        return refused
+        return refused if refused is not None else web.check_callback()
 
     @server.after_request
     def _headers(response):
