@@ -19,7 +19,7 @@ from pathlib import Path
 import dash_bootstrap_components as dbc  # noqa: F401  (registers component scripts)
 import diskcache
 from dash import Dash, DiskcacheManager
-from flask import Flask
+from flask import Flask, send_from_directory
 from flask_compress import Compress
 from werkzeug.serving import make_server
 
@@ -87,6 +87,11 @@ def serve_layout():
     )
 
 
+def serve_favicon():
+    """``/favicon.ico`` (browsers ask for it): the icon from ``assets/``, public."""
+    return send_from_directory(ROOT / "assets", "favicon.ico", max_age=86_400)
+
+
 def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     """Create the Dash app on ``settings``; ``hosted`` adds sign-in and security headers."""
     runtime.configure(settings)
@@ -107,13 +112,21 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     )
     enable_compression(app.server)
     app.server.secret_key = settings.secret_key or secrets.token_hex(32)
+    # Dash embeds a validation layout in every page; for a layout function it would call the
+    # function (with today's chatbots, teams, tags…). Give it the same page built from no data.
+    app.validation_layout = page(dropdown_options(None), settings.demo_mode)
     app.layout = serve_layout
+    app.server.add_url_rule("/favicon.ico", "favicon", serve_favicon)
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
     timing.install(app.server)
-    if hosted:
-        from services.web import security as web
+    from services.web import security as web
 
-        web.install(app.server, settings, script_hashes=app.csp_hashes())
+    if hosted:
+        web.install(
+            app.server, settings, script_hashes=app.csp_hashes(), callbacks=app.callback_map
+        )
+    else:
+        web.install_callback_checks(app.server, app.callback_map)  # 400, never 500
     return app
 
 

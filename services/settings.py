@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 DEFAULT_BASE_URL = "https://www.openchatstudio.com/api"
 TRANSCRIPT_POLICIES = ("all", "recent", "none")
+MAX_PROXY_HOPS = 5
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 _HASH_SHAPE = re.compile(r"(scrypt|pbkdf2)(:[A-Za-z0-9:]+)?\$[^$\s,]+\$[0-9a-f]+")
@@ -102,6 +103,11 @@ class Settings:
     """The dashboard's own address (``https://dash.example.org``), for full links in the weekly
     report, exports and alerts; empty = links are the bare ``?query``."""
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    trusted_proxy_hops: int = 0
+    """Proxies in front of the app whose ``X-Forwarded-For``/``-Proto`` are believed (Heroku's
+    router or Render's proxy = 1; gunicorn reached directly = 0). Default 1 in production."""
+    redis_url: str = ""
+    """Shared state (sessions, sign-in limits) in Redis when set; else diskcache in DATA_DIR."""
 
     @property
     def demo_mode(self) -> bool:
@@ -130,6 +136,11 @@ class Settings:
     def cache_dir(self) -> Path:
         """Dash background-callback results (DiskcacheManager)."""
         return self.data_dir / "cache" / "callbacks"
+
+    @property
+    def auth_dir(self) -> Path:
+        """Sign-in state shared by all workers on the machine (sessions, limits, used tokens)."""
+        return self.data_dir / "cache" / "auth"
 
     @property
     def status_dir(self) -> Path:
@@ -317,6 +328,14 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
         log_level = "INFO"
 
+    redis_url = (env.get("REDIS_URL") or "").strip()
+    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
+        redis_url = ""
+    hops = _int("TRUSTED_PROXY_HOPS", env.get("TRUSTED_PROXY_HOPS"), int(production), problems)
+    if hops > MAX_PROXY_HOPS:
+        problems.append(f"TRUSTED_PROXY_HOPS must be at most {MAX_PROXY_HOPS} (got {hops})")
+
     settings = Settings(
         data_dir=Path(env.get("DATA_DIR") or "data"),
         port=_int("PORT", env.get("PORT"), 8050, problems, minimum=1),
@@ -350,6 +369,8 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         ),
         log_level=log_level,
         public_url=public_url,
+        trusted_proxy_hops=hops,
+        redis_url=redis_url,
     )
     settings = replace(
         settings,

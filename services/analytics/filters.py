@@ -51,6 +51,9 @@ _LIST_KEYS = {
     "version": "versions",
 }
 _MAX_VALUES = 200
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+"""Dates a view may start or end on; others are dropped with a notice (and refused by the API)."""
 
 
 @dataclass(frozen=True)
@@ -93,17 +96,33 @@ class FilterState:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> FilterState:
-        if not data:
+        """The state in a ``dcc.Store``; any other shape or type becomes the default (never raises).
+
+        The store's value arrives from the browser, so it is treated as untrusted: text
+        fields must be strings and list fields lists of strings, else they are ignored.
+        """
+        if not data or not isinstance(data, dict):
             return cls()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) else None
+
+        def joined(key: str) -> str:
+            values = data.get(key)
+            if not isinstance(values, list | tuple):
+                return ""
+            return ",".join(v for v in values if isinstance(v, str) and "," not in v)
+
         state, _ = parse_params(
             {
-                "range": data.get("range"),
-                "start": data.get("start"),
-                "end": data.get("end"),
-                "tag_mode": data.get("tag_mode"),
-                "granularity": data.get("granularity"),
-                "tz": data.get("tz"),
-                **{k: ",".join(data.get(v) or []) for k, v in _LIST_KEYS.items()},
+                "range": text("range"),
+                "start": text("start"),
+                "end": text("end"),
+                "tag_mode": text("tag_mode"),
+                "granularity": text("granularity"),
+                "tz": text("tz"),
+                **{k: joined(v) for k, v in _LIST_KEYS.items()},
             }
         )
         return state
@@ -139,6 +158,32 @@ def _parse_date(text: str) -> date | None:
         return date.fromisoformat(text.strip())
     except (ValueError, AttributeError):
         return None
+
+
+def date_in_window(day: date) -> bool:
+    """Whether ``day`` lies within :data:`EARLIEST_DATE` … :data:`LATEST_DATE`."""
+    return EARLIEST_DATE <= day <= LATEST_DATE
+
+
+def window_notice(key: str, day: date, ending: str = "; ignored.") -> str:
+    return (
+        f"The {key} date {day.isoformat()} is outside {EARLIEST_DATE.isoformat()} … "
+        f"{LATEST_DATE.isoformat()}{ending}"
+    )
+
+
+def dates_outside_window(search: str | None) -> list[str]:
+    """Messages for ``start``/``end`` values of a query string that are dates outside the window.
+
+    The JSON API refuses these (400); the page drops them with the same words as a notice.
+    """
+    problems = []
+    for key, value in parse_qsl((search or "").lstrip("?"), keep_blank_values=True):
+        if key in ("start", "end"):
+            day = _parse_date(value)
+            if day is not None and not date_in_window(day):
+                problems.append(window_notice(key, day, "."))
+    return problems
 
 
 def _split(raw: str) -> list[str]:
@@ -191,6 +236,8 @@ def parse_params(
             parsed = _parse_date(raw)
             if parsed is None:
                 notices.append(f"Invalid {key} date “{raw[:40]}” ignored.")
+            elif not date_in_window(parsed):
+                notices.append(window_notice(key, parsed))
             elif key == "start":
                 start = parsed
             else:

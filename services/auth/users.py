@@ -1,16 +1,15 @@
 """Sign-in primitives for the hosted dashboard: password hashes, user checks, failure limiter.
 
-Pure Python plus werkzeug/diskcache; the web side (login page, session cookie, route guard)
-is :mod:`services.web.security`.
+Pure Python plus werkzeug; the web side (login page, sessions, route guard, sign-in limits)
+is :mod:`services.web.security`, the state shared between workers :mod:`services.auth.shared`.
 
 * Users come from ``DASHBOARD_USERS`` (``name:hash`` pairs, see :func:`services.settings.parse_users`).
   Hashes are werkzeug's ``scrypt:…$salt$hex`` (or ``pbkdf2:…``) strings made by
   ``python -m services.auth hash``; plain passwords are never stored or configured.
 * :func:`verify_user` does the same amount of work for an unknown user as for a wrong password
   (it checks against a dummy hash), so response times do not reveal which names exist.
-* :class:`FailureLimiter` counts failed sign-ins per user + client IP in a diskcache under
-  ``DATA_DIR/cache/auth`` (shared by all gunicorn workers on the machine) and makes the caller
-  wait, with a doubling delay, once :data:`FREE_ATTEMPTS` failures happened in a row.
+* :class:`BoundedChecker` runs at most :data:`HASH_SLOTS` password checks at a time per
+  process, so a flood of sign-in attempts cannot take every thread and core.
 
 CLI::
 
@@ -27,22 +26,18 @@ import getpass
 import hmac
 import secrets
 import sys
-import time
-from pathlib import Path
+import threading
 
-import diskcache
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from services.settings import Settings, looks_like_password_hash
 
 MIN_PASSWORD_LENGTH = 10
 MIN_SECRET_LENGTH = 16
-FREE_ATTEMPTS = 5
-"""Failed sign-ins (per user + IP) allowed before the limiter asks the caller to wait."""
-BASE_DELAY = 2.0
-MAX_DELAY = 300.0
-FAILURE_WINDOW = 3600.0
-"""A failure record is forgotten this long after the last failure."""
+HASH_SLOTS = 1
+"""Password checks running at once per worker process (see :class:`BoundedChecker`)."""
+HASH_WAIT = 2.0
+"""Seconds a sign-in waits for a free password-check slot before answering 503."""
 
 
 def hash_password(password: str) -> str:
@@ -114,54 +109,28 @@ def hosted_problems(settings: Settings) -> list[str]:
     return problems
 
 
-class FailureLimiter:
-    """Counts failed sign-ins per (user, client IP) and says how long the next attempt must wait.
+class BoundedChecker:
+    """Runs password checks at most ``slots`` at a time in this process.
 
-    State lives in a diskcache directory so every worker process sees the same counts. Records
-    expire :data:`FAILURE_WINDOW` seconds after the last failure; a successful sign-in clears
-    the record. After :data:`FREE_ATTEMPTS` failures the wait is ``BASE_DELAY * 2**k`` seconds
-    (k = failures beyond the free ones), capped at :data:`MAX_DELAY`.
+    A scrypt check costs about 0.2 s of CPU. Without a bound, a flood of sign-in posts takes
+    every gunicorn thread and CPU core, and signed-in users' dashboard requests wait behind
+    it. With one slot per worker, at most one thread per worker hashes; a request that finds
+    the slot taken for longer than ``wait`` seconds is told to try again (503) instead of
+    queueing and holding a thread.
     """
 
-    def __init__(self, directory: Path | str, clock=time.time):
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        self.cache = diskcache.Cache(str(directory), size_limit=32 * 2**20, timeout=10)
-        self.clock = clock
+    def __init__(self, slots: int = HASH_SLOTS, wait: float = HASH_WAIT):
+        self.slots = threading.BoundedSemaphore(slots)
+        self.wait = wait
 
-    @staticmethod
-    def key(user: str, ip: str) -> str:
-        return f"fail:{user.strip().lower()[:64]}|{ip[:64]}"
-
-    @staticmethod
-    def delay_for(failures: int) -> float:
-        """Seconds to wait after ``failures`` consecutive failures (0 while under the limit)."""
-        if failures < FREE_ATTEMPTS:
-            return 0.0
-        return min(BASE_DELAY * 2 ** (failures - FREE_ATTEMPTS), MAX_DELAY)
-
-    def retry_after(self, user: str, ip: str) -> float:
-        """Seconds until ``user`` may try again from ``ip`` (0 = now)."""
-        record = self.cache.get(self.key(user, ip))
-        if not record:
-            return 0.0
-        wait = self.delay_for(record["failures"]) - (self.clock() - record["last"])
-        return max(wait, 0.0)
-
-    def record_failure(self, user: str, ip: str) -> int:
-        """Count one failure; returns the number of consecutive failures so far."""
-        key = self.key(user, ip)
-        with self.cache.transact():
-            record = self.cache.get(key) or {"failures": 0}
-            record = {"failures": record["failures"] + 1, "last": self.clock()}
-            self.cache.set(key, record, expire=FAILURE_WINDOW)
-        return record["failures"]
-
-    def reset(self, user: str, ip: str) -> None:
-        """Forget the failures of ``user`` from ``ip`` (after a successful sign-in)."""
-        self.cache.delete(self.key(user, ip))
-
-    def close(self) -> None:
-        self.cache.close()
+    def verify(self, users: dict[str, str], name: str, password: str) -> bool | None:
+        """:func:`verify_user` within a slot; None when no slot became free in time."""
+        if not self.slots.acquire(timeout=self.wait):
+            return None
+        try:
+            return verify_user(users, name, password)
+        finally:
+            self.slots.release()
 
 
 # -- CLI ------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ Every answer under ``/api`` is JSON, errors too: ``{"error": message}`` with 400
 
 Filters are the page's URL query (``range``, ``start``, ``end``, ``experiment``, ``team``,
 ``tag``, ``tag_mode``, ``platform``, ``status``, ``version``, ``granularity``) with the page's
-rules: unknown values are dropped and listed in ``notices``, never an error. Only ``limit``
-and ``cursor`` are checked strictly (400 with a message). Numbers come from the same view model
+rules: unknown values are dropped and listed in ``notices``, never an error. Only ``limit``,
+``cursor`` and dates outside 2000-01-01 … 2100-12-31 are refused (400 with a message). Numbers come from the same view model
 and metrics functions as the page.
 
 Cursors are keyset positions (the last row's start time and session id), so paging stays
@@ -36,7 +36,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from services import runtime
-from services.analytics.filters import parse_query
+from services.analytics.filters import dates_outside_window, parse_query
 from services.outputs import exports
 from services.views import sessions
 from services.views.overview import overview, vocabulary
@@ -68,10 +68,18 @@ def json_response(body: dict, status: int = 200) -> Response:
 
 
 def filter_query() -> str:
-    """The request's query string without the paging parameters (what the page URL would hold)."""
+    """The request's query string without the paging parameters (what the page URL would hold).
+
+    :class:`ApiError` (400) when ``start`` or ``end`` is a date outside the supported window
+    (2000-01-01 … 2100-12-31): the page drops such a date with a notice, an API client is told.
+    """
     text = request.query_string.decode("utf-8", errors="replace")
     pairs = [(k, v) for k, v in parse_qsl(text, keep_blank_values=True) if k not in _PAGING_KEYS]
-    return urlencode(pairs)
+    query = urlencode(pairs)
+    problems = dates_outside_window(query)
+    if problems:
+        raise ApiError(" ".join(problems))
+    return query
 
 
 def current_dataset():

@@ -1,14 +1,24 @@
-"""services.auth.users: password hashes, the constant-work check for unknown users, the limiter, the CLI."""
+"""services.auth: password hashes, the constant-work check for unknown users, bounded checks, the
+state shared between workers (limit counters, used form tokens, sessions), the CLI."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from services.auth import users as auth
+from services.auth.shared import (
+    DiskcacheLimitStorage,
+    DiskSessionCache,
+    OnceTokens,
+    limits_storage_uri,
+    redis_client,
+)
 from services.settings import Settings
 from tests.support.hosted_support import ROOT, clean_env
 
@@ -67,49 +77,94 @@ def test_password_fingerprint_changes_with_hash_and_secret():
     assert a != auth.password_fingerprint("hash-1", "other secret")
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
+def test_bounded_checker_runs_one_check_at_a_time(monkeypatch):
+    checker = auth.BoundedChecker(slots=1, wait=0.01)
+    inside, release = threading.Event(), threading.Event()
 
-    def __call__(self) -> float:
-        return self.now
+    def blocking(users, name, password):
+        inside.set()
+        release.wait(10)
+        return True
 
-
-def test_limiter_slows_down_after_free_attempts(tmp_path):
-    clock = Clock()
-    limiter = auth.FailureLimiter(tmp_path, clock=clock)
-    for _ in range(auth.FREE_ATTEMPTS - 1):
-        limiter.record_failure("alice", "1.2.3.4")
-        assert limiter.retry_after("alice", "1.2.3.4") == 0
-    limiter.record_failure("alice", "1.2.3.4")
-    assert limiter.retry_after("alice", "1.2.3.4") == auth.BASE_DELAY
-    limiter.record_failure("alice", "1.2.3.4")
-    assert limiter.retry_after("alice", "1.2.3.4") == 2 * auth.BASE_DELAY
-    # other IPs and other users are not slowed down
-    assert limiter.retry_after("alice", "5.6.7.8") == 0
-    assert limiter.retry_after("bob", "1.2.3.4") == 0
-    # the wait runs out
-    clock.now += 2 * auth.BASE_DELAY
-    assert limiter.retry_after("alice", "1.2.3.4") == 0
-    # success clears the record
-    limiter.reset("alice", "1.2.3.4")
-    limiter.record_failure("alice", "1.2.3.4")
-    assert limiter.retry_after("alice", "1.2.3.4") == 0
+    monkeypatch.setattr(auth, "verify_user", blocking)
+    results = []
+    holder = threading.Thread(target=lambda: results.append(checker.verify({}, "a", "b")))
+    holder.start()
+    assert inside.wait(10)
+    assert checker.verify({}, "a", "b") is None  # the slot is taken: "busy", at once
+    release.set()
+    holder.join(10)
+    assert results == [True]
+    assert checker.verify({}, "a", "b") is True  # the slot is free again
 
 
-def test_limiter_delay_is_capped():
-    assert auth.FailureLimiter.delay_for(auth.FREE_ATTEMPTS + 50) == auth.MAX_DELAY
+_INCREMENT = """
+import sys
+from limits.storage import storage_from_string
+import services.auth.shared  # registers diskcache://
+storage = storage_from_string("diskcache://" + sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    storage.incr("k", 60)
+"""
 
 
-def test_limiter_is_shared_between_processes_on_the_same_directory(tmp_path):
-    """Two limiter objects on one directory (as in two gunicorn workers) see the same counts."""
-    first, second = auth.FailureLimiter(tmp_path), auth.FailureLimiter(tmp_path)
-    for _ in range(auth.FREE_ATTEMPTS):
-        first.record_failure("Alice ", "9.9.9.9")
-    assert second.retry_after("alice", "9.9.9.9") > 0  # names compared case-insensitively
+def test_limit_counter_is_atomic_across_processes(tmp_path):
+    """Four processes increment one counter 60 times each: no increment is lost."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _INCREMENT, str(tmp_path), "60"], cwd=ROOT, env=clean_env()
+        )
+        for _ in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 4
+    storage = DiskcacheLimitStorage("diskcache://" + str(tmp_path))
+    assert storage.get("k") == 240
+    assert 0 < storage.get_expiry("k") - time.time() <= 60
+
+
+def test_limit_counter_window_expires(tmp_path):
+    storage = DiskcacheLimitStorage("diskcache://" + str(tmp_path))
+    now = [1_000_000.0]
+    storage.clock = lambda: now[0]
+    assert storage.incr("k", 10) == 1 and storage.incr("k", 10) == 2
+    assert storage.get_expiry("k") == now[0] + 10
+    now[0] += 10.5
+    assert storage.get("k") == 0 and storage.incr("k", 10) == 1
+    storage.clear("k")
+    assert storage.get("k") == 0 and storage.check()
+
+
+def test_flask_limiter_uses_the_diskcache_storage(tmp_path):
+    from flask import Flask
+    from flask_limiter import Limiter
+
+    app = Flask("limits")
+    limiter = Limiter(key_func=lambda: "k", app=app, storage_uri=limits_storage_uri("", tmp_path))
+    app.add_url_rule("/", "x", limiter.limit("2 per minute")(lambda: "ok"))
+    client = app.test_client()
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    other = Limiter(
+        key_func=lambda: "k", app=Flask("b"), storage_uri=limits_storage_uri("", tmp_path)
+    )
+    # another worker sees all three hits (a refused hit counts too)
+    assert other.storage.get(next(iter(other.storage.cache.iterkeys()))) == 3
+
+
+def test_limits_storage_uri_prefers_redis():
+    assert limits_storage_uri("redis://h:6379/0", Path("/x")) == "redis://h:6379/0"
+    assert (
+        limits_storage_uri("unix:///run/redis.sock", Path("/x")) == "redis+unix:///run/redis.sock"
+    )
+    assert limits_storage_uri("", Path("/x")) == "diskcache:///x"
+
+
+def test_form_token_ids_are_used_once_across_processes(tmp_path):
+    tokens = OnceTokens(tmp_path)
+    assert tokens.use("abc", 60) is True
+    assert tokens.use("abc", 60) is False
     script = (
-        "import sys; from services.auth.users import FailureLimiter as F;"
-        "print(F(sys.argv[1]).retry_after('alice', '9.9.9.9') > 0)"
+        "import sys; from services.auth.shared import OnceTokens as T;"
+        "print(T(sys.argv[1]).use('abc', 60), T(sys.argv[1]).use('xyz', 60))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path)],
@@ -119,7 +174,39 @@ def test_limiter_is_shared_between_processes_on_the_same_directory(tmp_path):
         text=True,
         check=True,
     )
-    assert out.stdout.strip() == "True"
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_session_cache_keeps_entries_for_their_timeout(tmp_path):
+    cache = DiskSessionCache(tmp_path)
+    assert cache.set("s", {"user": "alice"}, timeout=60)
+    assert DiskSessionCache(tmp_path).get("s") == {"user": "alice"}  # another worker
+    assert cache.has("s") and cache.delete("s") and cache.get("s") is None
+    cache.set("t", {"x": 1}, timeout=0)  # cachelib: 0 = no expiry
+    assert cache.get("t") == {"x": 1}
+
+
+def _redis_available() -> bool:
+    try:
+        return bool(redis_client(REDIS_TEST_URL).ping())
+    except Exception:
+        return False
+
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
+
+
+@pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379")
+def test_form_tokens_and_limits_in_redis():
+    token = f"t-{time.time_ns()}"
+    assert OnceTokens(Path("/nonexistent"), REDIS_TEST_URL).use(token, 60) is True
+    assert OnceTokens(Path("/nonexistent"), REDIS_TEST_URL).use(token, 60) is False
+    from limits.storage import storage_from_string
+
+    storage = storage_from_string(limits_storage_uri(REDIS_TEST_URL, Path("/x")))
+    key = f"k-{time.time_ns()}"
+    assert storage.incr(key, 60) == 1 and storage.incr(key, 60) == 2
+    storage.clear(key)
 
 
 def test_hosted_problems():

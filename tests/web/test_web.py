@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import re
 import shutil
 import subprocess
@@ -23,10 +24,21 @@ from tests.support.hosted_support import (
     allow_cookies_over_http,
     clean_env,
     form_token,
-    sign_in,
     start_test_server,
     user_entry,
 )
+from tests.support.hosted_support import sign_in as sign_in_from
+
+_client_numbers = itertools.count(1)
+
+
+def sign_in(session, base, *args, headers=None, **kwargs):
+    """Sign in as a new client IP each time (the servers here trust one proxy hop), so the
+    per-IP sign-in limit does not add up over this module's many sign-ins."""
+    n = next(_client_numbers)
+    headers = {"X-Forwarded-For": f"10.9.{n // 250}.{n % 250}", **(headers or {})}
+    return sign_in_from(session, base, *args, headers=headers, **kwargs)
+
 
 SECURITY_HEADERS = (
     "Content-Security-Policy",
@@ -43,7 +55,9 @@ def dev(tmp_path_factory):
     data = tmp_path_factory.mktemp("web-dev")
     users = f"{user_entry('alice')} {user_entry('bob')}"
     server = start_test_server(
-        clean_env(DATA_DIR=str(data), DEMO_SESSIONS="600", DASHBOARD_USERS=users)
+        clean_env(
+            DATA_DIR=str(data), DEMO_SESSIONS="600", DASHBOARD_USERS=users, TRUSTED_PROXY_HOPS="1"
+        )
     )
     yield server
     server.stop()
@@ -230,16 +244,15 @@ def test_wrong_password_and_unknown_user_look_the_same(dev):
     )
 
 
-def test_repeated_failures_are_throttled(dev):
-    for _ in range(5):
-        assert (
-            sign_in(requests.Session(), dev.base, user="bob", password="x" * 12).status_code == 401
-        )
-    throttled = sign_in(requests.Session(), dev.base, user="bob", password=PASSWORD)
-    assert throttled.status_code == 429  # even the right password waits
-    assert int(throttled.headers["Retry-After"]) >= 1
-    assert "Too many failed attempts" in throttled.text
-    assert dev.wait_for_output("sign-in throttled user=bob")
+def test_repeated_failures_are_limited_per_user_from_any_ip(dev):
+    for n in range(10):  # SignInLimits.per_user: 10 per 15 minutes
+        response = sign_in(requests.Session(), dev.base, user="bob", password="x" * 12)
+        assert response.status_code == 401, n
+    limited = sign_in(requests.Session(), dev.base, user="bob", password=PASSWORD)
+    assert limited.status_code == 429  # even the right password waits
+    assert 1 <= int(limited.headers["Retry-After"]) <= 900
+    assert "Too many sign-in attempts" in limited.text
+    assert dev.wait_for_output("sign-in limited (10 per 15 minute) user=bob")
     # other users are not affected
     assert sign_in(requests.Session(), dev.base, user="alice").status_code == 303
 
@@ -266,6 +279,8 @@ def test_every_api_answer_is_json_on_the_dash_app(dev):
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "sign-in required"
     session = requests.Session()
     sign_in(session, dev.base)
+    anonymous = requests.get(dev.base + "/api", headers={"Accept": "text/html"}, timeout=10)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "sign-in required"
     for path in ("/api", "/api/", "/api/x", "/api/v1", "/api/v1/nope"):
         response = session.get(dev.base + path, headers={"Accept": "text/html"}, timeout=10)
         assert response.status_code == 404, path
@@ -306,12 +321,16 @@ def test_production_cookie_is_secure_and_https_is_enforced(prod):
     assert _get(prod.base, "/health", headers={"X-Forwarded-Proto": "http"}).status_code == 200
 
 
-def test_production_limiter_keys_on_the_client_ip_from_the_router(prod):
-    attacker = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
-    for _ in range(5):
-        response = sign_in(requests.Session(), prod.base, password="x" * 12, headers=attacker)
+def test_production_limits_key_on_the_client_ip_from_the_router(prod):
+    """TRUSTED_PROXY_HOPS defaults to 1 in production: the router's X-Forwarded-For entry is the
+    client; rotating it makes other IPs, but the per-user limit holds from any IP."""
+    for n in range(10):
+        headers = {"X-Forwarded-For": f"203.0.113.{n}", "X-Forwarded-Proto": "https"}
+        response = sign_in(requests.Session(), prod.base, "mallory", "x" * 12, headers=headers)
         assert response.status_code == 401
-    assert sign_in(requests.Session(), prod.base, headers=attacker).status_code == 429
+    rotated = {"X-Forwarded-For": "203.0.113.99", "X-Forwarded-Proto": "https"}
+    assert sign_in(requests.Session(), prod.base, "mallory", headers=rotated).status_code == 429
+    assert prod.wait_for_output("sign-in limited (10 per 15 minute) user=mallory ip=203.0.113.99")
     colleague = {"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "https"}
     assert sign_in(requests.Session(), prod.base, headers=colleague).status_code == 303
 
