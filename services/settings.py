@@ -59,6 +59,28 @@ class Settings:
     """Pin the demo world's last day (and the dashboard's "today" in demo mode); None = today."""
     monthly_budget_usd: float = 0.0
     log_level: str = "INFO"
+    database_url: str = ""
+    """PostgreSQL URL (Heroku/Render set it): the durable, shared store. Empty = Parquet files."""
+    redis_url: str = ""
+    """Redis/Key Value URL: shared sync lock and status, Celery broker. Empty = diskcache."""
+    redis_tls_verify: bool = True
+    """``rediss://`` only: check the server certificate (against REDIS_CA_CERT when set)."""
+    redis_ca_cert: str = ""
+    """PEM text or a file path of the CA that signed the Redis server certificate."""
+    redis_key_prefix: str = "ocs:"
+    """Prefix of every key and queue name this app uses in Redis (several apps can share one)."""
+    sync_every_minutes: int = 0
+    """Periodic sync by the worker (Celery beat) every N minutes; 0 = only Refresh / CLI."""
+
+    @property
+    def hosted_store(self) -> bool:
+        """The store is PostgreSQL (``DATABASE_URL``), shared by every instance."""
+        return bool(self.database_url)
+
+    @property
+    def shared_coordination(self) -> bool:
+        """Sync lock/status live in Redis (``REDIS_URL``) and a Celery worker runs the sync."""
+        return bool(self.redis_url)
 
     @property
     def demo_mode(self) -> bool:
@@ -137,6 +159,26 @@ def _date(name: str, raw: str | None, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(f"{name} must be a date like 2026-09-30 (got {raw!r})")
         return None
+
+
+def _service_url(name: str, raw: str | None, schemes: tuple[str, ...], problems: list[str]) -> str:
+    """A ``scheme://host…`` URL of a backing service, or "" when unset; never echoes a password."""
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        problems.append(f"{name} is not a valid URL")
+        return ""
+    if parts.scheme not in schemes or not parts.hostname:
+        problems.append(
+            f"{name} must look like {schemes[0]}://user:password@host:port/… "
+            f"(got a value starting with {parts.scheme + '://' if parts.scheme else 'no scheme'})"
+        )
+        return ""
+    return value
 
 
 def parse_keys(single: str | None, many: str | None) -> tuple[str, ...]:
@@ -236,7 +278,20 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
             "MONTHLY_BUDGET_USD", env.get("MONTHLY_BUDGET_USD"), 0.0, problems
         ),
         log_level=log_level,
+        database_url=_service_url(
+            "DATABASE_URL", env.get("DATABASE_URL"), ("postgres", "postgresql"), problems
+        ),
+        redis_url=_service_url("REDIS_URL", env.get("REDIS_URL"), ("redis", "rediss"), problems),
+        redis_tls_verify=_bool("REDIS_TLS_VERIFY", env.get("REDIS_TLS_VERIFY"), True, problems),
+        redis_ca_cert=(env.get("REDIS_CA_CERT") or "").strip(),
+        redis_key_prefix=(env.get("REDIS_KEY_PREFIX") or "ocs:").strip(),
+        sync_every_minutes=_int("SYNC_EVERY_MINUTES", env.get("SYNC_EVERY_MINUTES"), 0, problems),
     )
+    if settings.sync_every_minutes and not settings.redis_url:
+        problems.append(
+            "SYNC_EVERY_MINUTES needs REDIS_URL: the periodic sync runs on the Celery worker "
+            "(without Redis, schedule `python -m services.sync` with cron / Heroku Scheduler)"
+        )
     if settings.sync_concurrency > 16:
         problems.append("SYNC_CONCURRENCY must be at most 16 (the team shares one rate budget)")
     if problems:
