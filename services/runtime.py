@@ -18,13 +18,17 @@ from pathlib import Path
 
 from services.analytics.filters import pin_today
 from services.settings import Settings, load_settings
+from services.store.backend import StoreBackend, open_store
 from services.store.cache import DatasetCache
-from services.store.parquet import Store
 
 log = logging.getLogger(__name__)
 
+WATCH_INTERVAL = 5.0
+"""Seconds between background checks for a new generation in the shared store (upper bound:
+a writer's NOTIFY wakes the watcher at once)."""
+
 _settings: Settings | None = None
-_store: Store | None = None
+_store: StoreBackend | None = None
 _cache: DatasetCache | None = None
 _auth_note: str | None = None
 _user_provider: Callable[[], str | None] | None = None
@@ -35,8 +39,13 @@ def configure(settings: Settings | None = None) -> Settings:
     _settings = settings or load_settings()
     # a demo pinned to DEMO_ANCHOR counts "last N days" back from its own last day
     pin_today(_settings.demo_anchor if _settings.demo_mode else None)
-    _store = Store(_settings.store_dir)
-    _cache = DatasetCache(_store)
+    _store = open_store(_settings)
+    if _store.kind == "postgres":
+        # shared store: one small query per check; a watcher thread (LISTEN/NOTIFY, else every
+        # WATCH_INTERVAL s) loads a new generation before any request asks for it
+        _cache = DatasetCache(_store, min_check_interval=2.0, watch_interval=WATCH_INTERVAL)
+    else:
+        _cache = DatasetCache(_store)
     return _settings
 
 
@@ -46,7 +55,7 @@ def settings() -> Settings:
     return _settings
 
 
-def store() -> Store:
+def store() -> StoreBackend:
     if _store is None:
         configure()
     return _store
@@ -94,6 +103,53 @@ def file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def service_health(current: Settings | None = None) -> dict[str, str]:
+    """``{"database": …, "redis": …}``: "ok", "not used", or "down: <one line>" for each."""
+    from services.redis_client import RedisUnavailable, ping
+    from services.store.parquet import StoreError
+
+    current = current or settings()
+    parts = {"database": "not used", "redis": "not used"}
+    if current.database_url:
+        try:
+            check = getattr(store(), "ping", None)
+            if check is not None:
+                check()
+            parts["database"] = "ok"
+        except StoreError as exc:
+            parts["database"] = f"down: {exc}"
+    if current.redis_url:
+        try:
+            ping(current)
+            parts["redis"] = "ok"
+        except RedisUnavailable as exc:
+            parts["redis"] = f"down: {exc}"
+    return parts
+
+
+def check_services(current: Settings | None = None) -> dict[str, str]:
+    """At start: create/migrate the database tables and log one line per service that is down.
+
+    Never fatal: an instance that starts while PostgreSQL or Redis is down serves what it can
+    (``/health`` names the broken part) and recovers when the service is back.
+    """
+    from services.store.parquet import StoreError
+
+    current = current or settings()
+    if current.database_url:
+        from services.store.migrate import migrate
+
+        try:
+            migrate(current.database_url)
+        except StoreError as exc:
+            log.error("DATABASE_URL: %s", exc)
+    parts = service_health(current)
+    for name, setting in (("database", "DATABASE_URL"), ("redis", "REDIS_URL")):
+        if parts[name].startswith("down"):
+            log.error("%s: %s", setting, parts[name][len("down: ") :])
+    return parts
+
+
 def prepare_data(current: Settings | None = None) -> None:
     """Make sure something can be shown: in demo mode, write today's demo world once.
 
@@ -101,6 +157,8 @@ def prepare_data(current: Settings | None = None) -> None:
     the others wait and then find it done.
     """
     current = current or settings()
+    if current.database_url or current.redis_url:
+        check_services(current)
     if not current.demo_mode:
         return
     from services.sync.demo import ensure_demo_store

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from services.settings import Settings, SettingsError, load_settings
-from services.store.parquet import Store, StoreError
+from services.store.backend import StoreBackend, open_store
+from services.store.parquet import StoreError
 from services.store.schema import TRANSCRIPT_COLUMNS
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
@@ -231,7 +232,7 @@ class _Previous:
     versions: dict[str, list[dict]]
 
 
-def _load_previous(store: Store, settings: Settings) -> _Previous | None:
+def _load_previous(store: StoreBackend, settings: Settings) -> _Previous | None:
     """The current generation if an incremental sync may build on it, else None."""
     try:
         meta = store.read_meta()
@@ -648,7 +649,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _run(settings, full, reporter, should_cancel, policy, sleep, started) -> SyncSummary:
-    store = Store(settings.store_dir)
+    store = open_store(settings)
     previous = None if full else _load_previous(store, settings)
     sync = _Sync(settings, previous, reporter, should_cancel, policy, sleep, time.time_ns())
     keys = settings.ocs_api_keys
