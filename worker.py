@@ -8,6 +8,7 @@ callbacks run here. Web and worker must run the same code (same deploy).
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from services.settings import SettingsError, load_settings
@@ -27,7 +28,11 @@ import callbacks  # noqa: F401  (registers the background callbacks)
 from services import runtime
 from services.worker.app import celery_app
 
+logging.basicConfig(
+    stream=sys.stdout, level=_settings.log_level, format="%(levelname)s %(name)s %(message)s"
+)
 runtime.configure(_settings)
+runtime.check_services(_settings)  # migrates the tables; one log line per service that is down
 celery = celery_app(_settings)
 manager = CeleryManager(celery)
 """Registers every Dash background callback on ``celery``."""

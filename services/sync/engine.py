@@ -750,6 +750,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_CONFIG
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if settings.database_url:
+        from services.store.migrate import migrate
+
+        try:
+            migrate(settings.database_url)  # a no-op when the tables are up to date
+        except StoreError as exc:
+            print(f"sync not started: DATABASE_URL: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         summary = run_sync(settings, full=args.full)
     except SyncAlreadyRunning as exc:

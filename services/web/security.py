@@ -336,6 +336,8 @@ class _Web:
                 status = read_status(settings)
                 body["sync_state"] = status["state"]
                 body["sync_running"] = bool(status["running"])
+                if status["running"]:
+                    body["sync_progress"] = status.get("message") or ""
             except Exception as exc:
                 log.warning("health: sync status unreadable: %s", exc)
                 body["sync_state"] = "unknown"
