@@ -128,7 +128,7 @@ def service_health(current: Settings | None = None) -> dict[str, str]:
 
 
 def check_services(current: Settings | None = None) -> dict[str, str]:
-    """At start: create/migrate the database tables and log one line per service that is down.
+    """At start: log one line per service that is down, and create/migrate the tables.
 
     Never fatal: an instance that starts while PostgreSQL or Redis is down serves what it can
     (``/health`` names the broken part) and recovers when the service is back.
@@ -136,14 +136,15 @@ def check_services(current: Settings | None = None) -> dict[str, str]:
     from services.store.parquet import StoreError
 
     current = current or settings()
-    if current.database_url:
+    parts = service_health(current)
+    if current.database_url and not parts["database"].startswith("down: the database is unr"):
         from services.store.migrate import migrate
 
         try:
             migrate(current.database_url)
+            parts["database"] = "ok"
         except StoreError as exc:
-            log.error("DATABASE_URL: %s", exc)
-    parts = service_health(current)
+            parts["database"] = f"down: {exc}"
     for name, setting in (("database", "DATABASE_URL"), ("redis", "REDIS_URL")):
         if parts[name].startswith("down"):
             log.error("%s: %s", setting, parts[name][len("down: ") :])
