@@ -27,7 +27,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.hosted_support import ROOT, SECRET, Server, clean_env, free_port
+from tests.support.hosted_support import (
+    ROOT,
+    SECRET,
+    Server,
+    clean_env,
+    free_port,
+    procfile_command,
+)
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -95,22 +102,10 @@ def hosted_env(data_dir: Path, database_url: str, redis_url: str, prefix: str, *
 
 
 class Worker:
-    """``celery -A worker worker`` (the Procfile's worker) in its own process group."""
+    """The Procfile's ``worker`` command under ``bash -c``, in its own process group."""
 
-    def __init__(self, env: dict, beat: bool = False):
-        args = [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "worker",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-        ] + (["--beat"] if beat else [])
-        self.server = Server(args, env, base="")
+    def __init__(self, env: dict):
+        self.server = Server(["bash", "-c", procfile_command("worker")], env, base="")
 
     def wait_ready(self, timeout: float = 60) -> None:
         if not self.server.wait_for_output("ready.", timeout=timeout):
