@@ -103,6 +103,8 @@ class PostgresStore:
         self._conn = None
         self._conn_pid = None
         self._conn_lock = threading.Lock()
+        self._listen = None
+        self._listen_pid = None
 
     # -- small queries (psycopg, one connection per process) ----------------------------------
 
@@ -162,15 +164,25 @@ class PostgresStore:
         return dict(row[1], generation=int(row[0]))
 
     def wait_for_change(self, known: int | None, timeout: float) -> None:
-        """Block up to ``timeout`` s or until a writer NOTIFYs (LISTEN); errors just return."""
+        """Block up to ``timeout`` s or until a writer NOTIFYs; errors just wait and return.
+
+        One ``LISTEN`` connection per process, kept open between calls (reopened after errors
+        and after a fork).
+        """
         import psycopg
 
         try:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                for _ in conn.notifies(timeout=timeout, stop_after=1):
-                    return
+            if self._listen is None or self._listen.closed or self._listen_pid != os.getpid():
+                self._listen = psycopg.connect(self.url, autocommit=True)
+                self._listen_pid = os.getpid()
+                self._listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            for _ in self._listen.notifies(timeout=timeout, stop_after=1):
+                return
         except psycopg.Error:
+            if self._listen is not None:
+                with suppress(Exception):
+                    self._listen.close()
+            self._listen = None
             time.sleep(min(timeout, 2.0))
 
     # -- bulk paths (ADBC: COPY BINARY <-> Arrow) ----------------------------------------------
