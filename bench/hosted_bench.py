@@ -112,8 +112,8 @@ def propagation(url: str, store: PostgresStore, tables, instances: int) -> dict:
 
     import requests
 
-    from tests.support.hosted_support import SECRET, clean_env
     from tests.hosted.conftest import start_gunicorn
+    from tests.support.hosted_support import SECRET, clean_env
 
     servers = []
     try:

@@ -22,7 +22,6 @@ SOCKET_TIMEOUT = 5.0
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
-_warned = False
 
 
 class RedisUnavailable(RuntimeError):
@@ -62,16 +61,14 @@ def ca_file(settings) -> str | None:
 
 def tls_options(settings) -> dict:
     """redis-py / Celery (``broker_use_ssl``) keyword arguments for a ``rediss://`` URL."""
-    global _warned
     if not settings.redis_url.startswith("rediss://"):
         return {}
     if not settings.redis_tls_verify:
-        if not _warned:
-            log.warning(
-                "REDIS_TLS_VERIFY=false: the Redis server certificate is NOT checked "
-                "(traffic is encrypted but the server is not authenticated)"
-            )
-            _warned = True
+        # once per client set-up (a few per process): never silent
+        log.warning(
+            "REDIS_TLS_VERIFY=false: the Redis server certificate is NOT checked "
+            "(traffic is encrypted but the server is not authenticated)"
+        )
         return {"ssl_cert_reqs": ssl.CERT_NONE}
     options: dict = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     ca = ca_file(settings)

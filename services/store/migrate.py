@@ -12,14 +12,14 @@ import logging
 from pathlib import Path
 
 from services.store.parquet import StoreError
-from services.store.postgres import _libpq_uri, describe_error
+from services.store.postgres import describe_error, libpq_uri
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _yoyo_uri(url: str) -> str:
-    uri = _libpq_uri(url)
+    uri = libpq_uri(url)
     for prefix in ("postgresql://", "postgres://"):
         if uri.startswith(prefix):
             return "postgresql+psycopg://" + uri[len(prefix) :]

@@ -73,7 +73,7 @@ def _adbc():
     return dbapi
 
 
-def _libpq_uri(url: str) -> str:
+def libpq_uri(url: str) -> str:
     """libpq wants ``postgresql://`` or ``postgres://`` and nothing SQLAlchemy-like."""
     for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
@@ -99,7 +99,7 @@ class PostgresStore:
     kind = "postgres"
 
     def __init__(self, url: str):
-        self.url = _with_timeout(_libpq_uri(url))
+        self.url = _with_timeout(libpq_uri(url))
         self._conn = None
         self._conn_pid = None
         self._conn_lock = threading.Lock()
@@ -301,7 +301,7 @@ class PostgresStore:
                 # parents first for inserts; deleting a session cascades to its child rows
                 for name, (table, key) in staged.items():
                     cur.adbc_ingest(f"stage_{name}", table, mode="create", temporary=True)
-                    d, c = _merge(cur, name, table.column_names, key, generation)
+                    d, c = merge_stage(cur, name, table.column_names, key, generation)
                     changed += c
                     deleted += d
                 meta = dict(tables.meta, generation=generation, written_at=time.time())
@@ -348,7 +348,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _merge(cur, name: str, columns: list[str], key: tuple[str, ...], generation: int):
+def merge_stage(cur, name: str, columns: list[str], key: tuple[str, ...], generation: int):
     """Delete rows missing from the stage, upsert the rest; returns (deleted, inserted+changed)."""
     stage = f"stage_{name}"
     match = " AND ".join(f"s.{k} = t.{k}" for k in key)

@@ -96,7 +96,7 @@ def test_readers_never_see_a_half_written_sync(store, world, monkeypatch):
 
     before = store.current_generation()
     reached, release = threading.Event(), threading.Event()
-    real_merge = pg._merge
+    real_merge = pg.merge_stage
 
     def slow_merge(cur, name, *args):
         result = real_merge(cur, name, *args)
@@ -105,7 +105,7 @@ def test_readers_never_see_a_half_written_sync(store, world, monkeypatch):
             release.wait(30)
         return result
 
-    monkeypatch.setattr(pg, "_merge", slow_merge)
+    monkeypatch.setattr(pg, "merge_stage", slow_merge)
     writer = threading.Thread(target=lambda: PostgresStore(store.url).write(world))
     writer.start()
     try:
@@ -143,8 +143,8 @@ def test_rediss_verifies_by_default_and_turning_it_off_is_explicit_and_logged(tm
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     with_ca = rc.tls_options(_settings(tmp_path, REDIS_URL="rediss://h:6379", REDIS_CA_CERT=pem))
     assert with_ca["ssl_cert_reqs"] == ssl.CERT_REQUIRED
-    assert open(with_ca["ssl_ca_certs"]).read().strip() == pem.strip()
-    rc._warned = False
+    with open(with_ca["ssl_ca_certs"]) as handle:
+        assert handle.read().strip() == pem.strip()
     with caplog.at_level(logging.WARNING):
         off = rc.tls_options(
             _settings(tmp_path, REDIS_URL="rediss://h:6379", REDIS_TLS_VERIFY="false")
