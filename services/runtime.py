@@ -145,6 +145,11 @@ def check_services(current: Settings | None = None) -> dict[str, str]:
             parts["database"] = "ok"
         except StoreError as exc:
             parts["database"] = f"down: {exc}"
+    if current.redis_url and not current.database_url:
+        log.warning(
+            "REDIS_URL without DATABASE_URL: the worker's syncs land in the worker's own DATA_DIR "
+            "and reach this instance only if both share that directory (set DATABASE_URL)"
+        )
     for name, setting in (("database", "DATABASE_URL"), ("redis", "REDIS_URL")):
         if parts[name].startswith("down"):
             log.error("%s: %s", setting, parts[name][len("down: ") :])
