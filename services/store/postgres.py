@@ -301,6 +301,7 @@ class PostgresStore:
                 # parents first for inserts; deleting a session cascades to its child rows
                 for name, (table, key) in staged.items():
                     cur.adbc_ingest(f"stage_{name}", table, mode="create", temporary=True)
+                    cur.execute(f"ANALYZE stage_{name}")  # temp tables have no statistics
                     d, c = merge_stage(cur, name, table.column_names, key, generation)
                     changed += c
                     deleted += d
