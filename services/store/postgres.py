@@ -307,8 +307,8 @@ class PostgresStore:
                 meta = dict(tables.meta, generation=generation, written_at=time.time())
                 cur.execute(
                     "INSERT INTO store_generations "
-                    "(generation, sessions, rows_changed, rows_deleted, meta) "
-                    f"VALUES ({generation}, {n}, {changed}, {deleted}, "
+                    "(generation, written_at, sessions, rows_changed, rows_deleted, meta) "
+                    f"VALUES ({generation}, clock_timestamp(), {n}, {changed}, {deleted}, "
                     f"{_literal(json.dumps(meta, sort_keys=True, default=str))}::jsonb)"
                 )
                 cur.execute(f"NOTIFY {NOTIFY_CHANNEL}, '{generation}'")
