@@ -92,13 +92,24 @@ def serve_favicon():
     return send_from_directory(ROOT / "assets", "favicon.ico", max_age=86_400)
 
 
+def background_manager(settings: Settings):
+    """Where Dash background callbacks run: a Celery worker with REDIS_URL, else local processes."""
+    if settings.redis_url:
+        from dash import CeleryManager
+
+        from services.worker.app import celery_app
+
+        return CeleryManager(celery_app(settings))
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    return DiskcacheManager(diskcache.Cache(str(settings.cache_dir)))
+
+
 def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     """Create the Dash app on ``settings``; ``hosted`` adds sign-in and security headers."""
     runtime.configure(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime.prepare_data(settings)
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
-    manager = DiskcacheManager(diskcache.Cache(str(settings.cache_dir)))
+    manager = background_manager(settings)
     app = Dash(
         __name__,
         title="OCS Session Analytics",

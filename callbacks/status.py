@@ -16,8 +16,9 @@ from layouts.header import sync_progress, sync_result_message
 from layouts.page import dropdown_options, store_notice
 from services import runtime
 from services.analytics.filters import UNTAGGED
+from services.redis_client import RedisUnavailable
 from services.sync import status as sync_status
-from services.sync.trigger import maybe_auto_start
+from services.worker.trigger import maybe_auto_start
 
 
 def age_text(seconds: float) -> str:
@@ -104,14 +105,19 @@ def poll_data(_n, known_generation):
     cache = runtime.datasets()
     dataset = cache.get()
     started = False
+    status = {}
+    coordination_down = False
     if not settings.demo_mode:
-        started = maybe_auto_start(
-            settings, has_data=runtime.store().current_generation() is not None
-        )
-        status = sync_status.read_status(settings)
-    else:
-        status = {}
+        # stored data that cannot be read right now (database down) is not "no data yet"
+        has_data = dataset is not None or not cache.store_ok or cache.notice is not None
+        try:
+            started = maybe_auto_start(settings, has_data=has_data)
+            status = sync_status.read_status(settings)
+        except RedisUnavailable as exc:
+            coordination_down = True
+            status = {"state": "error", "last_error": f"{exc}; Refresh is unavailable"}
     text, progress, disabled, cancel_class = status_outputs(dataset, settings, status, started)
+    disabled = disabled or coordination_down
     generation = dataset.generation if dataset is not None else None
     notice = store_notice(cache.notice)
     head = (text, notice, progress, disabled, cancel_class)

@@ -1,4 +1,7 @@
-"""Refresh: a Dash background callback (DiskcacheManager) that runs the OCS sync.
+"""Refresh: a Dash background callback that runs the OCS sync.
+
+Embedded (no REDIS_URL): DiskcacheManager; the job runs ``python -m services.sync`` and waits.
+With REDIS_URL: CeleryManager; the job runs on the worker and queues the ``ocs.sync`` task.
 
 The callback is only a trigger: the sync itself takes the cross-process lock and writes its
 progress into the shared status, which :mod:`callbacks.status` shows to every viewer (also
@@ -15,6 +18,7 @@ from dash import Input, Output, State, callback
 
 from layouts import ids
 from services import runtime
+from services.redis_client import RedisUnavailable
 from services.sync import status as sync_status
 
 log = logging.getLogger(__name__)
@@ -28,7 +32,7 @@ def run_refresh(settings) -> dict:
     page reloads, and it is exactly the command schedulers run.
     """
     from services.sync import engine as sync
-    from services.sync.trigger import start_detached_sync
+    from services.worker.trigger import start_detached_sync
 
     process = start_detached_sync(settings, capture=True)
     output, _ = process.communicate()
@@ -43,6 +47,17 @@ def run_refresh(settings) -> dict:
     return {"state": "error", "message": message or "Sync failed (previous data kept)."}
 
 
+def queue_refresh(settings) -> dict:
+    """With REDIS_URL: send the sync to the Celery worker; progress shows in the shared status.
+
+    (This callback itself runs on the worker through ``CeleryManager``.)
+    """
+    from services.worker.trigger import request_sync
+
+    request_sync(settings)
+    return {"state": "queued", "message": "Sync queued on the worker…"}
+
+
 @callback(
     Output(ids.SYNC_RESULT, "data"),
     Input(ids.REFRESH_BUTTON, "n_clicks"),
@@ -55,9 +70,12 @@ def refresh(_clicks, _click_nonce):
     settings = runtime.settings()
     if settings.demo_mode:
         return {"state": "error", "message": "Demo mode: configure an OCS API key to sync."}
-    if sync_status.is_running(settings):
-        return {"state": "already-running", "message": "A sync is already running."}
-    result = run_refresh(settings)
+    try:
+        if sync_status.is_running(settings):
+            return {"state": "already-running", "message": "A sync is already running."}
+        result = queue_refresh(settings) if settings.redis_url else run_refresh(settings)
+    except RedisUnavailable as exc:
+        return {"state": "error", "message": f"Refresh is unavailable: {exc}."}
     log.info("refresh %s: %s", result["state"], result["message"])
     return result
 
@@ -68,4 +86,7 @@ def refresh(_clicks, _click_nonce):
     prevent_initial_call=True,
 )
 def cancel(_clicks):
-    return {"requested": sync_status.request_cancel(runtime.settings())}
+    try:
+        return {"requested": sync_status.request_cancel(runtime.settings())}
+    except RedisUnavailable:
+        return {"requested": False}

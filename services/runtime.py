@@ -15,14 +15,18 @@ from collections.abc import Callable
 
 from services.analytics.filters import pin_today
 from services.settings import Settings, load_settings
+from services.store.backend import StoreBackend, open_store
 from services.store.cache import DatasetCache
 from services.store.locking import file_lock
-from services.store.parquet import Store
 
 log = logging.getLogger(__name__)
 
+WATCH_INTERVAL = 5.0
+"""Seconds between background checks for a new generation in the shared store (upper bound:
+a writer's NOTIFY wakes the watcher at once)."""
+
 _settings: Settings | None = None
-_store: Store | None = None
+_store: StoreBackend | None = None
 _cache: DatasetCache | None = None
 _auth_note: str | None = None
 _user_provider: Callable[[], str | None] | None = None
@@ -33,8 +37,13 @@ def configure(settings: Settings | None = None) -> Settings:
     _settings = settings or load_settings()
     # a demo pinned to DEMO_ANCHOR counts "last N days" back from its own last day
     pin_today(_settings.demo_anchor if _settings.demo_mode else None)
-    _store = Store(_settings.store_dir)
-    _cache = DatasetCache(_store)
+    _store = open_store(_settings)
+    if _store.kind == "postgres":
+        # shared store: one small query per check; a watcher thread (LISTEN/NOTIFY, else every
+        # WATCH_INTERVAL s) loads a new generation before any request asks for it
+        _cache = DatasetCache(_store, min_check_interval=2.0, watch_interval=WATCH_INTERVAL)
+    else:
+        _cache = DatasetCache(_store)
     return _settings
 
 
@@ -44,7 +53,7 @@ def settings() -> Settings:
     return _settings
 
 
-def store() -> Store:
+def store() -> StoreBackend:
     if _store is None:
         configure()
     return _store
@@ -80,6 +89,59 @@ def dataset():
     return datasets().get()
 
 
+def service_health(current: Settings | None = None) -> dict[str, str]:
+    """``{"database": …, "redis": …}``: "ok", "not used", or "down: <one line>" for each."""
+    from services.redis_client import RedisUnavailable, ping
+    from services.store.parquet import StoreError
+
+    current = current or settings()
+    parts = {"database": "not used", "redis": "not used"}
+    if current.database_url:
+        try:
+            check = getattr(store(), "ping", None)
+            if check is not None:
+                check()
+            parts["database"] = "ok"
+        except StoreError as exc:
+            parts["database"] = f"down: {exc}"
+    if current.redis_url:
+        try:
+            ping(current)
+            parts["redis"] = "ok"
+        except RedisUnavailable as exc:
+            parts["redis"] = f"down: {exc}"
+    return parts
+
+
+def check_services(current: Settings | None = None) -> dict[str, str]:
+    """At start: log one line per service that is down, and create/migrate the tables.
+
+    Never fatal: an instance that starts while PostgreSQL or Redis is down serves what it can
+    (``/health`` names the broken part) and recovers when the service is back.
+    """
+    from services.store.parquet import StoreError
+
+    current = current or settings()
+    parts = service_health(current)
+    if current.database_url and not parts["database"].startswith("down: the database is unr"):
+        from services.store.migrate import migrate
+
+        try:
+            migrate(current.database_url)
+            parts["database"] = "ok"
+        except StoreError as exc:
+            parts["database"] = f"down: {exc}"
+    if current.redis_url and not current.database_url:
+        log.warning(
+            "REDIS_URL without DATABASE_URL: the worker's syncs land in the worker's own DATA_DIR "
+            "and reach this instance only if both share that directory (set DATABASE_URL)"
+        )
+    for name, setting in (("database", "DATABASE_URL"), ("redis", "REDIS_URL")):
+        if parts[name].startswith("down"):
+            log.error("%s: %s", setting, parts[name][len("down: ") :])
+    return parts
+
+
 def prepare_data(current: Settings | None = None) -> None:
     """Make sure something can be shown: in demo mode, write today's demo world once.
 
@@ -87,6 +149,8 @@ def prepare_data(current: Settings | None = None) -> None:
     the others wait and then find it done.
     """
     current = current or settings()
+    if current.database_url or current.redis_url:
+        check_services(current)
     if not current.demo_mode:
         return
     from services.sync.demo import ensure_demo_store

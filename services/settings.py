@@ -106,8 +106,29 @@ class Settings:
     trusted_proxy_hops: int = 0
     """Proxies in front of the app whose ``X-Forwarded-For``/``-Proto`` are believed (Heroku's
     router or Render's proxy = 1; gunicorn reached directly = 0). Default 1 in production."""
+    database_url: str = ""
+    """PostgreSQL URL (Heroku/Render set it): the durable, shared store. Empty = Parquet files."""
     redis_url: str = ""
-    """Shared state (sessions, sign-in limits) in Redis when set; else diskcache in DATA_DIR."""
+    """Redis/Key Value URL: sessions, sign-in limits, sync lock and status, Celery broker; empty =
+    diskcache in DATA_DIR."""
+    redis_tls_verify: bool = True
+    """``rediss://`` only: check the server certificate (against REDIS_CA_CERT when set)."""
+    redis_ca_cert: str = ""
+    """PEM text or a file path of the CA that signed the Redis server certificate."""
+    redis_key_prefix: str = "ocs:"
+    """Prefix of every key and queue name this app uses in Redis (several apps can share one)."""
+    sync_every_minutes: int = 0
+    """Periodic sync by the worker (Celery beat) every N minutes; 0 = only Refresh / CLI."""
+
+    @property
+    def hosted_store(self) -> bool:
+        """The store is PostgreSQL (``DATABASE_URL``), shared by every instance."""
+        return bool(self.database_url)
+
+    @property
+    def shared_coordination(self) -> bool:
+        """Sync lock/status live in Redis (``REDIS_URL``) and a Celery worker runs the sync."""
+        return bool(self.redis_url)
 
     @property
     def demo_mode(self) -> bool:
@@ -196,6 +217,26 @@ def _date(name: str, raw: str | None, problems: list[str]) -> date | None:
     except ValueError:
         problems.append(f"{name} must be a date like 2026-09-30 (got {raw!r})")
         return None
+
+
+def _service_url(name: str, raw: str | None, schemes: tuple[str, ...], problems: list[str]) -> str:
+    """A ``scheme://host…`` URL of a backing service, or "" when unset; never echoes a password."""
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        problems.append(f"{name} is not a valid URL")
+        return ""
+    if parts.scheme not in schemes or not parts.hostname:
+        problems.append(
+            f"{name} must look like {schemes[0]}://user:password@host:port/… "
+            f"(got a value starting with {parts.scheme + '://' if parts.scheme else 'no scheme'})"
+        )
+        return ""
+    return value
 
 
 def parse_keys(single: str | None, many: str | None) -> tuple[str, ...]:
@@ -328,10 +369,6 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r})")
         log_level = "INFO"
 
-    redis_url = (env.get("REDIS_URL") or "").strip()
-    if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        problems.append("REDIS_URL must start with redis://, rediss:// or unix://")
-        redis_url = ""
     hops = _int("TRUSTED_PROXY_HOPS", env.get("TRUSTED_PROXY_HOPS"), int(production), problems)
     if hops > MAX_PROXY_HOPS:
         problems.append(f"TRUSTED_PROXY_HOPS must be at most {MAX_PROXY_HOPS} (got {hops})")
@@ -370,12 +407,24 @@ def load_settings(env: dict[str, str] | None = None, dotenv: bool = True) -> Set
         log_level=log_level,
         public_url=public_url,
         trusted_proxy_hops=hops,
-        redis_url=redis_url,
+        database_url=_service_url(
+            "DATABASE_URL", env.get("DATABASE_URL"), ("postgres", "postgresql"), problems
+        ),
+        redis_url=_service_url("REDIS_URL", env.get("REDIS_URL"), ("redis", "rediss"), problems),
+        redis_tls_verify=_bool("REDIS_TLS_VERIFY", env.get("REDIS_TLS_VERIFY"), True, problems),
+        redis_ca_cert=(env.get("REDIS_CA_CERT") or "").strip(),
+        redis_key_prefix=(env.get("REDIS_KEY_PREFIX") or "ocs:").strip(),
+        sync_every_minutes=_int("SYNC_EVERY_MINUTES", env.get("SYNC_EVERY_MINUTES"), 0, problems),
     )
     settings = replace(
         settings,
         alerts=_alert_settings(env, settings.data_dir, problems),
     )
+    if settings.sync_every_minutes and not settings.redis_url:
+        problems.append(
+            "SYNC_EVERY_MINUTES needs REDIS_URL: the periodic sync runs on the Celery worker "
+            "(without Redis, schedule `python -m services.sync` with cron / Heroku Scheduler)"
+        )
     if settings.sync_concurrency > 16:
         problems.append("SYNC_CONCURRENCY must be at most 16 (the team shares one rate budget)")
     if problems:

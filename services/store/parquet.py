@@ -50,6 +50,8 @@ def _gen_name(generation: int) -> str:
 class Store:
     """Parquet generations under ``root`` with an atomically replaced ``CURRENT`` pointer."""
 
+    kind = "parquet"
+
     def __init__(self, root: Path | str):
         self.root = Path(root)
 

@@ -52,7 +52,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from services.settings import Settings, SettingsError, load_settings
-from services.store.parquet import Store, StoreError
+from services.store.backend import StoreBackend, open_store
+from services.store.parquet import StoreError
 from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_COLUMNS
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
@@ -268,7 +269,7 @@ class _Previous:
     versions: dict[str, list[dict]]
 
 
-def _load_previous(store: Store, settings: Settings) -> _Previous | None:
+def _load_previous(store: StoreBackend, settings: Settings) -> _Previous | None:
     """The current generation if an incremental sync may build on it, else None."""
     try:
         meta = store.read_meta()
@@ -1045,7 +1046,7 @@ def _describe(exc: BaseException) -> str:
 def _run(
     settings, full, reporter, should_cancel, policy, sleep, clock, checkpoints, started
 ) -> SyncSummary:
-    store = Store(settings.store_dir)
+    store = open_store(settings)
     previous = None if full else _load_previous(store, settings)
     # a failed team keeps its previous data, also on --full
     keep = previous if previous is not None or not full else _load_previous(store, settings)
@@ -1215,6 +1216,14 @@ def main(
         )
         return EXIT_CONFIG
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if settings.database_url:
+        from services.store.migrate import migrate
+
+        try:
+            migrate(settings.database_url)  # a no-op when the tables are up to date
+        except StoreError as exc:
+            print(f"sync not started: DATABASE_URL: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         summary = run_sync(settings, full=args.full, after_success=after_success)
     except SyncAlreadyRunning as exc:

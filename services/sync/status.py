@@ -12,8 +12,11 @@ older than :data:`LOCK_STALE_AFTER`. A stale lock is taken over atomically insid
 transaction.
 
 Public API (used by the Dash UI): :func:`read_status`, :func:`request_cancel`,
-:func:`is_running`, :func:`sync_lock`, :class:`SyncAlreadyRunning`, and
-:func:`outcome_text` (the one-line outcome of the last sync: failed teams, "no changes").
+:func:`is_running`, :func:`sync_lock`, :func:`claim_auto_start`, :class:`SyncAlreadyRunning`,
+and :func:`outcome_text` (the one-line outcome of the last sync: failed teams, "no changes").
+
+With ``REDIS_URL`` set the same functions use Redis (:mod:`services.sync.shared`): every
+instance and the worker then share one lock (TTL with heartbeat) and one status record.
 """
 
 from __future__ import annotations
@@ -78,6 +81,15 @@ class SyncAlreadyRunning(RuntimeError):
         when = time.strftime("%H:%M:%S UTC", time.gmtime(since)) if since else "a moment ago"
         who = f"pid {self.holder.get('pid', '?')} on {self.holder.get('host', '?')}"
         super().__init__(f"a sync is already running ({who}, started {when})")
+
+
+def _shared(settings):
+    """The Redis coordination when ``settings`` has ``REDIS_URL``, else None (diskcache)."""
+    if getattr(settings, "redis_url", ""):
+        from services.sync.shared import coordination
+
+        return coordination(settings)
+    return None
 
 
 def _settings_dir(settings_or_dir) -> Path:
@@ -158,6 +170,9 @@ class LockHandle:
 
 def acquire_lock(settings) -> LockHandle:
     """Take the sync lock or raise :class:`SyncAlreadyRunning`; stale locks are taken over."""
+    shared = _shared(settings)
+    if shared is not None:
+        return shared.acquire(SyncAlreadyRunning)
     cache = status_cache(settings)
     pid = os.getpid()
     now = time.time()
@@ -199,6 +214,9 @@ def sync_lock(settings) -> Iterator[LockHandle]:
 
 def write_status(settings, **fields) -> dict:
     """Merge ``fields`` into the shared status record and return the new record."""
+    shared = _shared(settings)
+    if shared is not None:
+        return shared.write_status(_DEFAULT_STATUS, fields)
     cache = status_cache(settings)
     with cache.transact():
         current = cache.get(STATUS_KEY)
@@ -215,11 +233,20 @@ def read_status(settings) -> dict:
     "running" record whose holder died is reported as state "error" with
     ``last_error == "sync process stopped unexpectedly"``.
     """
-    cache = status_cache(settings)
-    raw = cache.get(STATUS_KEY)
+    shared = _shared(settings)
+    if shared is not None:
+        raw = shared.raw_status()
+        alive = shared.is_running
+    else:
+        cache = status_cache(settings)
+        raw = cache.get(STATUS_KEY)
+
+        def alive() -> bool:
+            return holder_alive(cache.get(LOCK_KEY))
+
     status = dict(_DEFAULT_STATUS, **(raw if isinstance(raw, dict) else {}))
     if status["state"] == "running":
-        if holder_alive(cache.get(LOCK_KEY)):
+        if alive():
             status["running"] = True
         else:
             status.update(
@@ -235,6 +262,9 @@ def read_status(settings) -> dict:
 
 def is_running(settings) -> bool:
     """Whether a live process holds the sync lock right now."""
+    shared = _shared(settings)
+    if shared is not None:
+        return shared.is_running()
     return holder_alive(status_cache(settings).get(LOCK_KEY))
 
 
@@ -243,6 +273,12 @@ def request_cancel(settings) -> bool:
 
     Returns False when no sync is running.
     """
+    shared = _shared(settings)
+    if shared is not None:
+        if not shared.request_cancel():
+            return False
+        write_status(settings, message="cancelling…")
+        return True
     cache = status_cache(settings)
     with cache.transact():
         holder = cache.get(LOCK_KEY)
@@ -270,3 +306,23 @@ def outcome_text(status: dict) -> str | None:
         stamp = time.strftime("%H:%M UTC", time.gmtime(status["last_checked_at"]))
         return f"Last sync at {stamp}: no changes"
     return None
+
+
+AUTO_START_KEY = "sync:auto-start-at"
+
+
+def claim_auto_start(settings, retry_after: float, now: float | None = None) -> bool:
+    """True for exactly one caller per ``retry_after`` s while no sync runs (first-run start)."""
+    shared = _shared(settings)
+    if shared is not None:
+        return shared.claim_auto_start(retry_after)
+    now = now or time.time()
+    cache = status_cache(settings)
+    with cache.transact():
+        if is_running(settings):
+            return False
+        last = cache.get(AUTO_START_KEY)
+        if last is not None and now - last < retry_after:
+            return False
+        cache.set(AUTO_START_KEY, now)
+    return True

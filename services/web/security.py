@@ -496,15 +496,21 @@ class _Web:
             synced_at = meta.get("synced_at")
             body.update(
                 generation=dataset.generation if dataset is not None else None,
-                stored_generation=runtime.store().current_generation(),
                 data_source=meta.get("source"),
                 data_age_seconds=round(time.time() - synced_at, 1) if synced_at else None,
             )
+            body["stored_generation"] = runtime.store().current_generation()
             if dataset is None:
                 body["message"] = "no data yet: the first sync has not finished"
         except Exception as exc:  # health must answer even when the store is broken
             log.warning("health: store unreadable: %s", exc)
-            body.update(generation=None, data_age_seconds=None, message="stored data unreadable")
+            body.setdefault("generation", None)
+            body.update(stored_generation=None, message="stored data unreadable")
+        if settings.database_url or settings.redis_url:
+            parts = runtime.service_health(settings)
+            body.update(parts)
+            if any(value.startswith("down") for value in parts.values()):
+                body["status"] = "degraded"
         if settings.demo_mode:
             body["sync_state"] = "demo"
         else:
@@ -514,6 +520,8 @@ class _Web:
                 status = read_status(settings)
                 body["sync_state"] = status["state"]
                 body["sync_running"] = bool(status["running"])
+                if status["running"]:
+                    body["sync_progress"] = status.get("message") or ""
             except Exception as exc:
                 log.warning("health: sync status unreadable: %s", exc)
                 body["sync_state"] = "unknown"

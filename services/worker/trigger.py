@@ -5,7 +5,7 @@ no data exists yet, the first page load starts ``python -m services.sync`` as a 
 process (same lock as the Refresh button, so a second start is harmless). Attempts are spaced
 out so a failing key does not start a sync on every poll.
 
-This is the seam where a scaled-out deployment would enqueue a Celery task instead.
+With ``REDIS_URL`` set the sync is sent to the Celery worker instead (:func:`request_sync`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from services.sync import status as sync_status
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
-AUTO_START_KEY = "sync:auto-start-at"
 RETRY_AFTER = 600.0
 
 
@@ -51,15 +49,22 @@ def maybe_auto_start(settings, has_data: bool, now: float | None = None) -> bool
     """
     if settings.demo_mode or has_data or not settings.sync_auto_start:
         return False
-    now = now or time.time()
-    cache = sync_status.status_cache(settings)
-    with cache.transact():
-        if sync_status.is_running(settings):
-            return False
-        last = cache.get(AUTO_START_KEY)
-        if last is not None and now - last < RETRY_AFTER:
-            return False
-        cache.set(AUTO_START_KEY, now)
-    start_detached_sync(settings)
+    if not sync_status.claim_auto_start(settings, RETRY_AFTER, now=now):
+        return False
+    request_sync(settings)
     log.info("first sync started automatically (no data yet)")
     return True
+
+
+def request_sync(settings, full: bool = False) -> str:
+    """Start a sync in the background: on the Celery worker with REDIS_URL, else a detached CLI.
+
+    Returns "queued" or "started"; raises RedisUnavailable when the worker's queue is down.
+    """
+    if settings.redis_url:
+        from services.worker.app import enqueue_sync
+
+        enqueue_sync(settings, full=full)
+        return "queued"
+    start_detached_sync(settings, full=full)
+    return "started"

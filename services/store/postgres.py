@@ -1,0 +1,435 @@
+"""The store in PostgreSQL (``DATABASE_URL``): documented tables, one transaction per generation.
+
+Tables (created by :mod:`services.store.migrate`, see ``migrations/`` and docs/hosted.md):
+``sessions``, ``session_tags``, ``session_aggregates`` (transcript counts per session),
+``session_costs``, ``experiments``, ``experiment_versions`` and ``store_generations`` (one row
+per sync: its number, time, counts and the metadata the page shows).
+
+**Writing** (:meth:`PostgresStore.write`) happens in one transaction: the new generation's rows
+are bulk-loaded (COPY, through the ADBC PostgreSQL driver) into temporary staging tables, then
+merged — rows that disappeared are deleted, new rows inserted and changed rows updated
+(``ON CONFLICT … DO UPDATE … WHERE … IS DISTINCT FROM``), unchanged rows are not touched — and
+the ``store_generations`` row is inserted last, followed by ``NOTIFY``. Readers see either the
+whole sync or none of it (PostgreSQL MVCC); an error or a killed process rolls everything back.
+
+**Reading** (:meth:`PostgresStore.read`) runs in one ``REPEATABLE READ`` read-only transaction,
+so the generation number and every table come from the same snapshot. The rows come back as
+Arrow columns (``COPY … TO STDOUT (FORMAT BINARY)`` inside the ADBC driver), with no Python
+objects per row.
+
+Only the current generation is kept; :meth:`read` of an older number raises :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager, suppress
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.store.parquet import StoreError
+from services.store.schema import (
+    COST_SCHEMA,
+    EXPERIMENT_SCHEMA,
+    SESSION_BASE_COLUMNS,
+    SESSION_SCHEMA,
+    TRANSCRIPT_COLUMNS,
+    VERSION_SCHEMA,
+)
+from services.store.tables import Tables
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "ocs_store_generation"
+WRITE_LOCK_KEY = 0x0C5_5708E
+"""``pg_advisory_xact_lock`` key: generation numbers are handed out one writer at a time."""
+CONNECT_TIMEOUT = 5
+
+SYNC_STATE_SCHEMA = pa.schema(
+    [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
+)
+BASE_COLUMNS = tuple(c for c in SESSION_BASE_COLUMNS if c != "tags")
+AGGREGATE_COLUMNS = ("has_transcript", *TRANSCRIPT_COLUMNS, "transcript_fetched_at")
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line about a database error, without the connection URL or password."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # libpq messages name host and port, never the password; drop any URL just in case
+    for word in text.split():
+        if "://" in word:
+            text = text.replace(word, "<url>")
+    return text[:300]
+
+
+def _adbc():
+    import adbc_driver_postgresql.dbapi as dbapi
+
+    return dbapi
+
+
+def libpq_uri(url: str) -> str:
+    """libpq wants ``postgresql://`` or ``postgres://`` and nothing SQLAlchemy-like."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _with_timeout(url: str) -> str:
+    if "connect_timeout=" in url:
+        return url
+    return url + ("&" if "?" in url else "?") + f"connect_timeout={CONNECT_TIMEOUT}"
+
+
+def _table(result: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast a query result (ADBC types, field metadata) to the store schema."""
+    arrays = [result.column(field.name).cast(field.type) for field in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class PostgresStore:
+    """The store interface (``write`` / ``read`` / ``read_meta`` / ``current_generation``)."""
+
+    kind = "postgres"
+
+    def __init__(self, url: str):
+        self.url = _with_timeout(libpq_uri(url))
+        self._conn = None
+        self._conn_pid = None
+        self._conn_lock = threading.Lock()
+        self._listen = None
+        self._listen_pid = None
+
+    # -- small queries (psycopg, one connection per process) ----------------------------------
+
+    @contextmanager
+    def _small(self):
+        import psycopg
+
+        with self._conn_lock:
+            try:
+                if self._conn is None or self._conn.closed or self._conn_pid != os.getpid():
+                    self._conn = psycopg.connect(self.url, autocommit=True)
+                    self._conn_pid = os.getpid()
+                yield self._conn
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    with suppress(Exception):
+                        self._conn.close()
+                self._conn = None
+                raise StoreError(f"the database is unreachable ({describe_error(exc)})") from exc
+
+    def ping(self) -> None:
+        """Raise :class:`StoreError` unless the database answers and the schema is in place."""
+        with self._small() as conn:
+            found = conn.execute("SELECT to_regclass('store_generations')").fetchone()[0]
+        if found is None:
+            raise StoreError(
+                "the database has no dashboard tables yet: run `python -m services.store migrate`"
+            )
+
+    def current_generation(self) -> int | None:
+        try:
+            with self._small() as conn:
+                row = conn.execute("SELECT max(generation) FROM store_generations").fetchone()
+        except StoreError as exc:
+            if "store_generations" in str(exc) and "does not exist" in str(exc):
+                raise StoreError(
+                    "the database has no dashboard tables yet: run "
+                    "`python -m services.store migrate`"
+                ) from exc
+            raise
+        return None if row[0] is None else int(row[0])
+
+    def read_meta(self, generation: int | None = None) -> dict:
+        with self._small() as conn:
+            if generation is None:
+                row = conn.execute(
+                    "SELECT generation, meta FROM store_generations "
+                    "ORDER BY generation DESC LIMIT 1"
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT generation, meta FROM store_generations WHERE generation = %s",
+                    (generation,),
+                ).fetchone()
+        if row is None:
+            return {}
+        return dict(row[1], generation=int(row[0]))
+
+    def wait_for_change(self, known: int | None, timeout: float) -> None:
+        """Block up to ``timeout`` s or until a writer NOTIFYs; errors just wait and return.
+
+        One ``LISTEN`` connection per process, kept open between calls (reopened after errors
+        and after a fork).
+        """
+        import psycopg
+
+        try:
+            if self._listen is None or self._listen.closed or self._listen_pid != os.getpid():
+                self._listen = psycopg.connect(self.url, autocommit=True)
+                self._listen_pid = os.getpid()
+                self._listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            for _ in self._listen.notifies(timeout=timeout, stop_after=1):
+                return
+        except psycopg.Error:
+            if self._listen is not None:
+                with suppress(Exception):
+                    self._listen.close()
+            self._listen = None
+            time.sleep(min(timeout, 2.0))
+
+    # -- bulk paths (ADBC: COPY BINARY <-> Arrow) ----------------------------------------------
+
+    @contextmanager
+    def _bulk(self):
+        dbapi = _adbc()
+        try:
+            conn = dbapi.connect(self.url, autocommit=False)
+        except dbapi.Error as exc:
+            raise StoreError(f"the database is unreachable ({describe_error(exc)})") from exc
+        try:
+            yield conn
+        except dbapi.Error as exc:
+            with suppress(dbapi.Error):
+                conn.rollback()
+            raise StoreError(f"database error ({describe_error(exc)})") from exc
+        finally:
+            with suppress(dbapi.Error):
+                conn.close()
+
+    def read(self, generation: int | None = None) -> Tables:
+        """The current generation (all tables from one snapshot) as Arrow tables."""
+        base = ", ".join(f"s.{c}" for c in BASE_COLUMNS)
+        aggregates = ", ".join(f"a.{c}" for c in AGGREGATE_COLUMNS if c != "has_transcript")
+        sessions_sql = (
+            f"SELECT {base}, coalesce(t.tags, '{{}}'::text[]) AS tags, "
+            f"coalesce(a.has_transcript, false) AS has_transcript, {aggregates} "
+            "FROM sessions s LEFT JOIN session_aggregates a USING (session_id) "
+            "LEFT JOIN (SELECT session_id, array_agg(tag ORDER BY position) AS tags "
+            "FROM session_tags GROUP BY session_id) t USING (session_id)"
+        )
+        with self._bulk() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                cur.execute(
+                    "SELECT generation, meta::text FROM store_generations "
+                    "ORDER BY generation DESC LIMIT 1"
+                )
+                head = cur.fetchone()
+                if head is None:
+                    raise StoreError("no data has been stored yet")
+                current = int(head[0])
+                if generation is not None and generation != current:
+                    raise StoreError(
+                        f"generation {generation} is no longer stored (current: {current})"
+                    )
+                meta = dict(json.loads(head[1]), generation=current)
+                cur.execute(sessions_sql)
+                raw = cur.fetch_arrow_table()
+                cur.execute(
+                    "SELECT experiment_id, team_slug, name, description, working_version "
+                    "FROM experiments"
+                )
+                experiments = _table(cur.fetch_arrow_table(), EXPERIMENT_SCHEMA)
+                cur.execute(
+                    "SELECT experiment_id, version_number, is_default, description "
+                    "FROM experiment_versions ORDER BY experiment_id, version_number"
+                )
+                versions = _table(cur.fetch_arrow_table(), VERSION_SCHEMA)
+                # no ORDER BY: analytics/cost.py orders cost rows by session itself (the sort
+                # made this query 3x slower)
+                cur.execute("SELECT session_id, model, cost_usd, tokens FROM session_costs")
+                costs = _table(cur.fetch_arrow_table(), COST_SCHEMA)
+                conn.commit()
+            finally:
+                cur.close()
+        sessions = _table(raw, SESSION_SCHEMA)
+        fetched = raw.column("transcript_fetched_at").cast(pa.timestamp("ns", tz="UTC"))
+        sync_state = pa.Table.from_arrays(
+            [sessions.column("session_id"), fetched], schema=SYNC_STATE_SCHEMA
+        )
+        return Tables(
+            sessions=sessions,
+            experiments=experiments,
+            experiment_versions=versions,
+            session_costs=costs,
+            meta=meta,
+            sync_state=sync_state,
+        )
+
+    def write(self, tables: Tables) -> int:
+        """Merge ``tables`` into the database as the next generation (one transaction)."""
+        sessions = _unique(tables.sessions.cast(SESSION_SCHEMA), ["session_id"])
+        n = sessions.num_rows
+        base = sessions.select(list(BASE_COLUMNS))
+        tags = _positions(sessions, "tags", "tag")
+        fetched = _fetched_at(tables, sessions)
+        aggregates = sessions.select(["session_id", *AGGREGATE_COLUMNS[:-1]]).append_column(
+            "transcript_fetched_at", fetched
+        )
+        aggregates = aggregates.filter(pc.field("has_transcript"))
+        costs = _with_position(tables.session_costs.cast(COST_SCHEMA))
+        experiments = _unique(tables.experiments.cast(EXPERIMENT_SCHEMA), ["experiment_id"])
+        versions = _unique(
+            tables.experiment_versions.cast(VERSION_SCHEMA), ["experiment_id", "version_number"]
+        )
+        staged = {
+            "sessions": (base, ("session_id",)),
+            "session_tags": (tags, ("session_id", "position")),
+            "session_aggregates": (aggregates, ("session_id",)),
+            "session_costs": (costs, ("session_id", "position")),
+            "experiments": (experiments, ("experiment_id",)),
+            "experiment_versions": (versions, ("experiment_id", "version_number")),
+        }
+        with self._bulk() as conn:
+            cur = conn.cursor()
+            try:
+                cur.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+                cur.fetchall()
+                cur.execute("SELECT coalesce(max(generation), 0) + 1 FROM store_generations")
+                generation = int(cur.fetchone()[0])
+                changed = deleted = 0
+                # parents first for inserts; deleting a session cascades to its child rows
+                for name, (table, key) in staged.items():
+                    cur.adbc_ingest(f"stage_{name}", table, mode="create", temporary=True)
+                    cur.execute(f"ANALYZE stage_{name}")  # temp tables have no statistics
+                    d, c = merge_stage(cur, name, table.column_names, key, generation)
+                    changed += c
+                    deleted += d
+                meta = dict(tables.meta, generation=generation, written_at=time.time())
+                cur.execute(
+                    "INSERT INTO store_generations "
+                    "(generation, written_at, sessions, rows_changed, rows_deleted, meta) "
+                    f"VALUES ({generation}, clock_timestamp(), {n}, {changed}, {deleted}, "
+                    f"{_literal(json.dumps(meta, sort_keys=True, default=str))}::jsonb)"
+                )
+                cur.execute(f"NOTIFY {NOTIFY_CHANNEL}, '{generation}'")
+                conn.commit()
+            finally:
+                cur.close()
+        log.info(
+            "stored generation=%s sessions=%s rows changed=%s deleted=%s",
+            generation,
+            n,
+            changed,
+            deleted,
+        )
+        return generation
+
+    def last_write_counts(self) -> dict:
+        with self._small() as conn:
+            row = conn.execute(
+                "SELECT generation, sessions, rows_changed, rows_deleted FROM store_generations "
+                "ORDER BY generation DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return {}
+        return dict(
+            zip(("generation", "sessions", "rows_changed", "rows_deleted"), row, strict=True)
+        )
+
+    def close(self) -> None:
+        with self._conn_lock:
+            if self._conn is not None:
+                with suppress(Exception):
+                    self._conn.close()
+                self._conn = None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def merge_stage(cur, name: str, columns: list[str], key: tuple[str, ...], generation: int):
+    """Delete rows missing from the stage, upsert the rest; returns (deleted, inserted+changed)."""
+    stage = f"stage_{name}"
+    match = " AND ".join(f"s.{k} = t.{k}" for k in key)
+    cur.execute(
+        f"WITH gone AS (DELETE FROM {name} t WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {stage} s WHERE {match}) RETURNING 1) SELECT count(*) FROM gone"
+    )
+    deleted = int(cur.fetchone()[0])
+    values = [c for c in columns if c not in key]
+    cols = ", ".join(columns)
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in values)
+    if values:
+        differs = (
+            f"({', '.join(f'{name}.{c}' for c in values)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in values)})"
+        )
+        action = f"DO UPDATE SET {update}, generation = EXCLUDED.generation WHERE {differs}"
+    else:
+        action = "DO NOTHING"
+    cur.execute(
+        f"WITH up AS (INSERT INTO {name} ({cols}, generation) "
+        f"SELECT {cols}, {generation} FROM {stage} "
+        f"ON CONFLICT ({', '.join(key)}) {action} RETURNING 1) SELECT count(*) FROM up"
+    )
+    changed = int(cur.fetchone()[0])
+    return deleted, changed
+
+
+def _unique(table: pa.Table, keys: list[str]) -> pa.Table:
+    """Keep the first row of each key (the upsert needs unique keys)."""
+    if table.num_rows == 0:
+        return table
+    if len(keys) == 1:
+        distinct = pc.count_distinct(table.column(keys[0])).as_py()
+        if distinct == table.num_rows:
+            return table
+    indexed = table.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    first = indexed.group_by(keys, use_threads=False).aggregate([("__row", "min")])
+    if first.num_rows == table.num_rows:
+        return table
+    log.warning("dropping %s duplicate rows by %s", table.num_rows - first.num_rows, keys)
+    return table.take(pc.sort(first.column("__row_min")))
+
+
+def _positions(sessions: pa.Table, column: str, value_name: str) -> pa.Table:
+    """A list column flattened into (session_id, position, value) rows."""
+    lists = sessions.column(column).combine_chunks()
+    lists = pc.fill_null(lists, pa.scalar([], lists.type)) if lists.null_count else lists
+    parents = pc.list_parent_indices(lists)
+    offsets = lists.offsets.to_numpy()
+    parent_np = parents.to_numpy()
+    position = (pa.array(range(len(parent_np)), pa.int64()).to_numpy() - offsets[parent_np]).astype(
+        "int32"
+    )
+    return pa.table(
+        {
+            "session_id": sessions.column("session_id").take(parents),
+            "position": pa.array(position, pa.int32()),
+            value_name: pc.list_flatten(lists),
+        }
+    )
+
+
+def _with_position(costs: pa.Table) -> pa.Table:
+    """Number each session's cost rows 0, 1, … in their stored order."""
+    if costs.num_rows == 0:
+        return costs.append_column("position", pa.array([], pa.int32())).select(
+            ["session_id", "position", "model", "cost_usd", "tokens"]
+        )
+    ids = costs.column("session_id").to_pandas()
+    position = ids.groupby(ids, sort=False).cumcount().to_numpy().astype("int32")
+    table = costs.append_column("position", pa.array(position, pa.int32()))
+    return table.select(["session_id", "position", "model", "cost_usd", "tokens"])
+
+
+def _fetched_at(tables: Tables, sessions: pa.Table) -> pa.ChunkedArray:
+    """``transcript_fetched_at`` per session from ``tables.sync_state`` (null when absent)."""
+    ns = pa.timestamp("ns", tz="UTC")
+    state = tables.sync_state
+    if state is None or state.num_rows == 0:
+        return pa.chunked_array([pa.nulls(sessions.num_rows, ns)])
+    state = state.cast(SYNC_STATE_SCHEMA)
+    index = pc.index_in(sessions.column("session_id"), state.column("session_id"))
+    return state.column("transcript_fetched_at").take(index)

@@ -1,0 +1,180 @@
+"""PostgresStore against a real database; Redis TLS options; the Redis lock."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from services.settings import load_settings
+from services.store.migrate import migrate
+from services.store.parquet import StoreError
+from services.store.postgres import PostgresStore
+from services.sync.demo import demo_tables
+
+pytestmark = pytest.mark.hosted
+
+KEY = ["session_id"]
+
+
+@pytest.fixture(scope="module")
+def store(database_url):
+    migrate(database_url)
+    store = PostgresStore(database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def world():
+    return demo_tables(1500, anchor=date(2026, 9, 30))
+
+
+def _sorted(table: pa.Table, keys=KEY) -> pa.Table:
+    return table.sort_by([(k, "ascending") for k in keys])
+
+
+def test_round_trip_is_the_same_world_and_a_no_change_sync_writes_nothing(store, world):
+    first = store.write(world)
+    assert store.last_write_counts()["rows_changed"] > world.sessions.num_rows
+    back = store.read()
+    assert back.meta["generation"] == first == store.current_generation()
+    assert back.meta["source"] == "demo"
+    assert _sorted(back.sessions).equals(_sorted(world.sessions))
+    for name, keys in (
+        ("experiments", ["experiment_id"]),
+        ("experiment_versions", ["experiment_id", "version_number"]),
+        ("session_costs", ["session_id", "model", "cost_usd"]),
+    ):
+        assert _sorted(getattr(back, name), keys).equals(_sorted(getattr(world, name), keys))
+
+    second = store.write(world)
+    assert second == first + 1
+    counts = store.last_write_counts()
+    assert (counts["rows_changed"], counts["rows_deleted"]) == (0, 0)
+
+
+def test_changed_and_removed_sessions_are_upserted_and_cascade(store, world):
+    sessions = world.sessions
+    victim = sessions.column("session_id")[0].as_py()
+    changed_id = sessions.column("session_id")[1].as_py()
+    keep = pc.not_equal(sessions.column("session_id"), victim)
+    status = pc.if_else(
+        pc.equal(sessions.column("session_id"), changed_id),
+        pa.scalar("complete"),
+        sessions.column("status"),
+    )
+    edited = sessions.set_column(sessions.schema.get_field_index("status"), "status", status)
+    world.sessions = edited.filter(keep)
+    world.session_costs = world.session_costs.filter(
+        pc.not_equal(world.session_costs.column("session_id"), victim)
+    )
+    try:
+        original_status = sessions.column("status")[1].as_py()
+        store.write(world)
+        counts = store.last_write_counts()
+        assert counts["rows_changed"] == (0 if original_status == "complete" else 1)
+        assert counts["rows_deleted"] >= 1
+        back = store.read()
+        ids = set(back.sessions.column("session_id").to_pylist())
+        assert victim not in ids and changed_id in ids
+        assert victim not in set(back.session_costs.column("session_id").to_pylist())
+        row = back.sessions.filter(pc.equal(back.sessions.column("session_id"), changed_id))
+        assert row.column("status")[0].as_py() == "complete"
+    finally:
+        world.sessions = sessions
+
+
+def test_readers_never_see_a_half_written_sync(store, world, monkeypatch):
+    """A reader during a write (held open mid-transaction) still gets the previous generation."""
+    import services.store.postgres as pg
+
+    before = store.current_generation()
+    reached, release = threading.Event(), threading.Event()
+    real_merge = pg.merge_stage
+
+    def slow_merge(cur, name, *args):
+        result = real_merge(cur, name, *args)
+        if name == "session_aggregates":  # sessions and tags are merged, not committed
+            reached.set()
+            release.wait(30)
+        return result
+
+    monkeypatch.setattr(pg, "merge_stage", slow_merge)
+    writer = threading.Thread(target=lambda: PostgresStore(store.url).write(world))
+    writer.start()
+    try:
+        assert reached.wait(60)
+        reader = PostgresStore(store.url)
+        assert reader.current_generation() == before
+        assert reader.read().meta["generation"] == before
+    finally:
+        release.set()
+        writer.join(60)
+    assert store.current_generation() == before + 1
+
+
+def test_an_old_generation_and_an_empty_or_missing_store_are_clear_errors(store, database_url):
+    with pytest.raises(StoreError, match="no longer stored"):
+        store.read(1)
+    unreachable = PostgresStore("postgresql://postgres@127.0.0.1:9/x")
+    with pytest.raises(StoreError, match="the database is unreachable"):
+        unreachable.current_generation()
+
+
+# -- Redis TLS options -----------------------------------------------------------------------
+
+
+def _settings(tmp_path, **env):
+    return load_settings(env={"DATA_DIR": str(tmp_path), **env}, dotenv=False)
+
+
+def test_rediss_verifies_by_default_and_turning_it_off_is_explicit_and_logged(tmp_path, caplog):
+    import services.redis_client as rc
+
+    assert rc.tls_options(_settings(tmp_path, REDIS_URL="redis://h:6379")) == {}
+    default = rc.tls_options(_settings(tmp_path, REDIS_URL="rediss://h:6379"))
+    assert default == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    with_ca = rc.tls_options(_settings(tmp_path, REDIS_URL="rediss://h:6379", REDIS_CA_CERT=pem))
+    assert with_ca["ssl_cert_reqs"] == ssl.CERT_REQUIRED
+    with open(with_ca["ssl_ca_certs"]) as handle:
+        assert handle.read().strip() == pem.strip()
+    with caplog.at_level(logging.WARNING):
+        off = rc.tls_options(
+            _settings(tmp_path, REDIS_URL="rediss://h:6379", REDIS_TLS_VERIFY="false")
+        )
+    assert off == {"ssl_cert_reqs": ssl.CERT_NONE}
+    assert any("NOT checked" in r.getMessage() for r in caplog.records)
+
+
+def test_an_untrusted_certificate_names_both_settings():
+    import services.redis_client as rc
+
+    text = rc.describe(ssl.SSLCertVerificationError("certificate verify failed: self-signed"))
+    assert "REDIS_CA_CERT" in text and "REDIS_TLS_VERIFY=false" in text
+
+
+# -- the Redis lock --------------------------------------------------------------------------
+
+
+def test_redis_lock_is_exclusive_and_released(tmp_path, redis_url, key_prefix):
+    from services.sync import status as sync_status
+
+    settings = _settings(
+        tmp_path, REDIS_URL=redis_url, REDIS_KEY_PREFIX=key_prefix, OCS_API_KEY="k"
+    )
+    with sync_status.sync_lock(settings) as held:
+        assert sync_status.is_running(settings)
+        with pytest.raises(sync_status.SyncAlreadyRunning, match="already running"):
+            sync_status.acquire_lock(settings)
+        assert sync_status.request_cancel(settings)
+        assert held.cancel_requested()
+        assert sync_status.read_status(settings)["message"] == "cancelling…"
+    assert not sync_status.is_running(settings)
+    assert not sync_status.request_cancel(settings)
