@@ -151,6 +151,9 @@ def test_worker_killed_mid_sync_loses_nothing_and_the_next_sync_completes(
         assert sync_status.read_status(settings)["last_error"] == sync_status.DIED_MESSAGE
 
         fake.delay = 0.0
+        fake.add_sessions(
+            next(iter(fake.teams)), 3
+        )  # something new: the next sync writes a generation
         worker = Worker(hosted_env(tmp_path / "w2", database_url, redis_url, key_prefix, **extra))
         try:
             worker.wait_ready()
@@ -164,7 +167,7 @@ def test_worker_killed_mid_sync_loses_nothing_and_the_next_sync_completes(
         finally:
             worker.stop()
         assert store.current_generation() == before + 1
-        assert store.read().sessions.num_rows == tables_before.num_rows
+        assert store.read().sessions.num_rows == tables_before.num_rows + 3
 
 
 def test_two_cli_syncs_from_different_data_dirs_run_one_at_a_time(
