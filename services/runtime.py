@@ -34,7 +34,8 @@ def configure(settings: Settings | None = None) -> Settings:
     # a demo pinned to DEMO_ANCHOR counts "last N days" back from its own last day
     pin_today(_settings.demo_anchor if _settings.demo_mode else None)
     _store = Store(_settings.store_dir)
-    _cache = DatasetCache(_store)
+    # every process on the machine maps one copy of the dataset (services.store.mapped)
+    _cache = DatasetCache(_store, mapped_dir=_settings.data_dir / "mapped")
     return _settings
 
 

@@ -59,6 +59,9 @@ _indexes: dict[int, tuple[weakref.ref, CostIndex]] = {}
 
 
 def _build_index(ds: Dataset) -> CostIndex:
+    rows = ds.cost_rows
+    if rows is not None:  # built with the dataset (and shared between workers when mapped)
+        return CostIndex(rows.position, rows.model_codes, rows.models, rows.cost_usd, rows.tokens)
     costs = ds.costs_table
     if costs is None or len(costs) == 0:
         empty = np.array([], dtype=np.int64)

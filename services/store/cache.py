@@ -23,9 +23,12 @@ class DatasetCache:
     problem is reported as a notice.
     """
 
-    def __init__(self, store: Store, min_check_interval: float = 0.5):
+    def __init__(self, store: Store, min_check_interval: float = 0.5, mapped_dir=None):
         self.store = store
         self.min_check_interval = min_check_interval
+        self.mapped_dir = mapped_dir
+        """When set, one copy of the dataset is shared by every process on the machine
+        (:mod:`services.store.mapped`)."""
         self._lock = threading.Lock()
         self._dataset = None
         self._checked_at = 0.0
@@ -50,10 +53,7 @@ class DatasetCache:
             if self._dataset is not None and self._dataset.generation == generation:
                 return self._dataset
             try:
-                tables = self.store.read(generation)
-                self._dataset = Dataset.from_tables(tables, generation)
-                del tables  # the columns the dataset does not keep: give their memory back
-                pa.default_memory_pool().release_unused()
+                self._dataset = self._load(generation)
                 self.notice = None
                 log.info("loaded generation=%s sessions=%s", generation, self._dataset.n)
             except StoreError as exc:
@@ -62,3 +62,25 @@ class DatasetCache:
                     " Showing the previous data." if self._dataset is not None else ""
                 )
             return self._dataset
+
+    def _build(self, generation: int) -> Dataset:
+        tables = self.store.read(generation)
+        dataset = Dataset.from_tables(tables, generation)
+        del tables  # the columns the dataset does not keep: give their memory back
+        pa.default_memory_pool().release_unused()
+        return dataset
+
+    def _load(self, generation: int) -> Dataset:
+        if self.mapped_dir is None:
+            return self._build(generation)
+        from services.store import mapped
+
+        try:
+            dataset = mapped.load_or_build(
+                self.mapped_dir, generation, lambda: self._build(generation)
+            )
+        except OSError as exc:  # disk full, read-only DATA_DIR…: serve it from memory
+            log.error("mapped dataset unavailable (%s); loading into this process", exc)
+            return self._build(generation)
+        pa.default_memory_pool().release_unused()
+        return dataset
