@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
             print_size(n, res)
         tabs.print_results(n, res.get("tab_compute"), res.get("gunicorn"))
         del dataset
-    if not args.no_tabs and not args.first_page:
+    if not args.no_tabs and not args.no_sync and not args.first_page:
         results["sync_process"] = tabs.measure_sync_process()
         sync = results["sync_process"]
         print(
