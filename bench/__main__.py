@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import tabs
-from bench.data import ANCHOR, OUT, SEED, ensure_store
+from bench.data import ANCHOR, OUT, SEED, ensure_store, ensure_tiled_store
 from bench.naive import compare, fast_numbers, naive_frame, overview_numbers
 from bench.scenario import EXTRA_STATES, round_steps, step_kind
 from services.analytics import metrics
@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     results: dict = {"machine": info, "anchor": ANCHOR.isoformat(), "sizes": {}}
     for n in args.sizes:
-        data_dir = ensure_store(n)
+        data_dir = ensure_tiled_store(n) if args.tiled and n > 100_000 else ensure_store(n)
+        results["sizes_tiled"] = bool(args.tiled and n > 100_000)
         if args.first_page:
             page = measure_first_page(data_dir, n)
             results["sizes"][n] = {"http": {"page": page}}
