@@ -388,6 +388,7 @@ def main(argv: list[str] | None = None) -> None:
             res["tab_compute"] = tabs.measure_tab_compute(
                 dataset, tables, ANCHOR, cases=2 if args.quick else 4
             )
+            tabs.print_results(n, res["tab_compute"], None)
         del tables
         if not args.no_http and not args.only_tabs:
             res["http"] = measure_http(data_dir, n, dataset, rounds, browser=not args.no_browser)
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         results["sizes"][n] = res
         if not args.only_tabs:
             print_size(n, res)
-        tabs.print_results(n, res.get("tab_compute"), res.get("gunicorn"))
+        tabs.print_results(n, None, res.get("gunicorn"))
         del dataset
     if not args.no_tabs and not args.no_sync and not args.first_page:
         results["sync_process"] = tabs.measure_sync_process()
