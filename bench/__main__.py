@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
             res["compute"] = measure_compute(
                 dataset, tables, rounds=max(2, rounds // 2), naive_rounds=1 if args.quick else 2
             )
-        if not args.no_tabs:
+        if not args.no_tabs and args.tab_parts != "gunicorn":
             res["tab_compute"] = tabs.measure_tab_compute(
                 dataset, tables, ANCHOR, cases=2 if args.quick else 4
             )
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> None:
         del tables
         if not args.no_http and not args.only_tabs:
             res["http"] = measure_http(data_dir, n, dataset, rounds, browser=not args.no_browser)
-        if not args.no_tabs:
+        if not args.no_tabs and args.tab_parts != "compute":
             res["gunicorn"] = tabs.measure_gunicorn(
                 data_dir,
                 n,

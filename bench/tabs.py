@@ -175,7 +175,13 @@ def measure_restart(base: str, master) -> dict:
 
 
 def measure_gunicorn(
-    data_dir: Path, n: int, dataset, anchor: date, rounds: int, soak_n: int
+    data_dir: Path,
+    n: int,
+    dataset,
+    anchor: date,
+    rounds: int,
+    soak_n: int,
+    soak_limit_s: float = 900,
 ) -> dict:
     from services.store import mapped
 
@@ -197,9 +203,11 @@ def measure_gunicorn(
         result["tabs"] = measure_tabs(base, anchor, rounds)
         client = DashClient(base)
         client.open_link("")
-        result["soak1"] = soak(client, master, dataset, anchor, 0, soak_n, limit_s=900)
+        result["soak1"] = soak(client, master, dataset, anchor, 0, soak_n, limit_s=soak_limit_s)
         result["pss_soak1"] = pss_mb(master)
-        result["soak2"] = soak(client, master, dataset, anchor, soak_n, soak_n, limit_s=900)
+        result["soak2"] = soak(
+            client, master, dataset, anchor, soak_n, soak_n, limit_s=soak_limit_s
+        )
         result["pss_soak2"] = pss_mb(master)
         result["restart"] = measure_restart(base, master)
         result["pss_after_restart"] = pss_mb(master)
