@@ -526,9 +526,7 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     first = int(days.min())
     day_counts = np.bincount(days - first)
     present = np.flatnonzero(day_counts) + first
-    labels, day_bucket = np.unique(
-        metrics.bucket_labels(present, granularity), return_inverse=True
-    )
+    labels, day_bucket = np.unique(metrics.bucket_labels(present, granularity), return_inverse=True)
     lookup = np.zeros(len(day_counts), dtype=np.int64)
     lookup[present - first] = day_bucket
     bucket = lookup[days - first]
