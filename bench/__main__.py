@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import ANCHOR, OUT, SEED, ensure_store
+from bench import tabs
+from bench.data import ANCHOR, OUT, SEED, ensure_store, ensure_tiled_store
 from bench.naive import compare, fast_numbers, naive_frame, overview_numbers
 from bench.scenario import EXTRA_STATES, round_steps, step_kind
 from services.analytics import metrics
@@ -310,6 +311,37 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the first page load's bytes (seconds; builds no large store unless --sizes)",
     )
+    cli.add_argument(
+        "--no-tabs", action="store_true", help="skip every tab under the Procfile's gunicorn"
+    )
+    cli.add_argument(
+        "--tab-rounds",
+        type=int,
+        metavar="N",
+        help="cache misses per tab under gunicorn (default 20)",
+    )
+    cli.add_argument(
+        "--soak",
+        type=int,
+        metavar="N",
+        help="interactions per soak half (default 300; memory after each)",
+    )
+    cli.add_argument(
+        "--only-tabs",
+        action="store_true",
+        help="only the per-tab part (fast vs naive, gunicorn, memory) and the sync process",
+    )
+    cli.add_argument(
+        "--tab-parts",
+        choices=["both", "compute", "gunicorn"],
+        default="both",
+        help="per-tab parts to run: in-process fast vs naive, the gunicorn server, or both",
+    )
+    cli.add_argument(
+        "--tiled",
+        action="store_true",
+        help="sizes above 100,000: the 100k demo world copied (bench.data.ensure_tiled_store)",
+    )
     return cli
 
 
@@ -338,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     results: dict = {"machine": info, "anchor": ANCHOR.isoformat(), "sizes": {}}
     for n in args.sizes:
-        data_dir = ensure_store(n)
+        data_dir = ensure_tiled_store(n) if args.tiled and n > 100_000 else ensure_store(n)
+        results["sizes_tiled"] = bool(args.tiled and n > 100_000)
         if args.first_page:
             page = measure_first_page(data_dir, n)
             results["sizes"][n] = {"http": {"page": page}}
@@ -347,16 +380,41 @@ def main(argv: list[str] | None = None) -> None:
             continue
         load, dataset, tables = measure_load(data_dir, 1 if args.quick else 3)
         res = {"load": load}
-        res["compute"] = measure_compute(
-            dataset, tables, rounds=max(2, rounds // 2), naive_rounds=1 if args.quick else 2
-        )
+        if not args.only_tabs:
+            res["compute"] = measure_compute(
+                dataset, tables, rounds=max(2, rounds // 2), naive_rounds=1 if args.quick else 2
+            )
+        if not args.no_tabs and args.tab_parts != "gunicorn":
+            res["tab_compute"] = tabs.measure_tab_compute(
+                dataset, tables, ANCHOR, cases=2 if args.quick else 4
+            )
+            tabs.print_results(n, res["tab_compute"], None)
         del tables
-        if not args.no_http:
+        if not args.no_http and not args.only_tabs:
             res["http"] = measure_http(data_dir, n, dataset, rounds, browser=not args.no_browser)
+        if not args.no_tabs and args.tab_parts != "compute":
+            res["gunicorn"] = tabs.measure_gunicorn(
+                data_dir,
+                n,
+                dataset,
+                ANCHOR,
+                rounds=args.tab_rounds or (5 if args.quick else 20),
+                soak_n=args.soak or (60 if args.quick else 300),
+            )
         results["sizes"][n] = res
-        print_size(n, res)
+        if not args.only_tabs:
+            print_size(n, res)
+        tabs.print_results(n, None, res.get("gunicorn"))
         del dataset
-    if not args.no_sync and not args.first_page:
+    if not args.no_tabs and not args.no_sync and not args.first_page:
+        results["sync_process"] = tabs.measure_sync_process()
+        sync = results["sync_process"]
+        print(
+            f"\nsync process (python -m services.sync, first sync of {sync['sessions']:,} "
+            f"sessions, fake OCS): peak PSS {sync['peak_pss_mb']:.0f} MB, {sync['seconds']:.1f} s, "
+            f"exit {sync['exit']}"
+        )
+    if not args.no_sync and not args.first_page and not args.only_tabs:
         from bench import sync_bench
 
         print()

@@ -52,3 +52,69 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def tiled_dir(n: int, base: int, seed: int = SEED, anchor: date = ANCHOR) -> Path:
+    return OUT / f"data-{n}-s{seed}-{anchor.isoformat()}-tiled-from-{base}"
+
+
+def ensure_tiled_store(
+    n: int, base: int = 100_000, seed: int = SEED, anchor: date = ANCHOR
+) -> Path:
+    """An ``n``-session store made of ``n // base`` copies of the ``base`` demo world (seconds,
+    where generating 1M demo sessions takes 3–100 minutes on a busy machine).
+
+    Copy ``k`` > 0 gets ``-k`` appended to every session id and participant identifier (its
+    cost rows follow), so there are ``n // base`` times the sessions and participants on the
+    same days, experiments, tags and versions: the load of an ``n``-session world on the same
+    calendar. Its meta says demo, ``n`` sessions, the same seed/anchor/format, so the app in
+    demo mode serves it as is.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from services.store.tables import Tables
+
+    if n % base:
+        raise ValueError(f"{n} is not a multiple of {base}")
+    folder = tiled_dir(n, base, seed, anchor)
+    store = Store(folder / "store")
+    if store.read_meta().get("demo_sessions") == n:
+        return folder
+    source = Store(ensure_store(base, seed, anchor) / "store").read()
+    started = time.perf_counter()
+    sessions, costs = [], []
+    for k in range(n // base):
+        s, c = source.sessions, source.session_costs
+        if k:
+            suffix = f"-{k}"
+            for table, names in (
+                (s, ("session_id", "participant_identifier")),
+                (c, ("session_id",)),
+            ):
+                for name in names:
+                    index = table.schema.get_field_index(name)
+                    table = table.set_column(
+                        index,
+                        table.schema.field(index),
+                        pc.binary_join_element_wise(table[name], suffix, ""),
+                    )
+                if table.schema.get_field_index("participant_identifier") >= 0:
+                    s = table
+                else:
+                    c = table
+        sessions.append(s)
+        costs.append(c)
+    meta = dict(source.meta, demo_sessions=n, demo_tiled_from=base)
+    meta.pop("generation", None)
+    meta.pop("written_at", None)
+    tables = Tables(
+        sessions=pa.concat_tables(sessions),
+        experiments=source.experiments,
+        experiment_versions=source.experiment_versions,
+        session_costs=pa.concat_tables(costs),
+        meta=meta,
+    )
+    store.write(tables)
+    print(f"tiled {base:,} → {n:,} sessions in {time.perf_counter() - started:.0f} s → {folder}")
+    return folder

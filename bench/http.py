@@ -38,6 +38,31 @@ class Timed:
     wire_bytes: int
     raw_bytes: int
     body: dict
+    outputs: tuple = ()
+    """Component ids of the callback's outputs (set by :meth:`DashClient.change`)."""
+
+
+def id_key(component) -> str:
+    """A component id as the renderer names it: strings as they are, dict ids (pattern
+    matching) as JSON with sorted keys and no spaces."""
+    if isinstance(component, dict):
+        return json.dumps(component, sort_keys=True, separators=(",", ":"))
+    return component
+
+
+def _pattern(key: str):
+    """A dependency's id: a dict for pattern-matching ids (given as JSON), else None."""
+    if isinstance(key, str) and key.startswith("{"):
+        return json.loads(key)
+    return None
+
+
+def _wildcard_match(pattern: dict, key: str) -> bool:
+    """Whether the concrete component id ``key`` matches an ALL/MATCH/ALLSMALLER pattern."""
+    concrete = _pattern(key)
+    if concrete is None or set(concrete) != set(pattern):
+        return False
+    return all(isinstance(v, list) or concrete[k] == v for k, v in pattern.items())
 
 
 def _server_ms(response: requests.Response) -> float:
@@ -66,8 +91,8 @@ def _walk(node, props: dict) -> None:
     values = node["props"]
     component = values.get("id")
     for key, value in values.items():
-        if isinstance(component, str):
-            props[(component, key)] = value
+        if isinstance(component, str | dict):
+            props[(id_key(component), key)] = value
         if isinstance(value, dict | list):
             _walk(value, props)
 
@@ -77,8 +102,9 @@ class DashClient:
 
     A UI event sets props; every server callback with a changed input in the layout fires (in
     dependency order), its response props count as changed and fire their dependants in turn —
-    the chain the browser runs. Pattern-matching and clientside callbacks are left out (none
-    of them computes the view).
+    the chain the browser runs. Clientside callbacks are left out (none computes the view);
+    pattern-matching inputs with ``ALL`` (the sessions table's sort headers) are sent as the
+    list of matching components the client has seen, as the renderer does.
     """
 
     def __init__(self, base: str):
@@ -93,14 +119,19 @@ class DashClient:
         for dep in self.http.get(base + "/_dash-dependencies").json():
             if dep.get("clientside_function") or "{" in dep["output"]:
                 continue
-            if any("{" in str(item["id"]) for item in dep["inputs"] + dep.get("state", [])):
-                continue
+            if any(
+                isinstance(value, list) and value != ["ALL"]
+                for item in dep["inputs"] + dep.get("state", [])
+                for value in (_pattern(item["id"]) or {}).values()
+            ):
+                continue  # MATCH / ALLSMALLER: not used by the view callbacks
             outputs = _split_output(dep["output"])
             if not any(component in present for component, _ in outputs):
                 continue
             dep["_outputs"] = outputs
             dep["_inputs"] = [(item["id"], item["property"]) for item in dep["inputs"]]
             self.deps.append(dep)
+        self.last: dict[str, dict] = {}
 
     def post(self, payload: dict) -> Timed:
         started = time.perf_counter()
@@ -116,15 +147,34 @@ class DashClient:
         body = json.loads(raw) if raw else {}
         return Timed(_server_ms(response), wall, len(wire), len(raw), body)
 
-    def _item(self, item: dict) -> dict:
+    def _item(self, item: dict):
+        pattern = _pattern(item["id"])
+        if pattern is not None:  # ALL: every matching component seen so far
+            return [
+                self._item({"id": json.loads(key), "property": prop})
+                for key, prop in list(self.props)
+                if prop == item["property"] and _wildcard_match(pattern, key)
+            ]
         out = {"id": item["id"], "property": item["property"]}
-        value = self.props.get((item["id"], item["property"]))
+        value = self.props.get((id_key(item["id"]), item["property"]))
         if value is not None:  # the renderer leaves out "value" for undefined props
             out["value"] = value
         return out
 
+    def _fires(self, dep: dict, changed: set) -> list[str]:
+        """The changed ``id.prop`` names among ``dep``'s inputs (wildcards matched)."""
+        fired = []
+        for component, prop in dep["_inputs"]:
+            pattern = _pattern(component)
+            for key, changed_prop in changed:
+                if changed_prop != prop:
+                    continue
+                if key == component or (pattern is not None and _wildcard_match(pattern, key)):
+                    fired.append(f"{key}.{prop}")
+        return fired
+
     def _call(self, dep: dict, changed: set) -> Timed:
-        ids = [f"{i}.{p}" for i, p in dep["_inputs"] if (i, p) in changed]
+        ids = self._fires(dep, changed)
         outputs = [{"id": i, "property": p} for i, p in dep["_outputs"]]
         payload = {
             "output": dep["output"],
@@ -135,7 +185,29 @@ class DashClient:
         }
         if dep.get("state"):
             payload["state"] = [self._item(item) for item in dep["state"]]
-        return self.post(payload)
+        timed = self.post(payload)
+        timed.outputs = tuple(component for component, _ in dep["_outputs"])
+        self.last[dep["_outputs"][0][0]] = payload
+        return timed
+
+    def replay(self, output_id: str) -> Timed:
+        """POST the last request of the callback whose first output is ``output_id`` again
+        (the same filters: a repeated view, as a second viewer or a reload sends it)."""
+        timed = self.post(self.last[output_id])
+        timed.outputs = (output_id,)
+        return timed
+
+    def find(self, prop: str, **fields) -> str | None:
+        """The id key of a seen pattern-matching component whose id has these fields."""
+        for key, seen_prop in self.props:
+            pattern = _pattern(key)
+            if (
+                seen_prop == prop
+                and pattern
+                and all(pattern.get(k) == v for k, v in fields.items())
+            ):
+                return key
+        return None
 
     def change(self, changes: dict) -> list[tuple[str, Timed]]:
         """One UI event: ``changes`` maps (id, prop) → new value (None = one more click)."""
@@ -152,7 +224,7 @@ class DashClient:
 
     def _run(self, changed: set) -> list[tuple[str, Timed]]:
         chain = []
-        queue = [(dep, changed) for dep in self.deps if changed & set(dep["_inputs"])]
+        queue = [(dep, changed) for dep in self.deps if self._fires(dep, changed)]
         while queue:
             dep, trigger = queue.pop(0)
             timed = self._call(dep, trigger)
@@ -162,9 +234,11 @@ class DashClient:
                 for prop, value in values.items():
                     self.props[(component, prop)] = value
                     new.add((component, prop))
+                    if isinstance(value, dict | list):
+                        _walk(value, self.props)  # new components (e.g. sort headers)
             waiting = {id(d) for d, _ in queue}
             for other in self.deps:
-                if other is not dep and id(other) not in waiting and new & set(other["_inputs"]):
+                if other is not dep and id(other) not in waiting and self._fires(other, new):
                     queue.append((other, new))
         return chain
 

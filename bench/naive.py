@@ -226,3 +226,181 @@ def compare(fast: dict, naive: dict, label: str) -> None:
         assert {k: tuple(np.atleast_1d(v).tolist()) for k, v in fast[key].items()} == {
             k: tuple(np.atleast_1d(v).tolist()) for k, v in naive[key].items()
         }, (label, key)
+
+
+# ---- the other tabs (issue #15): one naive function and one fast function per tab ----------
+
+TAB_COLUMNS = [
+    *COLUMNS,
+    "session_id",
+    "thumbs_up",
+    "thumbs_down",
+    "cost_usd",
+]
+
+
+def naive_tab_frame(tables: Tables) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(sessions, cost rows) as plain pandas frames in store order."""
+    frame = tables.sessions.select(TAB_COLUMNS).to_pandas()
+    frame["tags"] = [tuple(t) if t is not None else () for t in frame["tags"]]
+    costs = tables.session_costs.select(["session_id", "model", "cost_usd"]).to_pandas()
+    return frame, costs
+
+
+def _chosen(frame: pd.DataFrame, state: FilterState, today: date) -> pd.DataFrame:
+    start, end = window(state, today)
+    return frame[_mask(frame, state, start, end)]
+
+
+def naive_quality(frame, costs, state, today, categories, pairs) -> dict:
+    """Per experiment: sessions and annotated sessions; sessions with both tags of each pair."""
+    chosen = _chosen(frame, state, today)
+    annotation = {t for c in categories for t in c.tags}
+    annotated = chosen["tags"].map(lambda tags: bool(set(tags) & annotation))
+    per_experiment = {
+        e: (len(group), int(annotated[group.index].sum()))
+        for e, group in chosen.groupby("experiment_id")
+    }
+    tag_sets = [set(t) for t in chosen["tags"]]
+    both = {(a, b): sum(1 for s in tag_sets if a in s and b in s) for a, b in pairs}
+    return {"per_experiment": per_experiment, "both": both}
+
+
+def fast_quality(dataset: Dataset, state: FilterState, today: date) -> dict:
+    from services.analytics import quality
+
+    selection = select(dataset, state, today=today)
+    coverage = quality.coverage_by_experiment(selection)
+    pairs = quality.cooccurrence(selection)
+    return {
+        "per_experiment": {
+            row.experiment: (int(row.sessions), int(row.annotated)) for row in coverage.itertuples()
+        },
+        "both": {(row.tag_a, row.tag_b): int(row.both) for row in pairs.itertuples()},
+    }
+
+
+def naive_engagement(frame, costs, state, today, categories, pairs) -> dict:
+    """Messages per session (n, median, mean) over synced transcripts; 👍/👎 and rated
+    sessions; distinct participants (team + identifier; a missing identifier is one)."""
+    chosen = _chosen(frame, state, today)
+    known = chosen[chosen["human_messages"].notna()]
+    messages = (known["human_messages"] + known["ai_messages"]).astype(float)
+    up, down = chosen["thumbs_up"], chosen["thumbs_down"]
+    key = chosen["team_slug"] + "\x1f" + chosen["participant_identifier"]
+    return {
+        "messages": (
+            len(messages),
+            float(messages.median()) if len(messages) else math.nan,
+            float(messages.mean()) if len(messages) else math.nan,
+        ),
+        "ratings": (int(up.sum()), int(down.sum()), int(((up > 0) | (down > 0)).sum())),
+        "participants": int(key.nunique(dropna=False)),
+    }
+
+
+def fast_engagement(dataset: Dataset, state: FilterState, today: date) -> dict:
+    from services.analytics import engagement
+
+    selection = select(dataset, state, today=today)
+    messages = engagement.messages_per_session(selection)
+    ratings = engagement.ratings(selection)
+    participants = engagement.sessions_per_participant(selection)
+    return {
+        "messages": (messages.n, messages.median, messages.mean),
+        "ratings": (ratings.up, ratings.down, ratings.rated_sessions),
+        "participants": participants.n,
+    }
+
+
+def naive_cost(frame, costs, state, today, categories, pairs) -> dict:
+    """Known cost total and count, cost per experiment, cost per model (cost rows joined to
+    the selected sessions)."""
+    chosen = _chosen(frame, state, today)
+    known = chosen[chosen["cost_usd"].notna()]
+    rows = costs[costs["session_id"].isin(chosen["session_id"])]
+    by_model = rows.assign(model=rows["model"].fillna("(unknown)")).groupby("model")["cost_usd"]
+    return {
+        "total": (float(known["cost_usd"].sum()), len(known)),
+        "by_experiment": {
+            e: float(v) for e, v in known.groupby("experiment_id")["cost_usd"].sum().items()
+        },
+        "by_model": {m: float(v) for m, v in by_model.sum().items()},
+    }
+
+
+def fast_cost(dataset: Dataset, state: FilterState, today: date) -> dict:
+    from services.analytics import cost
+
+    selection = select(dataset, state, today=today)
+    summary = cost.cost_summary(selection)
+    by_experiment = cost.cost_by_experiment(selection)
+    by_model = cost.cost_by_model(selection)
+    return {
+        "total": (summary.total, summary.known),
+        "by_experiment": {
+            row.value: float(row.cost_usd) for row in by_experiment.itertuples() if row.known
+        },
+        "by_model": {row.model: float(row.cost_usd) for row in by_model.itertuples()},
+    }
+
+
+def naive_sessions(frame, costs, state, today, categories, pairs) -> dict:
+    """The table's first page (50 session ids), newest first and by messages (most first;
+    ties newest first), as sort_values over the selection."""
+    chosen = _chosen(frame, state, today)
+    newest = chosen.sort_values(["created_at", "session_id"], ascending=False)
+    messages = (chosen["human_messages"] + chosen["ai_messages"]).astype(float).fillna(-1)
+    by_messages = chosen.assign(_m=messages).sort_values(
+        ["_m", "created_at", "session_id"], ascending=False
+    )
+    return {
+        "newest": newest["session_id"].head(50).tolist(),
+        "messages": by_messages["session_id"].head(50).tolist(),
+    }
+
+
+def fast_sessions(dataset: Dataset, state: FilterState, today: date) -> dict:
+    selection = select(dataset, state, today=today)
+    newest = metrics.table_order(selection)[:50]
+    by_messages = metrics.table_order(selection, "messages")[:50]
+    return {
+        "newest": [str(s) for s in dataset.session_id[newest]],
+        "messages": [str(s) for s in dataset.session_id[by_messages]],
+    }
+
+
+def _overview_naive(frame, costs, state, today, categories, pairs) -> dict:
+    return overview_numbers(frame, state, today, categories)
+
+
+def _close(a, b) -> bool:
+    """Equal, floats to 1e-9 relative (sums in another order), NaN equal to NaN."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def compare_tab(tab: str, fast: dict, naive: dict, label: str) -> None:
+    """Raise AssertionError naming the first part where the two answers differ."""
+    if tab == "overview":
+        compare(fast, naive, label)
+        return
+    if tab == "quality":  # naive counts every pair it was given: the fast top-15 pairs
+        naive = dict(naive, both={k: naive["both"][k] for k in fast["both"]})
+    for key in fast:
+        assert _close(fast[key], naive[key]), (tab, label, key, fast[key], naive[key])
+
+
+TAB_FUNCTIONS = {
+    "overview": (fast_numbers, _overview_naive),
+    "quality": (fast_quality, naive_quality),
+    "engagement": (fast_engagement, naive_engagement),
+    "cost": (fast_cost, naive_cost),
+    "sessions": (fast_sessions, naive_sessions),
+}
+"""Tab → (fast numbers through the dashboard's path, the same numbers the naive way)."""

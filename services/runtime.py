@@ -38,12 +38,16 @@ def configure(settings: Settings | None = None) -> Settings:
     # a demo pinned to DEMO_ANCHOR counts "last N days" back from its own last day
     pin_today(_settings.demo_anchor if _settings.demo_mode else None)
     _store = open_store(_settings)
+    # every process on the machine maps one copy of the dataset (services.store.mapped)
+    mapped_dir = _settings.data_dir / "mapped"
     if _store.kind == "postgres":
         # shared store: one small query per check; a watcher thread (LISTEN/NOTIFY, else every
         # WATCH_INTERVAL s) loads a new generation before any request asks for it
-        _cache = DatasetCache(_store, min_check_interval=2.0, watch_interval=WATCH_INTERVAL)
+        _cache = DatasetCache(
+            _store, min_check_interval=2.0, watch_interval=WATCH_INTERVAL, mapped_dir=mapped_dir
+        )
     else:
-        _cache = DatasetCache(_store)
+        _cache = DatasetCache(_store, mapped_dir=mapped_dir)
     return _settings
 
 

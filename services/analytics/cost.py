@@ -59,6 +59,9 @@ _indexes: dict[int, tuple[weakref.ref, CostIndex]] = {}
 
 
 def _build_index(ds: Dataset) -> CostIndex:
+    rows = ds.cost_rows
+    if rows is not None:  # built with the dataset (and shared between workers when mapped)
+        return CostIndex(rows.position, rows.model_codes, rows.models, rows.cost_usd, rows.tokens)
     costs = ds.costs_table
     if costs is None or len(costs) == 0:
         empty = np.array([], dtype=np.int64)
@@ -153,8 +156,13 @@ def cost_by_model(sel: Selection) -> pd.DataFrame:
     k = len(index.models)
     cost = np.bincount(codes, weights=index.cost_usd[rows], minlength=k)
     tokens = np.bincount(codes, weights=index.tokens[rows], minlength=k)
-    pairs = np.unique(index.position[rows] * k + codes)
-    sessions = np.bincount(pairs % k, minlength=k)
+    # sessions per model = distinct (position, model) pairs; the rows are in position order,
+    # so after a stable sort by model a pair repeats only next to itself (no hash of all rows)
+    by_model = np.argsort(codes, kind="stable")
+    sorted_codes, sorted_pos = codes[by_model], index.position[rows][by_model]
+    new = np.ones(len(by_model), dtype=bool)
+    new[1:] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_pos[1:] != sorted_pos[:-1])
+    sessions = np.bincount(sorted_codes[new], minlength=k)
     present = np.nonzero(sessions)[0]
     frame = pd.DataFrame(
         {

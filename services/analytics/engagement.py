@@ -28,6 +28,8 @@ Conventions:
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -404,6 +406,12 @@ def _monday(days: np.ndarray) -> np.ndarray:
     return days - (days + 3) % 7
 
 
+FIRST_DAY_CACHE = 4
+"""First days kept per dataset (one per filter set without its dates; an int64 per participant:
+~2.4 MB each at 1M sessions). Changing only the date range — the common case — reuses one."""
+_first_lock = threading.Lock()
+
+
 def first_session_day(sel: Selection) -> np.ndarray:
     """Per participant code: day of their first session under the selection's filters **over
     all time** (the date range ignored), −1 for participants with none.
@@ -412,13 +420,29 @@ def first_session_day(sel: Selection) -> np.ndarray:
     someone new to the chosen experiment is new even if they used another chatbot before.
     """
     ds = sel.dataset
-    everything = select(ds, sel.state.with_changes(range="all", start=None, end=None))
+    state = sel.state.with_changes(range="all", start=None, end=None)
+    with _first_lock:
+        cache = ds._derived.setdefault("first_session_day", OrderedDict())
+        if state in cache:
+            cache.move_to_end(state)
+            return cache[state]
+    everything = select(ds, state)
     first = np.full(ds.n_participants, -1, dtype=np.int64)
     if everything.n:
-        codes = everything.column("participant_codes")
-        # rows are time-sorted: the first occurrence of a code is its first session
-        unique, index = np.unique(codes, return_index=True)
-        first[unique] = everything.column("day")[index]
+        # rows are time-sorted, so a participant's first session is their earliest day
+        none = np.iinfo(np.int64).max
+        first[:] = none
+        np.minimum.at(
+            first,
+            everything.column("participant_codes"),
+            everything.column("day").astype(np.int64),
+        )
+        first[first == none] = -1
+    first.flags.writeable = False
+    with _first_lock:
+        cache[state] = first
+        while len(cache) > FIRST_DAY_CACHE:
+            cache.popitem(last=False)
     return first
 
 

@@ -397,8 +397,14 @@ def annotated_subselection_counts(selection: Selection, over_time: pd.DataFrame)
     """Annotated sessions per bucket of ``over_time`` (same buckets)."""
     mask = metrics.annotated_mask(selection)
     days = selection.column("day")[mask].astype("int64")
-    buckets = metrics.bucket_labels(days, selection.granularity)
-    counts = pd.Series(1, index=pd.to_datetime(buckets)).groupby(level=0).sum()
+    if days.size == 0:
+        return np.zeros(len(over_time), dtype=np.int64)
+    # per day first (bincount), then the few days into buckets
+    first = int(days.min())
+    per_day = np.bincount(days - first)
+    present = np.flatnonzero(per_day)
+    buckets = metrics.bucket_labels(present + first, selection.granularity)
+    counts = pd.Series(per_day[present], index=pd.to_datetime(buckets)).groupby(level=0).sum()
     return counts.reindex(over_time["bucket"], fill_value=0).to_numpy()
 
 
@@ -514,23 +520,27 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     columns = ["bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high"]
     if selection.n == 0:
         return pd.DataFrame(columns=columns)
-    days = selection.column("day").astype("int64")
-    buckets = pd.to_datetime(metrics.bucket_labels(days, granularity))
+    # one bucket index per row via the (few) distinct days: bincounts instead of a pandas
+    # groupby per category over every selected row
+    days = selection.column("day").astype(np.int64)
+    first = int(days.min())
+    day_counts = np.bincount(days - first)
+    present = np.flatnonzero(day_counts) + first
+    labels, day_bucket = np.unique(metrics.bucket_labels(present, granularity), return_inverse=True)
+    lookup = np.zeros(len(day_counts), dtype=np.int64)
+    lookup[present - first] = day_bucket
+    bucket = lookup[days - first]
+    buckets = pd.to_datetime(labels)
     rows = []
     for category in metrics.annotation_categories(selection.dataset.tag_names):
         if category.presence:
             continue
         good = selection.tag(category.good) if category.good else np.zeros(selection.n, bool)
         bad = selection.tag(category.bad) if category.bad else np.zeros(selection.n, bool)
-        frame = (
-            pd.DataFrame({"bucket": buckets, "good": good & ~bad, "verdict": good ^ bad})
-            .groupby("bucket", sort=True)[["good", "verdict"]]
-            .sum()
-        )
-        for bucket, row in frame.iterrows():
-            k, n = int(row["good"]), int(row["verdict"])
+        good_n = np.bincount(bucket[good & ~bad], minlength=len(labels))
+        verdict_n = np.bincount(bucket[good ^ bad], minlength=len(labels))
+        for i, label in enumerate(buckets):
+            k, n = int(good_n[i]), int(verdict_n[i])
             low, high = metrics.wilson_interval(k, n)
-            rows.append(
-                (bucket, category.key, category.label, k, n, metrics.ratio(k, n), low, high)
-            )
+            rows.append((label, category.key, category.label, k, n, metrics.ratio(k, n), low, high))
     return pd.DataFrame(rows, columns=columns)

@@ -31,10 +31,15 @@ class DatasetCache:
     ``wait_for_change`` — so a new generation is loaded within seconds even without requests.
     """
 
-    def __init__(self, store, min_check_interval: float = 0.5, watch_interval: float = 0.0):
+    def __init__(
+        self, store, min_check_interval: float = 0.5, watch_interval: float = 0.0, mapped_dir=None
+    ):
         self.store = store
         self.min_check_interval = min_check_interval
         self.watch_interval = watch_interval
+        self.mapped_dir = mapped_dir
+        """When set, one copy of the dataset is shared by every process on the machine
+        (:mod:`services.store.mapped`)."""
         self._lock = threading.Lock()
         self._dataset = None
         self._checked_at = 0.0
@@ -72,10 +77,7 @@ class DatasetCache:
             self.notice = None
             return self._dataset
         try:
-            tables = self.store.read(generation)
-            dataset = Dataset.from_tables(tables, generation)
-            del tables  # the columns the dataset does not keep: give their memory back
-            pa.default_memory_pool().release_unused()
+            dataset = self._load(generation)
             self._dataset = dataset
             self._loaded_at = time.time()
             self.notice = None
@@ -117,3 +119,25 @@ class DatasetCache:
             except Exception:  # never let the watcher die
                 log.exception("store watcher failed")
                 time.sleep(self.watch_interval)
+
+    def _build(self, generation: int) -> Dataset:
+        tables = self.store.read(generation)
+        dataset = Dataset.from_tables(tables, generation)
+        del tables  # the columns the dataset does not keep: give their memory back
+        pa.default_memory_pool().release_unused()
+        return dataset
+
+    def _load(self, generation: int) -> Dataset:
+        if self.mapped_dir is None:
+            return self._build(generation)
+        from services.store import mapped
+
+        try:
+            dataset = mapped.load_or_build(
+                self.mapped_dir, generation, lambda: self._build(generation)
+            )
+        except OSError as exc:  # disk full, read-only DATA_DIR…: serve it from memory
+            log.error("mapped dataset unavailable (%s); loading into this process", exc)
+            return self._build(generation)
+        pa.default_memory_pool().release_unused()
+        return dataset

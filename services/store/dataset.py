@@ -155,6 +155,50 @@ def _decoded(table: pa.Table) -> pa.Table:
     return table
 
 
+@dataclass(frozen=True)
+class CostRows:
+    """The ``session_costs`` rows (one per session and model) in dataset order: sorted by the
+    time-sorted row position of their session, rows of sessions not in the store dropped."""
+
+    position: np.ndarray  # int64, ascending
+    model_codes: np.ndarray  # int32 into ``models`` (codes in order of first appearance)
+    models: list[str]
+    cost_usd: np.ndarray  # float64, NaN when unknown
+    tokens: np.ndarray  # int64, 0 when unknown
+
+    ARRAYS = ("position", "model_codes", "cost_usd", "tokens")
+
+
+def _cost_rows(costs: pa.Table, sessions: pa.Table, where: np.ndarray) -> CostRows:
+    if costs.num_rows == 0 or sessions.num_rows == 0:
+        empty = np.array([], dtype=np.int64)
+        return CostRows(empty, np.array([], np.int32), [], np.array([], float), empty)
+    stored = pc.index_in(costs["session_id"], value_set=sessions["session_id"].combine_chunks())
+    if isinstance(stored, pa.ChunkedArray):
+        stored = stored.combine_chunks()
+    found = np.asarray(stored.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    rows = np.asarray(pc.fill_null(stored, 0).to_numpy(zero_copy_only=False))[found]
+    position = where[rows]
+    order = np.argsort(position, kind="stable")
+    model = pc.fill_null(costs["model"], "(unknown)").filter(pa.array(found))
+    encoded = pc.dictionary_encode(model.combine_chunks())
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+    cost = np.asarray(
+        pc.cast(costs["cost_usd"], pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+    tokens = np.asarray(
+        pc.cast(pc.fill_null(costs["tokens"], 0), pa.int64()).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    return CostRows(
+        position=position[order].astype(np.int64),
+        model_codes=codes[order],
+        models=[str(m) for m in encoded.dictionary.to_pylist()],
+        cost_usd=cost[found][order],
+        tokens=tokens[found][order],
+    )
+
+
 @dataclass
 class Dataset:
     generation: int
@@ -199,6 +243,8 @@ class Dataset:
     versions_table: pd.DataFrame
     costs_table: pd.DataFrame
     _sessions: pa.Table = field(repr=False, default=None)
+    cost_rows: CostRows | None = field(repr=False, default=None)
+    """``costs_table`` indexed by row position (built once per generation; see CostRows)."""
     _row_order: np.ndarray | None = field(repr=False, default=None)
     """``_sessions`` row of each time-sorted position (None: the same position)."""
     _derived: dict = field(repr=False, default_factory=dict, compare=False)
@@ -358,6 +404,7 @@ class Dataset:
             versions_table=tables.experiment_versions.to_pandas(),
             costs_table=tables.session_costs.to_pandas(),
             _sessions=_row_table(sessions),
+            cost_rows=_cost_rows(tables.session_costs, sessions, where),
             _row_order=order,
         )
 
