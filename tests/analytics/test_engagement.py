@@ -455,10 +455,9 @@ def test_render_without_data(monkeypatch):
     assert out[3]["layout"]["annotations"][0]["text"] == "No data yet"
 
 
-def test_engagement_is_vectorised_at_scale():
-    """200k synthetic sessions: the whole tab's numbers in well under a second each."""
-    import time
-
+def test_engagement_numbers_hold_at_scale():
+    """200k synthetic sessions: every Engagement series is computed and adds up (speed is
+    measured by ``python -m bench``, never asserted here)."""
     n = 200_000
     rng = np.random.default_rng(1)
     ds = build_dataset([{"id": "x", "human": 1, "ai": 1}])
@@ -484,13 +483,15 @@ def test_engagement_is_vectorised_at_scale():
         setattr(ds, name, value)
     ds.n_participants = 50_000
     sel = select(ds, FilterState(range="all"))
-    start = time.perf_counter()
-    engagement.retention_cohorts(sel)
-    engagement.active_participants_over_time(sel)
-    engagement.turn_dropoff(sel)
-    engagement.sessions_per_participant(sel)
-    assert time.perf_counter() - start < 2.0
-    assert isinstance(engagement.retention_cohorts(sel), pd.DataFrame)
+    cohorts = engagement.retention_cohorts(sel)
+    assert isinstance(cohorts, pd.DataFrame) and not cohorts.empty
+    assert not engagement.active_participants_over_time(sel).empty
+    dropoff = engagement.turn_dropoff(sel)
+    assert int(dropoff["sessions"].iloc[0]) <= n
+    per_participant = engagement.sessions_per_participant(sel)
+    # every participant with a session is counted once in the histogram
+    assert int(per_participant.histogram["participants"].sum()) == per_participant.n
+    assert per_participant.n == len(np.unique(ds.participant_codes))
 
 
 def test_time_zone_days_line_up_with_the_window():
