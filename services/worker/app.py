@@ -6,6 +6,9 @@
   minutes. Should two workers both run beat (e.g. the worker process type scaled to 2), each
   scheduled run first claims that period's slot in Redis (``SET NX EX``): at most one scheduled
   sync per period across all workers.
+* With an alert channel configured (docs/alerts.md) the beat also sends ``ocs.alerts`` every
+  :data:`ALERTS_EVERY_SECONDS` (one run per period across workers, like the sync), and every
+  sync the worker runs is followed by the alerts' after-sync hook.
 * A worker killed mid-sync loses nothing: the store is written in one transaction at the end,
   the lock expires after its TTL (:data:`services.sync.shared.LOCK_TTL`), and the task is not
   redelivered (``acks_late`` off) — the next Refresh or scheduled run syncs again.
@@ -21,6 +24,9 @@ from services.redis_client import client, tls_options
 log = logging.getLogger(__name__)
 
 SYNC_TASK = "ocs.sync"
+ALERTS_TASK = "ocs.alerts"
+ALERTS_EVERY_SECONDS = 3600.0
+"""How often the worker's beat runs the alert rules (they also run after every sync)."""
 _apps: dict[tuple, object] = {}
 _apps_lock = threading.Lock()
 
@@ -51,16 +57,24 @@ def make_celery(settings):
     if tls:
         conf["broker_use_ssl"] = dict(tls)
         conf["redis_backend_use_ssl"] = dict(tls)
+    schedule = {}
     if settings.sync_every_minutes:
-        conf["beat_schedule"] = {
-            "periodic-sync": {
-                "task": SYNC_TASK,
-                "schedule": settings.sync_every_minutes * 60.0,
-                "kwargs": {"scheduled": True},
-            }
+        schedule["periodic-sync"] = {
+            "task": SYNC_TASK,
+            "schedule": settings.sync_every_minutes * 60.0,
+            "kwargs": {"scheduled": True},
         }
+    if settings.alerts.channels:
+        schedule["periodic-alerts"] = {
+            "task": ALERTS_TASK,
+            "schedule": ALERTS_EVERY_SECONDS,
+            "kwargs": {"scheduled": True},
+        }
+    if schedule:
+        conf["beat_schedule"] = schedule
     app.conf.update(conf)
     app.task(name=SYNC_TASK, ignore_result=False)(sync_task)
+    app.task(name=ALERTS_TASK, ignore_result=False)(alerts_task)
     return app
 
 
@@ -74,17 +88,35 @@ def celery_app(settings):
         return found
 
 
-def claim_schedule_slot(settings) -> bool:
-    """True for the first scheduled run of a period across all workers."""
-    period = settings.sync_every_minutes * 60
+def claim_schedule_slot(settings, job: str = "sync") -> bool:
+    """True for the first scheduled run of ``job`` ("sync" or "alerts") in a period across all
+    workers."""
+    period = settings.sync_every_minutes * 60 if job == "sync" else ALERTS_EVERY_SECONDS
     ttl = max(10, int(period * 0.8))
-    key = f"{settings.redis_key_prefix}sync:schedule-slot"
+    key = f"{settings.redis_key_prefix}{job}:schedule-slot"
     return bool(client(settings).set(key, "1", nx=True, ex=ttl))
+
+
+def alerts_task(scheduled: bool = False) -> dict:
+    """The worker's alert run: ``{"state": ok|skipped|error, "message"}`` (docs/alerts.md)."""
+    from services import runtime
+    from services.alerts import run_alerts
+
+    settings = runtime.settings()
+    if scheduled and not claim_schedule_slot(settings, "alerts"):
+        return {"state": "skipped", "message": "another worker ran this period's alerts"}
+    try:
+        summary = run_alerts(settings)
+    except Exception as exc:
+        log.exception("alerts task failed")
+        return {"state": "error", "message": f"alerts failed: {type(exc).__name__}"}
+    return {"state": "ok", "message": summary.line()}
 
 
 def sync_task(full: bool = False, scheduled: bool = False) -> dict:
     """The worker's sync: ``{"state": ok|already-running|skipped|cancelled|error, "message"}``."""
     from services import runtime
+    from services.alerts import after_sync
     from services.sync import engine
     from services.sync.client import OCSError
     from services.sync.status import SyncAlreadyRunning
@@ -93,7 +125,7 @@ def sync_task(full: bool = False, scheduled: bool = False) -> dict:
     if scheduled and not claim_schedule_slot(settings):
         return {"state": "skipped", "message": "another worker ran this period's sync"}
     try:
-        summary = engine.run_sync(settings, full=full)
+        summary = engine.run_sync(settings, full=full, after_success=after_sync)
     except SyncAlreadyRunning as exc:
         log.info("sync task: %s", exc)
         return {"state": "already-running", "message": str(exc)}
