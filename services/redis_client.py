@@ -77,27 +77,43 @@ def tls_options(settings) -> dict:
     return options
 
 
-def client(settings):
-    """A redis-py client for ``settings.redis_url`` (one per process; redis-py pools inside)."""
+def redis_py_options(settings) -> dict:
+    """:func:`tls_options` spelled the way redis-py's URL clients (and ``limits``) take them."""
+    options = tls_options(settings)
+    if "ssl_cert_reqs" in options:
+        reqs = options["ssl_cert_reqs"]
+        options["ssl_cert_reqs"] = "none" if reqs == ssl.CERT_NONE else "required"
+        # a self-signed cert has no hostname the client could check against
+        options["ssl_check_hostname"] = reqs != ssl.CERT_NONE
+    return options
+
+
+def client(settings, decode: bool = True):
+    """A redis-py client for ``settings.redis_url`` (one per process; redis-py pools inside).
+
+    Every user of Redis (sync lock and status, Celery, sessions, sign-in limits, form tokens)
+    goes through here, so ``REDIS_TLS_VERIFY`` / ``REDIS_CA_CERT`` apply to all of them.
+    ``decode=False`` returns bytes (Flask-Session stores serialised sessions).
+    """
     import redis
 
-    key = (os.getpid(), settings.redis_url, settings.redis_tls_verify, settings.redis_ca_cert)
+    key = (
+        os.getpid(),
+        settings.redis_url,
+        settings.redis_tls_verify,
+        settings.redis_ca_cert,
+        decode,
+    )
     with _clients_lock:
         found = _clients.get(key)
         if found is None:
-            options = tls_options(settings)
-            if "ssl_cert_reqs" in options:
-                reqs = options["ssl_cert_reqs"]
-                options["ssl_cert_reqs"] = "none" if reqs == ssl.CERT_NONE else "required"
-                # a self-signed cert has no hostname the client could check against
-                options["ssl_check_hostname"] = reqs != ssl.CERT_NONE
             found = redis.Redis.from_url(
                 settings.redis_url,
                 socket_timeout=SOCKET_TIMEOUT,
                 socket_connect_timeout=SOCKET_TIMEOUT,
                 health_check_interval=30,
-                decode_responses=True,
-                **options,
+                decode_responses=decode,
+                **redis_py_options(settings),
             )
             _clients[key] = found
         return found

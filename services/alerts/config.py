@@ -82,7 +82,7 @@ class AlertConfig:
     problems: tuple[str, ...] = field(default=())
 
 
-_RULE_KEYS = {
+RULE_KEYS = {  # every key a rule in the rules file may have
     "kind",
     "name",
     "filters",
@@ -145,7 +145,7 @@ def _rule(raw, index: int, seen: dict[str, int], problems: list[str]) -> Rule | 
     seen[kind] = seen.get(kind, 0) + 1
     name = (name or (kind if seen[kind] == 1 else f"{kind}-{seen[kind]}")).strip()
     where = f"rule {name!r}"
-    unknown = sorted(set(raw) - _RULE_KEYS)
+    unknown = sorted(set(raw) - RULE_KEYS)
     if unknown:
         problems.append(f"{where}: unknown key {', '.join(unknown)}")
         return None

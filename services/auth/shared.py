@@ -28,6 +28,8 @@ import diskcache
 from cachelib.base import BaseCache
 from limits.storage import Storage
 
+from services.redis_client import client
+
 __all__ = [
     "DiskSessionCache",
     "DiskcacheLimitStorage",
@@ -47,11 +49,10 @@ def _open(directory: Path | str) -> diskcache.Cache:
     return diskcache.Cache(str(directory), size_limit=SIZE_LIMIT, timeout=CACHE_TIMEOUT)
 
 
-def redis_client(url: str):
-    """A Redis client for ``url`` (imported only when ``REDIS_URL`` is set)."""
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+def redis_client(settings):
+    """The process's bytes-returning Redis client for ``settings.redis_url`` (with the TLS
+    settings every Redis user shares, :func:`services.redis_client.client`)."""
+    return client(settings, decode=False)
 
 
 def limits_storage_uri(redis_url: str, directory: Path) -> str:
@@ -164,8 +165,9 @@ class OnceTokens:
     ``SET NX``): of two requests with the same id exactly one gets True.
     """
 
-    def __init__(self, directory: Path | str, redis_url: str = ""):
-        self.redis = redis_client(redis_url) if redis_url else None
+    def __init__(self, directory: Path | str, settings=None):
+        """``settings`` with a ``redis_url``: the used ids live in Redis, else in ``directory``."""
+        self.redis = redis_client(settings) if settings is not None and settings.redis_url else None
         self.cache = None if self.redis is not None else _open(directory)
 
     def use(self, token_id: str, ttl: float) -> bool:

@@ -60,6 +60,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services import runtime
 from services.auth.shared import DiskSessionCache, OnceTokens, limits_storage_uri, redis_client
 from services.auth.users import BoundedChecker, hosted_problems, password_fingerprint
+from services.redis_client import redis_py_options
 from services.settings import Settings, SettingsError
 from services.store.locking import file_lock
 from services.web.edge import (
@@ -274,7 +275,7 @@ class _Web:
         self.auth_on = not settings.auth_disabled
         self.serializer = URLSafeTimedSerializer(server.secret_key, salt="ocs-dashboard-form")
         self.checker = BoundedChecker()
-        self.tokens = OnceTokens(settings.auth_dir / "tokens", settings.redis_url)
+        self.tokens = OnceTokens(settings.auth_dir / "tokens", settings)
         self.limiter: Limiter | None = None
 
     # -- session -----------------------------------------------------------------------------
@@ -585,7 +586,7 @@ def install_sessions(server: Flask, settings: Settings) -> None:
     if settings.redis_url:
         server.config.update(
             SESSION_TYPE="redis",
-            SESSION_REDIS=redis_client(settings.redis_url),
+            SESSION_REDIS=redis_client(settings),
             SESSION_KEY_PREFIX="ocs:session:",
         )
     else:
@@ -644,6 +645,7 @@ def install(
         key_func=web.client_ip,
         app=server,
         storage_uri=limits_storage_uri(settings.redis_url, settings.auth_dir / "limits"),
+        storage_options=redis_py_options(settings) if settings.redis_url else {},
         strategy="fixed-window",
         key_prefix="ocs-signin",
         headers_enabled=False,

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.alerts import config as alert_config
 from services.alerts import runner
 from services.alerts.cli import EXIT_CONFIG, EXIT_DELIVERY, EXIT_OK
 from services.alerts.config import load_config
@@ -245,24 +246,7 @@ _VALUES = st.one_of(
         max_size=3,
     ),
 )
-_KEYS = st.sampled_from(
-    [
-        "kind",
-        "name",
-        "filters",
-        "enabled",
-        "metrics",
-        "lookback_days",
-        "window_days",
-        "p_threshold",
-        "min_n",
-        "per_category",
-        "shares",
-        "budget_usd",
-        "stale_hours",
-        "colour",
-    ]
-)
+_KEYS = st.sampled_from([*sorted(alert_config.RULE_KEYS), "colour"])  # "colour": unknown
 
 
 @settings(max_examples=150, deadline=None)

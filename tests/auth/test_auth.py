@@ -188,7 +188,7 @@ def test_session_cache_keeps_entries_for_their_timeout(tmp_path):
 
 def _redis_available() -> bool:
     try:
-        return bool(redis_client(REDIS_TEST_URL).ping())
+        return bool(redis_client(Settings(redis_url=REDIS_TEST_URL)).ping())
     except Exception:
         return False
 
@@ -196,11 +196,26 @@ def _redis_available() -> bool:
 REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
 
 
+def test_sign_in_redis_client_honours_the_shared_tls_settings(tmp_path):
+    """Sessions and form tokens use the same TLS settings as every other Redis user (Heroku's
+    Key-Value Store has a self-signed certificate: REDIS_TLS_VERIFY=false or REDIS_CA_CERT)."""
+    unchecked = redis_client(
+        Settings(data_dir=tmp_path, redis_url="rediss://127.0.0.1:1/0", redis_tls_verify=False)
+    )
+    assert unchecked.connection_pool.connection_kwargs["ssl_cert_reqs"] == "none"
+    checked = redis_client(Settings(data_dir=tmp_path, redis_url="rediss://127.0.0.1:1/1"))
+    assert checked.connection_pool.connection_kwargs["ssl_cert_reqs"] == "required"
+
+
 @pytest.mark.skipif(not _redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_form_tokens_and_limits_in_redis():
     token = f"t-{time.time_ns()}"
-    assert OnceTokens(Path("/nonexistent"), REDIS_TEST_URL).use(token, 60) is True
-    assert OnceTokens(Path("/nonexistent"), REDIS_TEST_URL).use(token, 60) is False
+    assert (
+        OnceTokens(Path("/nonexistent"), Settings(redis_url=REDIS_TEST_URL)).use(token, 60) is True
+    )
+    assert (
+        OnceTokens(Path("/nonexistent"), Settings(redis_url=REDIS_TEST_URL)).use(token, 60) is False
+    )
     from limits.storage import storage_from_string
 
     storage = storage_from_string(limits_storage_uri(REDIS_TEST_URL, Path("/x")))

@@ -402,7 +402,7 @@ def _redis_up() -> bool:
     try:
         from services.auth.shared import redis_client
 
-        return bool(redis_client(REDIS_TEST_URL).ping())
+        return bool(redis_client(Settings(redis_url=REDIS_TEST_URL)).ping())
     except Exception:
         return False
 
