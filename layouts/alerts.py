@@ -18,7 +18,7 @@ def alerts_panel() -> html.Div:
     return html.Div(
         [
             html.Button(
-                "🔔 Alerts",
+                "Alerts",  # text only: no emoji font needed (an empty box without one)
                 id=ids.ALERTS_OPEN,
                 className="btn btn-outline-secondary btn-sm",
                 title="Alert rules and the last messages sent",
