@@ -338,6 +338,11 @@ def parser() -> argparse.ArgumentParser:
         help="per-tab parts to run: in-process fast vs naive, the gunicorn server, or both",
     )
     cli.add_argument(
+        "--run-start",
+        action="store_true",
+        help="only the README's ./run: the first start, then 5 timed second starts (seconds)",
+    )
+    cli.add_argument(
         "--tiled",
         action="store_true",
         help="sizes above 100,000: the 100k demo world copied (bench.data.ensure_tiled_store)",
@@ -348,6 +353,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     cli = parser()
     args = cli.parse_args(argv)
+    if args.run_start:
+        from bench import startup
+
+        startup.print_results(startup.measure_run_start(rounds=args.rounds or 5))
+        return
     if any(n < 1 for n in args.sizes or []):
         cli.error("--sizes must be positive numbers of sessions")
     if args.rounds is not None and args.rounds < 1:
