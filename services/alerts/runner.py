@@ -21,7 +21,7 @@ from services.alerts.channels import (
     redact,
 )
 from services.alerts.config import AlertConfig, ReportSchedule, load_config
-from services.alerts.state import AlertState
+from services.alerts.state import AlertState, RedisAlertState, open_state
 from services.store.cache import DatasetCache
 from services.store.parquet import Store
 
@@ -103,7 +103,7 @@ def _alert_message(event: rule_kinds.Event) -> Message:
 
 
 def _send(
-    state: AlertState,
+    state: AlertState | RedisAlertState,
     channel: Channel,
     message: Message,
     *,
@@ -295,7 +295,7 @@ def run_alerts(
     stamp = now.timestamp()
     history: list[dict] = []
     down: dict[str, str] = {}
-    with AlertState(settings) as state, state.run_lock():
+    with open_state(settings) as state, state.run_lock():
         for event in events:
             for name, channel in channels.items():
                 if not state.due(name, event.key, event.fingerprint, stamp, quiet_s):
@@ -370,7 +370,7 @@ def rules_overview(settings) -> dict:
                 "reason": reason or "",
             }
         )
-    with AlertState(settings) as state:
+    with open_state(settings) as state:
         history = state.history(20)
         last_run = state.last_run()
     return {
