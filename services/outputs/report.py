@@ -84,7 +84,7 @@ def _delta_rows(now: pd.DataFrame, before: pd.DataFrame, key: str, top: int) -> 
         on="value",
         how="outer",
     )
-    merged["label"] = merged["label"].fillna(merged["label_prev"])
+    merged["label"] = merged["label"].astype(object).fillna(merged["label_prev"])
     merged[key] = merged[key].fillna(0).astype(int)
     merged["previous"] = merged["previous"].fillna(0).astype(int)
     merged["delta"] = merged[key] - merged["previous"]
@@ -351,8 +351,9 @@ def report_figures(report: dict) -> dict:
         hovertemplate=f"%{{x}}:00 {report['timezone']}<br>%{{y:,}} sessions<extra></extra>",
     )
     by_hour.update_layout(xaxis_title=f"hour of day ({report['timezone']})")
-    quality = pd.DataFrame(report["quality"]).astype({"rate": float, "ci_low": float})
-    quality["ci_high"] = quality["ci_high"].astype(float)
+    quality = pd.DataFrame(report["quality"])
+    if not quality.empty:  # no annotation categories at all: the figure says so
+        quality = quality.astype({"rate": float, "ci_low": float, "ci_high": float})
     return {
         "Sessions per day": per_day,
         "Annotation quality (good rate, 95% interval)": figures.annotation_figure(quality, "light"),

@@ -141,6 +141,18 @@ def test_report_of_an_empty_period(demo_dataset):
         assert render(empty)
 
 
+def test_report_renders_without_any_annotation_tags():
+    """A team that does not annotate: every format renders (HTML once raised KeyError 'rate')."""
+    from tests.alerts.data import NOW as ALERTS_NOW
+    from tests.alerts.data import volume_world
+
+    untagged = report.build_report(volume_world(), days=7, now=ALERTS_NOW)
+    assert untagged["quality"] == []
+    for render in report.RENDERERS.values():
+        assert render(untagged)
+    assert "No annotated sessions match these filters" in report.render_html(untagged)
+
+
 # ---- the command line ---------------------------------------------------------------------
 
 
