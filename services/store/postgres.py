@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 
 import pyarrow as pa
@@ -205,22 +206,21 @@ class PostgresStore:
                 conn.close()
 
     def read(self, generation: int | None = None) -> Tables:
-        """The current generation (all tables from one snapshot) as Arrow tables."""
-        base = ", ".join(f"s.{c}" for c in BASE_COLUMNS)
-        aggregates = ", ".join(f"a.{c}" for c in AGGREGATE_COLUMNS if c != "has_transcript")
-        sessions_sql = (
-            f"SELECT {base}, coalesce(t.tags, '{{}}'::text[]) AS tags, "
-            f"coalesce(a.has_transcript, false) AS has_transcript, {aggregates} "
-            "FROM sessions s LEFT JOIN session_aggregates a USING (session_id) "
-            "LEFT JOIN (SELECT session_id, array_agg(tag ORDER BY position) AS tags "
-            "FROM session_tags GROUP BY session_id) t USING (session_id)"
-        )
+        """The current generation (all tables from one snapshot) as Arrow tables.
+
+        One transaction exports its snapshot (``pg_export_snapshot``); :data:`READ_PARTS`
+        run on parallel connections that import it (``SET TRANSACTION SNAPSHOT``), so every
+        table comes from the same instant while the server and the Arrow decoding use more
+        than one core. Tag lists and the per-session aggregates are joined in Arrow
+        (:func:`assemble_sessions`), not by the server (the ``array_agg`` join was the
+        slowest query).
+        """
         with self._bulk() as conn:
             cur = conn.cursor()
             try:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 cur.execute(
-                    "SELECT generation, meta::text FROM store_generations "
+                    "SELECT generation, meta::text, pg_export_snapshot() FROM store_generations "
                     "ORDER BY generation DESC LIMIT 1"
                 )
                 head = cur.fetchone()
@@ -232,35 +232,26 @@ class PostgresStore:
                         f"generation {generation} is no longer stored (current: {current})"
                     )
                 meta = dict(json.loads(head[1]), generation=current)
-                cur.execute(sessions_sql)
-                raw = cur.fetch_arrow_table()
-                cur.execute(
-                    "SELECT experiment_id, team_slug, name, description, working_version "
-                    "FROM experiments"
-                )
-                experiments = _table(cur.fetch_arrow_table(), EXPERIMENT_SCHEMA)
-                cur.execute(
-                    "SELECT experiment_id, version_number, is_default, description "
-                    "FROM experiment_versions ORDER BY experiment_id, version_number"
-                )
-                versions = _table(cur.fetch_arrow_table(), VERSION_SCHEMA)
-                # no ORDER BY: analytics/cost.py orders cost rows by session itself (the sort
-                # made this query 3x slower)
-                cur.execute("SELECT session_id, model, cost_usd, tokens FROM session_costs")
-                costs = _table(cur.fetch_arrow_table(), COST_SCHEMA)
+                with ThreadPoolExecutor(len(READ_PARTS), thread_name_prefix="pg-read") as pool:
+                    parts = list(pool.map(lambda part: _read_part(self, head[2], part), READ_PARTS))
                 conn.commit()
             finally:
                 cur.close()
-        sessions = _table(raw, SESSION_SCHEMA)
-        fetched = raw.column("transcript_fetched_at").cast(pa.timestamp("ns", tz="UTC"))
+        results: dict[str, pa.Table] = {}
+        for part in parts:
+            results.update(part)
+        sessions = assemble_sessions(
+            results["sessions"], results["session_aggregates"], results["session_tags"]
+        )
+        fetched = sessions.column("transcript_fetched_at").cast(pa.timestamp("ns", tz="UTC"))
         sync_state = pa.Table.from_arrays(
             [sessions.column("session_id"), fetched], schema=SYNC_STATE_SCHEMA
         )
         return Tables(
-            sessions=sessions,
-            experiments=experiments,
-            experiment_versions=versions,
-            session_costs=costs,
+            sessions=_table(sessions, SESSION_SCHEMA),
+            experiments=_table(results["experiments"], EXPERIMENT_SCHEMA),
+            experiment_versions=_table(results["experiment_versions"], VERSION_SCHEMA),
+            session_costs=_table(results["session_costs"], COST_SCHEMA),
             meta=meta,
             sync_state=sync_state,
         )
@@ -342,6 +333,71 @@ class PostgresStore:
                 with suppress(Exception):
                     self._conn.close()
                 self._conn = None
+
+
+READ_QUERIES = {
+    "sessions": f"SELECT {', '.join(BASE_COLUMNS)} FROM sessions",
+    "session_aggregates": f"SELECT session_id, {', '.join(AGGREGATE_COLUMNS)} "
+    "FROM session_aggregates",
+    "session_tags": "SELECT session_id, position, tag FROM session_tags",
+    # no ORDER BY: analytics/cost.py orders cost rows by session itself (the sort made this
+    # query 3x slower)
+    "session_costs": "SELECT session_id, model, cost_usd, tokens FROM session_costs",
+    "experiments": "SELECT experiment_id, team_slug, name, description, working_version "
+    "FROM experiments",
+    "experiment_versions": "SELECT experiment_id, version_number, is_default, description "
+    "FROM experiment_versions ORDER BY experiment_id, version_number",
+}
+READ_PARTS = (
+    ("sessions",),
+    ("session_aggregates",),
+    ("session_tags", "session_costs", "experiments", "experiment_versions"),
+)
+"""The queries of one :meth:`PostgresStore.read`, grouped by connection (about equal work)."""
+
+
+def _read_part(store: PostgresStore, snapshot: str, names: tuple[str, ...]) -> dict:
+    """Run ``names``' queries on a new connection inside the exported ``snapshot``."""
+    with store._bulk() as conn:
+        cur = conn.cursor()
+        try:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute(f"SET TRANSACTION SNAPSHOT {_literal(snapshot)}")
+            out = {}
+            for name in names:
+                cur.execute(READ_QUERIES[name])
+                out[name] = cur.fetch_arrow_table()
+            conn.commit()
+            return out
+        finally:
+            cur.close()
+
+
+def assemble_sessions(sessions: pa.Table, aggregates: pa.Table, tags: pa.Table) -> pa.Table:
+    """``sessions`` with its ``tags`` list (by ``position``; ``[]`` when none) and the
+    aggregate columns (null when a session has no aggregates row; ``has_transcript`` false)."""
+    import numpy as np
+
+    ids = sessions.column("session_id")
+    n = sessions.num_rows
+    columns = {name: sessions.column(name) for name in sessions.column_names}
+    # tags: each tag row's session position, then one list per session in position order
+    owner = pc.index_in(tags.column("session_id"), value_set=ids).to_numpy(zero_copy_only=False)
+    position = tags.column("position").to_numpy(zero_copy_only=False)
+    order = np.lexsort((position, owner))
+    counts = np.bincount(owner.astype(np.int64), minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = tags.column("tag").take(pa.array(order)).combine_chunks()
+    columns["tags"] = pa.ListArray.from_arrays(pa.array(offsets), values)
+    # aggregates: left join on session_id
+    where = pc.index_in(ids, value_set=aggregates.column("session_id"))
+    for name in AGGREGATE_COLUMNS:
+        taken = aggregates.column(name).take(where)
+        if name == "has_transcript":
+            taken = pc.fill_null(taken, False)
+        columns[name] = taken
+    return pa.table(columns)
 
 
 def _literal(text: str) -> str:

@@ -119,6 +119,63 @@ def test_readers_never_see_a_half_written_sync(store, world, monkeypatch):
     assert store.current_generation() == before + 1
 
 
+def test_a_sync_committed_during_a_parallel_read_is_not_mixed_in(store, world, monkeypatch):
+    """The read's parallel connections share one exported snapshot: a generation committed
+    after the snapshot was taken (before any table was read) is invisible to the whole read."""
+    import services.store.postgres as pg
+
+    store.write(world)
+    before = store.current_generation()
+    expected = _sorted(store.read().sessions)
+    sessions = world.sessions
+    other = pc.if_else(pa.scalar(True), pa.scalar("changed-meanwhile"), sessions.column("status"))
+    changed = pg.Tables(
+        sessions=sessions.set_column(sessions.schema.get_field_index("status"), "status", other),
+        experiments=world.experiments,
+        experiment_versions=world.experiment_versions,
+        session_costs=world.session_costs,
+        meta=world.meta,
+    )
+    real_part, once = pg._read_part, threading.Lock()
+    written = []
+
+    def part_after_a_write(owner, snapshot, names):
+        with once:
+            if not written:
+                written.append(PostgresStore(store.url).write(changed))
+        return real_part(owner, snapshot, names)
+
+    monkeypatch.setattr(pg, "_read_part", part_after_a_write)
+    back = store.read()
+    assert written == [before + 1] and store.current_generation() == before + 1
+    assert back.meta["generation"] == before
+    assert _sorted(back.sessions).equals(expected)
+    monkeypatch.undo()
+    assert set(store.read().sessions.column("status").to_pylist()) == {"changed-meanwhile"}
+    store.write(world)
+
+
+def test_assembled_tags_and_aggregates_follow_position_and_fill_gaps():
+    from services.store.postgres import AGGREGATE_COLUMNS, assemble_sessions
+
+    sessions = pa.table({"session_id": ["a", "b", "c"], "status": ["x", "y", "z"]})
+    tags = pa.table(
+        {
+            "session_id": ["c", "a", "c", "a"],
+            "position": [1, 0, 0, 1],
+            "tag": ["c1", "a0", "c0", "a1"],
+        }
+    )
+    aggregates = pa.table(
+        {name: pa.array([None], pa.int32()) for name in AGGREGATE_COLUMNS}
+        | {"session_id": ["b"], "has_transcript": [True]}
+    )
+    out = assemble_sessions(sessions, aggregates, tags)
+    assert out.column("tags").to_pylist() == [["a0", "a1"], [], ["c0", "c1"]]
+    assert out.column("has_transcript").to_pylist() == [False, True, False]
+    assert out.column("status").to_pylist() == ["x", "y", "z"]
+
+
 def test_an_old_generation_and_an_empty_or_missing_store_are_clear_errors(store, database_url):
     with pytest.raises(StoreError, match="no longer stored"):
         store.read(1)
