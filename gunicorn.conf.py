@@ -45,3 +45,17 @@ def on_starting(server) -> None:
     if problems:
         print("dashboard not started: " + "; ".join(problems), file=sys.stderr, flush=True)
         raise SystemExit(EXIT_CONFIG)
+    warm_imports()
+
+
+def warm_imports() -> None:
+    """Import the app's modules (Dash, pandas, Plotly, pyarrow and every layout and callback)
+    once, in the master, after the settings check.
+
+    Every worker gunicorn forks, at start and after one is killed or crashes, inherits them
+    already imported instead of spending seconds on imports (docs/performance.md, restart),
+    and the imported code's memory pages are shared copy-on-write between the workers. Nothing
+    is *built* here: ``app.build_app`` (store, connections, watcher threads) runs in each
+    worker after the fork (wsgi.py), so no thread or socket crosses a fork.
+    """
+    import app  # noqa: F401

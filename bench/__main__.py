@@ -333,9 +333,10 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--tab-parts",
-        choices=["both", "compute", "gunicorn"],
+        choices=["both", "compute", "gunicorn", "restart"],
         default="both",
-        help="per-tab parts to run: in-process fast vs naive, the gunicorn server, or both",
+        help="per-tab parts to run: in-process fast vs naive, the gunicorn server, or both; "
+        "restart: only kill-every-worker → first full page, 3 times, with PSS",
     )
     cli.add_argument(
         "--run-start",
@@ -387,6 +388,18 @@ def main(argv: list[str] | None = None) -> None:
             results["sizes"][n] = {"http": {"page": page}}
             print(f"\n=== {n:,} sessions ===")
             print_page(page)
+            continue
+        if args.tab_parts == "restart":
+            dataset = Dataset.from_tables(Store(data_dir / "store").read(), 1)
+            res = tabs.measure_restarts(data_dir, n, dataset, ANCHOR)
+            results["sizes"][n] = {"restart": res}
+            print(
+                f"\n=== {n:,} sessions: gunicorn restart ===\nstart {res['startup_s']:.1f} s; "
+                f"every worker killed → first full page: median {res['restart_median_s']:.2f} s, "
+                f"max {res['restart_max_s']:.2f} s ({len(res['restarts'])} rounds); total PSS "
+                f"{res['pss_start']['total']:.0f} MB at start, "
+                f"{res['pss_after_restart']['total']:.0f} MB after"
+            )
             continue
         load, dataset, tables = measure_load(data_dir, 1 if args.quick else 3)
         res = {"load": load}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,6 +173,26 @@ def measure_restart(base: str, master) -> dict:
     took = time.perf_counter() - started
     new = {w.pid for w in workers(master)}
     return {"first_page_s": took, "killed": len(old), "new_workers": len(new - old)}
+
+
+def measure_restarts(data_dir: Path, n: int, dataset, anchor: date, rounds: int = 3) -> dict:
+    """Only the restart: gunicorn on the store, a first page, then ``rounds`` times every
+    worker killed → seconds to the first full page; total PSS at start and after."""
+    from services.store import mapped
+
+    mapped.load_or_build(data_dir / "mapped", dataset.generation, lambda: dataset)
+    started = time.perf_counter()
+    with running_gunicorn(data_dir, n, anchor) as (base, master):
+        result: dict = {"startup_s": time.perf_counter() - started}
+        for _ in range(4):
+            first_full_page(base)
+        result["pss_start"] = pss_mb(master)
+        result["restarts"] = [measure_restart(base, master) for _ in range(rounds)]
+        result["pss_after_restart"] = pss_mb(master)
+    pages = [r["first_page_s"] for r in result["restarts"]]
+    result["restart_median_s"] = statistics.median(pages)
+    result["restart_max_s"] = max(pages)
+    return result
 
 
 def measure_gunicorn(
