@@ -135,21 +135,56 @@ def soak_changes(client: DashClient, dataset, anchor: date, i: int) -> dict:
     return {("f-reset", "n_clicks"): None}
 
 
-def soak(
-    client: DashClient, master, dataset, anchor: date, start: int, count: int, limit_s: float
+def soak_both_workers(
+    base: str, master, dataset, anchor: date, start: int, count: int, limit_s: float
 ) -> dict:
-    """``count`` interactions (bounded by ``limit_s``); PSS sampled every 25."""
+    """The soak with **both workers busy**: two clients in two threads, each sending
+    ``Connection: close`` so every request is a new connection that either worker may accept
+    (one keep-alive client stays on one worker). Interactions alternate between the clients;
+    PSS is sampled every second; per-worker CPU seconds show that both did the work."""
+    import threading
+
+    clients = []
+    for _ in range(2):
+        client = DashClient(base)
+        client.http.headers["Connection"] = "close"
+        client.open_link("")
+        clients.append(client)
+    before = {w.pid: sum(w.cpu_times()[:2]) for w in workers(master)}
     started = time.perf_counter()
+    done = [0, 0]
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            for i in range(start + k, start + count, 2):
+                if time.perf_counter() - started > limit_s:
+                    return
+                clients[k].change(soak_changes(clients[k], dataset, anchor, i))
+                done[k] += 1
+        except BaseException as exc:  # reported below, not swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
     peak = 0.0
-    done = 0
-    for i in range(start, start + count):
-        client.change(soak_changes(client, dataset, anchor, i))
-        done += 1
-        if done % 25 == 0:
-            peak = max(peak, pss_mb(master)["total"])
-        if time.perf_counter() - started > limit_s:
-            break
-    return {"interactions": done, "seconds": time.perf_counter() - started, "peak_total": peak}
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, pss_mb(master)["total"])
+        for thread in threads:
+            thread.join(timeout=1.0)
+    if errors:
+        raise errors[0]
+    cpu = {}
+    for w in workers(master):
+        if w.pid in before:
+            cpu[w.pid] = round(sum(w.cpu_times()[:2]) - before[w.pid], 1)
+    return {
+        "interactions": sum(done),
+        "seconds": time.perf_counter() - started,
+        "peak_total": peak,
+        "worker_cpu_s": cpu,
+    }
 
 
 def first_full_page(base: str) -> DashClient:
@@ -222,12 +257,12 @@ def measure_gunicorn(
             first_full_page(base)
         result["pss_start"] = pss_mb(master)
         result["tabs"] = measure_tabs(base, anchor, rounds)
-        client = DashClient(base)
-        client.open_link("")
-        result["soak1"] = soak(client, master, dataset, anchor, 0, soak_n, limit_s=soak_limit_s)
+        result["soak1"] = soak_both_workers(
+            base, master, dataset, anchor, 0, soak_n, limit_s=soak_limit_s
+        )
         result["pss_soak1"] = pss_mb(master)
-        result["soak2"] = soak(
-            client, master, dataset, anchor, soak_n, soak_n, limit_s=soak_limit_s
+        result["soak2"] = soak_both_workers(
+            base, master, dataset, anchor, soak_n, soak_n, limit_s=soak_limit_s
         )
         result["pss_soak2"] = pss_mb(master)
         result["restart"] = measure_restart(base, master)
@@ -360,7 +395,8 @@ def print_results(n: int, compute: dict | None, res: dict | None) -> None:
     print(
         f"  soak growth {growth:+.1%} (flat < 5%); soak peaks {res['soak1']['peak_total']:.0f} / "
         f"{res['soak2']['peak_total']:.0f} MB; {res['soak1']['seconds']:.0f} + "
-        f"{res['soak2']['seconds']:.0f} s"
+        f"{res['soak2']['seconds']:.0f} s; worker CPU seconds (both busy?) "
+        f"{res['soak1'].get('worker_cpu_s')} / {res['soak2'].get('worker_cpu_s')}"
     )
     print(f"mapped files written (or found) before start: {res['mapped_write_s']:.1f} s")
     restart = res["restart"]
