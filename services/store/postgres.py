@@ -205,10 +205,15 @@ class PostgresStore:
             with suppress(dbapi.Error):
                 conn.close()
 
-    def read(self, generation: int | None = None) -> Tables:
+    def read(self, generation: int | None = None, source: str = "auto") -> Tables:
         """The current generation (all tables from one snapshot) as Arrow tables.
 
-        One transaction exports its snapshot (``pg_export_snapshot``); :data:`READ_PARTS`
+        The fast path is the generation's columnar copy (``store_snapshots``: Arrow IPC
+        chunks written by the same transaction as the rows; :func:`_read_snapshot`); a
+        generation without one (written before migration 0003), an unreadable one, or
+        ``source="tables"`` reads the rows themselves:
+
+        one transaction exports its snapshot (``pg_export_snapshot``); :data:`READ_PARTS`
         run on parallel connections that import it (``SET TRANSACTION SNAPSHOT``), so every
         table comes from the same instant while the server and the Arrow decoding use more
         than one core. Tag lists and the per-session aggregates are joined in Arrow
@@ -232,6 +237,11 @@ class PostgresStore:
                         f"generation {generation} is no longer stored (current: {current})"
                     )
                 meta = dict(json.loads(head[1]), generation=current)
+                if source != "tables":
+                    loaded = _read_snapshot(cur, current)
+                    if loaded is not None:
+                        conn.commit()
+                        return _tables_from(loaded, meta)
                 with ThreadPoolExecutor(len(READ_PARTS), thread_name_prefix="pg-read") as pool:
                     parts = list(pool.map(lambda part: _read_part(self, head[2], part), READ_PARTS))
                 conn.commit()
@@ -240,21 +250,10 @@ class PostgresStore:
         results: dict[str, pa.Table] = {}
         for part in parts:
             results.update(part)
-        sessions = assemble_sessions(
+        results["sessions"] = assemble_sessions(
             results["sessions"], results["session_aggregates"], results["session_tags"]
         )
-        fetched = sessions.column("transcript_fetched_at").cast(pa.timestamp("ns", tz="UTC"))
-        sync_state = pa.Table.from_arrays(
-            [sessions.column("session_id"), fetched], schema=SYNC_STATE_SCHEMA
-        )
-        return Tables(
-            sessions=_table(sessions, SESSION_SCHEMA),
-            experiments=_table(results["experiments"], EXPERIMENT_SCHEMA),
-            experiment_versions=_table(results["experiment_versions"], VERSION_SCHEMA),
-            session_costs=_table(results["session_costs"], COST_SCHEMA),
-            meta=meta,
-            sync_state=sync_state,
-        )
+        return _tables_from(results, meta)
 
     def write(self, tables: Tables) -> int:
         """Merge ``tables`` into the database as the next generation (one transaction)."""
@@ -295,6 +294,17 @@ class PostgresStore:
                     d, c = merge_stage(cur, name, table.column_names, key, generation)
                     changed += c
                     deleted += d
+                # the columnar copy of exactly what :meth:`read` would assemble from the rows
+                cur.execute("DELETE FROM store_snapshots")
+                snapshot = {
+                    "sessions": assemble_sessions(base, aggregates, tags),
+                    "session_costs": costs.select(list(COST_SCHEMA.names)),
+                    "experiments": experiments,
+                    "experiment_versions": versions,
+                }
+                for part, table in snapshot.items():
+                    for rows in _snapshot_rows(generation, part, table):
+                        cur.adbc_ingest("store_snapshots", rows, mode="append")
                 meta = dict(tables.meta, generation=generation, written_at=time.time())
                 cur.execute(
                     "INSERT INTO store_generations "
@@ -354,6 +364,91 @@ READ_PARTS = (
     ("session_tags", "session_costs", "experiments", "experiment_versions"),
 )
 """The queries of one :meth:`PostgresStore.read`, grouped by connection (about equal work)."""
+
+
+SNAPSHOT_ROWS = 100_000
+"""Rows per ``store_snapshots`` chunk (about 20 MB of LZ4 Arrow IPC for sessions): the load
+holds one chunk's bytes at a time besides the tables."""
+SNAPSHOT_PARTS = ("sessions", "session_costs", "experiments", "experiment_versions")
+
+
+def _snapshot_rows(generation: int, part: str, table: pa.Table):
+    """``store_snapshots`` rows for one table, one small Arrow table per chunk."""
+    import pyarrow.ipc as ipc
+
+    options = ipc.IpcWriteOptions(compression="lz4")
+    starts = range(0, max(table.num_rows, 1), SNAPSHOT_ROWS)
+    for chunk, start in enumerate(starts):
+        sink = pa.BufferOutputStream()
+        with ipc.new_stream(sink, table.schema, options=options) as writer:
+            writer.write_table(table.slice(start, SNAPSHOT_ROWS))
+        yield pa.table(
+            {
+                "generation": pa.array([generation], pa.int64()),
+                "part": pa.array([part]),
+                "chunk": pa.array([chunk], pa.int32()),
+                "data": _one_binary(sink.getvalue()),
+            }
+        )
+
+
+def _one_binary(buffer: pa.Buffer) -> pa.Array:
+    """A one-value binary array over ``buffer`` (no copy into a Python ``bytes``)."""
+    offsets = pa.array([0, buffer.size], pa.int32()).buffers()[1]
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, buffer])
+
+
+def _read_snapshot(cur, generation: int) -> dict | None:
+    """The generation's tables from ``store_snapshots``, chunk by chunk; ``None`` when it has
+    no complete snapshot (then the rows are read)."""
+    import pyarrow.ipc as ipc
+
+    cur.execute(
+        "SELECT part, count(*) FROM store_snapshots "
+        f"WHERE generation = {int(generation)} GROUP BY part"
+    )
+    chunks = dict(cur.fetchall())
+    if set(chunks) != set(SNAPSHOT_PARTS):
+        return None
+    out = {}
+    try:
+        for part in SNAPSHOT_PARTS:
+            batches, schema = [], None
+            for chunk in range(int(chunks[part])):
+                cur.execute(
+                    "SELECT data FROM store_snapshots WHERE generation = "
+                    f"{int(generation)} AND part = {_literal(part)} AND chunk = {chunk}"
+                )
+                data = cur.fetch_arrow_table().column("data")[0].as_buffer()
+                stream = ipc.open_stream(data)
+                schema = stream.schema
+                batches.extend(stream.read_all().to_batches())
+                del data, stream
+            out[part] = pa.Table.from_batches(batches, schema=schema)
+    except (pa.ArrowException, IndexError, KeyError) as exc:
+        log.warning(
+            "store snapshot of generation %s unreadable (%s): reading the rows", generation, exc
+        )
+        return None
+    return out
+
+
+def _tables_from(parts: dict, meta: dict) -> Tables:
+    """:class:`Tables` from the parts of a read (rows or snapshot), in the store schemas."""
+    raw = parts["sessions"]
+    sessions = _table(raw, SESSION_SCHEMA)
+    fetched = raw.column("transcript_fetched_at").cast(pa.timestamp("ns", tz="UTC"))
+    sync_state = pa.Table.from_arrays(
+        [sessions.column("session_id"), fetched], schema=SYNC_STATE_SCHEMA
+    )
+    return Tables(
+        sessions=sessions,
+        experiments=_table(parts["experiments"], EXPERIMENT_SCHEMA),
+        experiment_versions=_table(parts["experiment_versions"], VERSION_SCHEMA),
+        session_costs=_table(parts["session_costs"], COST_SCHEMA),
+        meta=meta,
+        sync_state=sync_state,
+    )
 
 
 def _read_part(store: PostgresStore, snapshot: str, names: tuple[str, ...]) -> dict:

@@ -126,7 +126,7 @@ def test_a_sync_committed_during_a_parallel_read_is_not_mixed_in(store, world, m
 
     store.write(world)
     before = store.current_generation()
-    expected = _sorted(store.read().sessions)
+    expected = _sorted(store.read(source="tables").sessions)
     sessions = world.sessions
     other = pc.if_else(pa.scalar(True), pa.scalar("changed-meanwhile"), sessions.column("status"))
     changed = pg.Tables(
@@ -146,13 +146,52 @@ def test_a_sync_committed_during_a_parallel_read_is_not_mixed_in(store, world, m
         return real_part(owner, snapshot, names)
 
     monkeypatch.setattr(pg, "_read_part", part_after_a_write)
-    back = store.read()
+    back = store.read(source="tables")
     assert written == [before + 1] and store.current_generation() == before + 1
     assert back.meta["generation"] == before
     assert _sorted(back.sessions).equals(expected)
     monkeypatch.undo()
-    assert set(store.read().sessions.column("status").to_pylist()) == {"changed-meanwhile"}
+    for source in ("auto", "tables"):
+        statuses = store.read(source=source).sessions.column("status").to_pylist()
+        assert set(statuses) == {"changed-meanwhile"}
     store.write(world)
+
+
+def test_the_columnar_snapshot_equals_the_rows_and_only_the_current_one_is_kept(
+    store, world, caplog
+):
+    import psycopg
+
+    import services.store.postgres as pg
+
+    generation = store.write(world)
+    fast, rows = store.read(), store.read(source="tables")
+    assert fast.meta == rows.meta and fast.meta["generation"] == generation
+    assert _sorted(fast.sessions).equals(_sorted(rows.sessions))
+    assert _sorted(fast.sync_state).equals(_sorted(rows.sync_state))
+    for name, keys in (
+        ("experiments", ["experiment_id"]),
+        ("experiment_versions", ["experiment_id", "version_number"]),
+        ("session_costs", ["session_id", "model", "cost_usd"]),
+    ):
+        assert _sorted(getattr(fast, name), keys).equals(_sorted(getattr(rows, name), keys))
+    with psycopg.connect(store.url, autocommit=True) as conn:
+        kept = conn.execute("SELECT DISTINCT generation FROM store_snapshots").fetchall()
+        assert kept == [(generation,)]
+        chunks = conn.execute(
+            "SELECT count(*) FROM store_snapshots WHERE part = 'sessions'"
+        ).fetchone()[0]
+        assert chunks == -(-world.sessions.num_rows // pg.SNAPSHOT_ROWS)
+        # a damaged chunk: the rows are read instead, with a warning
+        conn.execute("UPDATE store_snapshots SET data = 'not arrow' WHERE part = 'sessions'")
+        with caplog.at_level("WARNING"):
+            damaged = store.read()
+        assert "unreadable" in caplog.text
+        assert _sorted(damaged.sessions).equals(_sorted(rows.sessions))
+        # a generation without a snapshot (written before migration 0003): the rows
+        conn.execute("DELETE FROM store_snapshots")
+        assert _sorted(store.read().sessions).equals(_sorted(rows.sessions))
+    store.write(world)  # a snapshot again for the tests after this one
 
 
 def test_assembled_tags_and_aggregates_follow_position_and_fill_gaps():
