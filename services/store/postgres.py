@@ -12,10 +12,13 @@ merged — rows that disappeared are deleted, new rows inserted and changed rows
 the ``store_generations`` row is inserted last, followed by ``NOTIFY``. Readers see either the
 whole sync or none of it (PostgreSQL MVCC); an error or a killed process rolls everything back.
 
+Each write also stores a columnar copy of the generation (``store_snapshots``: Arrow IPC, LZ4).
+
 **Reading** (:meth:`PostgresStore.read`) runs in one ``REPEATABLE READ`` read-only transaction,
-so the generation number and every table come from the same snapshot. The rows come back as
-Arrow columns (``COPY … TO STDOUT (FORMAT BINARY)`` inside the ADBC driver), with no Python
-objects per row.
+so the generation number and every table come from the same snapshot: the columnar copy when
+the generation has one, else the rows as Arrow columns (``COPY … TO STDOUT (FORMAT BINARY)``
+inside the ADBC driver, on parallel connections sharing the snapshot), with no Python objects
+per row.
 
 Only the current generation is kept; :meth:`read` of an older number raises :class:`StoreError`.
 """
