@@ -11,8 +11,9 @@ Per size, on the cached benchmark demo world (bench/data.py) and a fresh databas
    the same tables again ("no-change sync": every row compared, none written), and with 1% of
    the sessions changed;
 2. store load: what an instance with an empty disk does at start — ``PostgresStore.read``
-   (snapshot transaction, COPY BINARY into Arrow through ADBC) and ``Dataset.from_tables``;
-   median of 3;
+   (the generation's columnar copy, ``store_snapshots``) and ``Dataset.from_tables``; median
+   of 3; and for comparison the read of the rows themselves (``source="tables"``: parallel
+   COPY BINARY into Arrow through ADBC), median of 3;
 3. (``--instances N``, first size only) time from a sync's commit to every instance serving it:
    N ``gunicorn wsgi:server`` processes with empty DATA_DIRs on the database; a new generation
    is written and each instance's ``/health`` is polled every 50 ms until it reports it;
@@ -127,6 +128,8 @@ def bench_size(n: int, instances: int, replicate_from: int | None = None) -> dic
             builds.append(took)
             del loaded
         out["load_read_s"] = statistics.median(reads)
+        rows = [_timed(lambda: store.read(source="tables"))[1] for _ in range(3)]
+        out["load_rows_read_s"] = statistics.median(rows)
         out["load_dataset_s"] = statistics.median(builds)
         out["load_total_s"] = statistics.median(r + b for r, b in zip(reads, builds, strict=True))
         if instances:
