@@ -57,7 +57,7 @@ from services.store.parquet import StoreError
 from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_COLUMNS
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
-from services.sync.checkpoint import Checkpoints, FileCheckpoints, team_id
+from services.sync.checkpoint import Checkpoints, open_checkpoints, team_id
 from services.sync.client import ClientPolicy, NotFound, OCSClient, OCSError
 from services.sync.records import (
     UNREPORTED,
@@ -1075,11 +1075,12 @@ def run_sync(
     previous store generation stays current and the shared status records the outcome.
     ``policy``/``sleep`` tune the HTTP client (tests make waits instant); ``clock`` is the wall
     clock in seconds (tests move it forward to check the re-check bound); ``checkpoints``
-    defaults to files in ``settings.sync_dir``.
+    defaults to :func:`~services.sync.checkpoint.open_checkpoints` (PostgreSQL tables with
+    ``DATABASE_URL``, else files in ``settings.sync_dir``).
     """
     if not settings.ocs_api_keys:
         raise SyncError("no OCS API key configured (set OCS_API_KEY or OCS_API_KEYS)")
-    checkpoints = checkpoints or FileCheckpoints(settings.sync_dir)
+    checkpoints = checkpoints or open_checkpoints(settings)
     with sync_status.sync_lock(settings) as lock:
         started = time.time()
         reporter = _Reporter(settings, lock, progress)
@@ -1120,8 +1121,7 @@ def run_sync(
             reporter.finish("error", last_error=text, message=text)
             raise
         finally:
-            if isinstance(checkpoints, FileCheckpoints):
-                checkpoints.close()
+            checkpoints.close()
         failures = [{"team": label, "error": why} for label, why in summary.failed.items()]
         reporter.finish(
             "partial" if summary.partial else "ok",
