@@ -24,8 +24,11 @@ codes, resume) is docs/sync.md; this is how it is done. Per team:
    once a day, and on full syncs.
 
 **Nothing lost.** Every page and transcript is appended to the team's journal
-(:mod:`services.sync.checkpoint`, beside the store) as it arrives; an interrupted run (error,
-cancel, kill -9, dyno restart) is resumed by the next one without fetching them again. A team
+(:mod:`services.sync.checkpoint`, beside the store: files, or PostgreSQL with ``DATABASE_URL``)
+as it arrives; an interrupted run (error, cancel, kill -9, dyno restart) is resumed by the next
+one without fetching them again. The resumed run first re-lists the newest sessions until it
+reaches ones the journal has (:meth:`_TeamRun.relist_head`), so sessions created during the
+interruption land in that run, not one sync later. A team
 that fails (rejected key, unreachable, broken answers) keeps its previous data while the other
 teams' new data lands; the CLI then exits :data:`EXIT_PARTIAL`. The next store generation is
 written with :meth:`services.store.parquet.Store.write` only when complete, and only when

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from services.settings import load_settings
@@ -159,6 +160,11 @@ def test_cli_full_sync_killed_on_one_dyno_resumes_on_another_with_an_empty_disk(
         journalled = {e["sid"] for e in events if e["kind"] == "tx"}
         assert pages == pages_1 and half - 4 <= len(journalled) < len(first_ids)
         assert checkpoints.read_journal(team_id(fake.base_url, fake.keys[1])) is None
+        with psycopg.connect(database_url) as conn:
+            written = conn.execute(
+                "SELECT string_agg(team || event::text, '') FROM sync_journal"
+            ).fetchone()[0]
+        assert written and not any(key in written for key in fake.keys)  # keys never stored
         first_served = len(fake.log)
 
         added = fake.add_sessions(team_1, 3)  # created in OCS while no sync ran

@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pyarrow.compute as pc
 import pytest
 
 from services.store.parquet import Store
@@ -149,6 +150,8 @@ def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_server
         with pytest.raises(SyncCancelled):
             sync(settings, full=True, should_cancel=should_cancel, policy=policy)
         events = journal_events(settings)
+        written = "".join(path.read_text() for path in settings.sync_dir.iterdir())
+        assert not any(key in written for key in fake.keys)  # teams are hashes, keys never kept
         pages = sum(1 for e in events if e["kind"] == "page")
         journalled = {e["sid"] for e in events if e["kind"] == "tx"}
         assert pages == (2 if stop == "listing" else pages_1)
@@ -158,6 +161,11 @@ def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_server
         added = fake.add_sessions(TEAMS[0], size + 15)  # two head pages of new sessions
         added_2 = fake.add_sessions(TEAMS[1], 3)  # a team the first run had not reached
         fake.delete_session(team_1[0])  # the newest session listed before the interruption
+        changed = team_1[1]  # a status change moves updated_at: its transcript is fetched again
+        fake.set_status(
+            changed, "active" if fake.session(changed)["status"] != "active" else "complete"
+        )
+        fake.set_tags(team_1[2], ["retagged"])  # tags only: the row changes, updated_at does not
         fake.reset_log()
         progress = []
         summary = sync(settings, full=True, policy=policy, progress=progress.append)
@@ -166,7 +174,7 @@ def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_server
 
         fresh = settings_for(fake, tmp_path / "fresh")
         sync(fresh, full=True, policy=policy)
-    assert summary.transcripts_resumed == len(journalled - {team_1[0]})
+    assert summary.transcripts_resumed == len(journalled - {team_1[0], changed})
     assert summary.sessions_total == len(server)
     # exactly the server's data: what a fresh full sync stores now
     stored = Store(settings.store_dir).read()
@@ -177,7 +185,13 @@ def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_server
     # nothing in the journal is fetched again
     details = details_requested_from(second)
     assert len(details) == len(set(details))
-    assert set(details) == server - journalled
+    assert set(details) == (server - journalled) | {changed}
+    assert (
+        "retagged"
+        in stored.sessions.filter(pc.equal(stored.sessions["session_id"], team_1[2]))
+        .column("tags")
+        .to_pylist()[0]
+    )
     links = [e["next"] for e in events if e["kind"] == "page"]  # a page's link to the next
     journalled_pages = {link.split("?", 1)[1] for link in links[:-1]}  # pages 2 … last
     lists = [e for e in second if e["path"] == "/api/sessions/"]
@@ -191,7 +205,7 @@ def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_server
     assert len(second) == len(lists) + len(details) + experiments
     assert len(first_log) + len(second) < len(server) + 2 * (pages_1 + other_pages) + 20
     if journalled:
-        text = f"resuming: {len(journalled - {team_1[0]}):,} of "
+        text = f"resuming: {len(journalled - {team_1[0], changed}):,} of "
         assert any(text in p["message"] for p in progress if p.get("running")), text
     assert not list(settings.sync_dir.glob("journal-*"))
 
