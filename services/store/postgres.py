@@ -91,6 +91,11 @@ def _with_timeout(url: str) -> str:
     return url + ("&" if "?" in url else "?") + f"connect_timeout={CONNECT_TIMEOUT}"
 
 
+def connection_url(url: str) -> str:
+    """``DATABASE_URL`` as libpq wants it, with a connect timeout unless it names one."""
+    return _with_timeout(libpq_uri(url))
+
+
 def _table(result: pa.Table, schema: pa.Schema) -> pa.Table:
     """Cast a query result (ADBC types, field metadata) to the store schema."""
     arrays = [result.column(field.name).cast(field.type) for field in schema]
@@ -103,7 +108,7 @@ class PostgresStore:
     kind = "postgres"
 
     def __init__(self, url: str):
-        self.url = _with_timeout(libpq_uri(url))
+        self.url = connection_url(url)
         self._conn = None
         self._conn_pid = None
         self._conn_lock = threading.Lock()

@@ -13,10 +13,14 @@ key itself is never written anywhere):
   the walk over older list pages continues), when each session's transcript was last checked
   and when the experiments list was last read (see :mod:`services.sync.engine`).
 
-:class:`Checkpoints` is the interface; :class:`FileCheckpoints` keeps both in ``DATA_DIR/sync``
-(JSON lines appended and flushed per event, so a killed process loses at most the line being
-written, which replay ignores). A database-backed implementation (the hosted deployment's
-Postgres store) implements the same six methods.
+:class:`Checkpoints` is the interface; :func:`open_checkpoints` picks the implementation the way
+:func:`services.store.backend.open_store` picks the store:
+
+* :class:`FileCheckpoints` keeps both in ``DATA_DIR/sync`` (JSON lines appended and flushed per
+  event, so a killed process loses at most the line being written, which replay ignores);
+* :class:`PostgresCheckpoints` (with ``DATABASE_URL``) keeps them in the tables ``sync_journal``
+  and ``sync_state`` beside the store (``migrations/0002_sync_checkpoints.sql``), one committed
+  insert per event, so a restarted dyno with an empty disk resumes where the killed one stopped.
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from services.store.parquet import StoreError
+from services.store.postgres import connection_url, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,16 @@ class Checkpoints(ABC):
     @abstractmethod
     def save_state(self, team: str, state: dict) -> None:
         """Replace the team's re-check state."""
+
+    def close(self) -> None:  # noqa: B027 - optional: most implementations hold nothing open
+        """Release open files or connections (reopened on the next use)."""
+
+
+def open_checkpoints(settings) -> Checkpoints:
+    """Checkpoints beside the store: in PostgreSQL with ``DATABASE_URL``, else in files."""
+    if settings.database_url:
+        return PostgresCheckpoints(settings.database_url)
+    return FileCheckpoints(settings.sync_dir)
 
 
 class FileCheckpoints(Checkpoints):
@@ -150,3 +168,99 @@ class FileCheckpoints(Checkpoints):
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
         tmp.write_text(json.dumps(state, separators=(",", ":")))
         os.replace(tmp, path)
+
+
+class PostgresCheckpoints(Checkpoints):
+    """Journals and states in PostgreSQL (``DATABASE_URL``), beside the store's tables.
+
+    ``sync_journal(team, seq, event jsonb)``: one row per event, ``seq`` keeps their order; every
+    insert is committed before :meth:`append` returns, so a process killed at any moment leaves a
+    journal that ends with the last event it completed. ``sync_state(team, state jsonb,
+    updated_at)``: one row per team. One connection per process (reopened after a fork or an
+    error); a database error raises :class:`~services.store.parquet.StoreError` with one line
+    that never names the URL or password.
+    """
+
+    def __init__(self, url: str):
+        self.url = connection_url(url)
+        self._lock = threading.Lock()
+        self._conn = None
+        self._conn_pid: int | None = None
+
+    @contextmanager
+    def _connection(self):
+        import psycopg
+
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed or self._conn_pid != os.getpid():
+                    self._conn = psycopg.connect(self.url, autocommit=True)
+                    self._conn_pid = os.getpid()
+                yield self._conn
+            except psycopg.errors.UndefinedTable as exc:
+                raise StoreError(
+                    "the database has no sync checkpoint tables yet: run "
+                    "`python -m services.store migrate`"
+                ) from exc
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    with suppress(Exception):
+                        self._conn.close()
+                self._conn = None
+                raise StoreError(
+                    f"sync checkpoints: the database is unreachable ({describe_error(exc)})"
+                ) from exc
+
+    @staticmethod
+    def _json(value: dict) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    def read_journal(self, team: str) -> tuple[dict, list[dict]] | None:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT event FROM sync_journal WHERE team = %s ORDER BY seq", (team,)
+            ).fetchall()
+        events = [row[0] for row in rows if isinstance(row[0], dict)]
+        if not events or events[0].get("kind") != "header":
+            return None
+        return events[0], events[1:]
+
+    def start_journal(self, team: str, header: dict) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM sync_journal WHERE team = %s", (team,))
+            conn.execute(
+                "INSERT INTO sync_journal (team, event) VALUES (%s, %s::jsonb)",
+                (team, self._json({"kind": "header", **header})),
+            )
+
+    def append(self, team: str, event: dict) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO sync_journal (team, event) VALUES (%s, %s::jsonb)",
+                (team, self._json(event)),
+            )
+
+    def clear_journal(self, team: str) -> None:
+        with self._connection() as conn:
+            conn.execute("DELETE FROM sync_journal WHERE team = %s", (team,))
+
+    def load_state(self, team: str) -> dict:
+        with self._connection() as conn:
+            row = conn.execute("SELECT state FROM sync_state WHERE team = %s", (team,)).fetchone()
+        state = row[0] if row else None
+        return state if isinstance(state, dict) else {}
+
+    def save_state(self, team: str, state: dict) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO sync_state (team, state, updated_at) VALUES (%s, %s::jsonb, now()) "
+                "ON CONFLICT (team) DO UPDATE SET state = EXCLUDED.state, updated_at = now()",
+                (team, self._json(state)),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with suppress(Exception):
+                    self._conn.close()
+                self._conn = None

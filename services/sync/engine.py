@@ -24,8 +24,11 @@ codes, resume) is docs/sync.md; this is how it is done. Per team:
    once a day, and on full syncs.
 
 **Nothing lost.** Every page and transcript is appended to the team's journal
-(:mod:`services.sync.checkpoint`, beside the store) as it arrives; an interrupted run (error,
-cancel, kill -9, dyno restart) is resumed by the next one without fetching them again. A team
+(:mod:`services.sync.checkpoint`, beside the store: files, or PostgreSQL with ``DATABASE_URL``)
+as it arrives; an interrupted run (error, cancel, kill -9, dyno restart) is resumed by the next
+one without fetching them again. The resumed run first re-lists the newest sessions until it
+reaches ones the journal has (:meth:`_TeamRun.relist_head`), so sessions created during the
+interruption land in that run, not one sync later. A team
 that fails (rejected key, unreachable, broken answers) keeps its previous data while the other
 teams' new data lands; the CLI then exits :data:`EXIT_PARTIAL`. The next store generation is
 written with :meth:`services.store.parquet.Store.write` only when complete, and only when
@@ -57,7 +60,7 @@ from services.store.parquet import StoreError
 from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_COLUMNS
 from services.store.tables import Tables, build_tables
 from services.sync import status as sync_status
-from services.sync.checkpoint import Checkpoints, FileCheckpoints, team_id
+from services.sync.checkpoint import Checkpoints, open_checkpoints, team_id
 from services.sync.client import ClientPolicy, NotFound, OCSClient, OCSError
 from services.sync.records import (
     UNREPORTED,
@@ -444,6 +447,13 @@ class _Sync:
         return list(experiments.values()), [v for vs in versions.values() for v in vs], skipped
 
 
+@dataclass
+class _Slice:
+    """Part of a list page's results, for :meth:`_TeamRun._parse_page`."""
+
+    results: list
+
+
 def _share(count: int, elapsed_ns: int, period_ns: int) -> int:
     """How many of ``count`` items one sync re-checks after ``elapsed_ns`` (rotation share)."""
     if count <= 0:
@@ -525,6 +535,9 @@ class _TeamRun:
                 self.skipped += int(event.get("skipped") or 0)
             elif kind == "head_done":
                 self.head_done, self.head_complete = True, bool(event.get("complete"))
+            elif kind == "relist":
+                self._take_relist(event["rows"], event.get("embedded") or {}, event["removed"])
+                self.skipped += int(event.get("skipped") or 0)
             elif kind == "tx":
                 sid = event["sid"]
                 self.transcripts[sid] = event["summary"]
@@ -623,6 +636,99 @@ class _TeamRun:
             return False  # still among new sessions
         window = newest - self.settings.sync_overlap_days * NS_PER_DAY
         return self.head_oldest < window or self.head_pages >= HEAD_PAGES
+
+    def _take_relist(self, rows: list[dict], embedded: dict, removed: list[str]) -> None:
+        """Apply a re-listed head (see :meth:`relist_head`) to what the journal holds."""
+        for row in rows:
+            sid = row["session_id"]
+            before = self.listed.get(sid)
+            if (
+                before is not None
+                and sid in self.journal_tx
+                and (before["updated_at"], before["status"]) != (row["updated_at"], row["status"])
+            ):
+                self.journal_tx.discard(sid)  # changed since its transcript was fetched
+            self.listed[sid] = row
+        for exp_id, record in embedded.items():
+            self.embedded.setdefault(exp_id, record)
+        for sid in removed:  # deleted in OCS since the interrupted run listed it
+            self.listed.pop(sid, None)
+            self.journal_tx.discard(sid)
+            self.gone.add(sid)
+
+    def relist_head(self) -> None:
+        """A resumed run: list the newest sessions again until it reaches sessions it has.
+
+        The journal's pages were listed before the interruption; sessions created since then are
+        newer than all of them, so they are only on the head pages (usually the first). Those
+        pages are re-listed until one holds a session the journal already has (or one at least
+        as old as the newest of them); the journal's ``next`` link then continues as before.
+        Inside the re-listed range the listing is authoritative: changed tags and status land
+        (a changed session's transcript is fetched again), sessions no longer listed are gone.
+        """
+        if not self.head_pages:
+            return  # nothing listed yet: the head listing starts at the top anyway
+        self.rep.update(force=True, phase="sessions", sessions_done=len(self.listed))
+        known = set(self.listed)
+        newest = max((row["created_at"] for row in self.listed.values()), default=None)
+        rows: list[dict] = []
+        embedded: dict = {}
+        skipped = new_skipped = pages = 0
+        complete = False
+        for page in self.client.iter_pages("/sessions/", {"ordering": "-created_at"}):
+            self.sync.check_cancel()
+            pages += 1
+            if page.count is not None:
+                self.rep.update(sessions_total=page.count)
+            # malformed records are counted once: those above the first known session are new
+            cut = next(
+                (
+                    i
+                    for i, item in enumerate(page.results)
+                    if isinstance(item, dict) and item.get("id") in known
+                ),
+                len(page.results),
+            )
+            fresh = self._parse_page(_Slice(page.results[:cut]))
+            seen = self._parse_page(_Slice(page.results[cut:]))
+            new_skipped += fresh[2]
+            skipped += fresh[2] + seen[2]
+            page_rows = fresh[0] + seen[0]
+            rows.extend(page_rows)
+            embedded = {**fresh[1], **seen[1], **embedded}
+            if page.next is None or not page.results:
+                complete = True
+                break
+            if fresh[3] or seen[3] or cut < len(page.results):
+                break
+            if newest is not None and any(row["created_at"] <= newest for row in page_rows):
+                break
+        removed: list[str] = []
+        if not skipped:  # a record that could not be read may be any session: remove none
+            listed = {row["session_id"] for row in rows}
+            oldest = min((row["created_at"] for row in rows), default=None)
+            removed = sorted(
+                sid
+                for sid, row in self.listed.items()
+                if sid not in listed
+                and (complete or (oldest is not None and row["created_at"] > oldest))
+            )
+        self._take_relist(rows, embedded, removed)
+        self.skipped += new_skipped
+        self._journal(
+            kind="relist", rows=rows, embedded=embedded, removed=removed, skipped=new_skipped
+        )
+        if complete and not self.head_done:  # the re-list reached the end: nothing left to list
+            self.head_done = self.head_complete = True
+            self._journal(kind="head_done", complete=True)
+        log.info(
+            "resumed %s: re-listed %s head page(s), %s new sessions, %s removed",
+            self.client.label,
+            pages,
+            sum(1 for row in rows if row["session_id"] not in known),
+            len(removed),
+        )
+        self.rep.update(force=True, sessions_done=len(self.listed))
 
     def list_head(self) -> None:
         if self.head_done:
@@ -841,6 +947,7 @@ class _TeamRun:
         )
         self.sync.check_cancel()
         self._resume()
+        self.relist_head()
         self.list_head()
         if self.team is None:  # a team without sessions: ask who the key belongs to
             self.team = client.probe()
@@ -971,11 +1078,12 @@ def run_sync(
     previous store generation stays current and the shared status records the outcome.
     ``policy``/``sleep`` tune the HTTP client (tests make waits instant); ``clock`` is the wall
     clock in seconds (tests move it forward to check the re-check bound); ``checkpoints``
-    defaults to files in ``settings.sync_dir``.
+    defaults to :func:`~services.sync.checkpoint.open_checkpoints` (PostgreSQL tables with
+    ``DATABASE_URL``, else files in ``settings.sync_dir``).
     """
     if not settings.ocs_api_keys:
         raise SyncError("no OCS API key configured (set OCS_API_KEY or OCS_API_KEYS)")
-    checkpoints = checkpoints or FileCheckpoints(settings.sync_dir)
+    checkpoints = checkpoints or open_checkpoints(settings)
     with sync_status.sync_lock(settings) as lock:
         started = time.time()
         reporter = _Reporter(settings, lock, progress)
@@ -1016,8 +1124,7 @@ def run_sync(
             reporter.finish("error", last_error=text, message=text)
             raise
         finally:
-            if isinstance(checkpoints, FileCheckpoints):
-                checkpoints.close()
+            checkpoints.close()
         failures = [{"team": label, "error": why} for label, why in summary.failed.items()]
         reporter.finish(
             "partial" if summary.partial else "ok",

@@ -13,8 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import pyarrow.compute as pc
 import pytest
 
 from services.store.parquet import Store
@@ -96,9 +98,10 @@ def test_cancelled_first_sync_resumes_without_fetching_again(tmp_path):
     assert resumed >= 30  # (answers still in flight at the cancel are not journalled)
     journalled = first_details - set(details_requested_from(second))
     assert len(journalled) >= resumed
-    # team 1: no list page, its remaining transcripts and the experiments list;
-    # teams 2 and 3: one page, their transcripts, the experiments list
-    assert len(second) == (n - resumed) + 1 + 2 * 2
+    # team 1: its head page listed again (sessions created meanwhile), its remaining transcripts
+    # and the experiments list; teams 2 and 3: one page, their transcripts, the experiments list
+    assert len(second) == (n - resumed) + 2 + 2 * 2
+    assert not any("cursor=" in e["query"] for e in second)  # no journalled page again
     team_1 = sum(1 for s in demo.generate(n, 11, TODAY).sessions if s["team"]["slug"] == TEAMS[0])
     text = f"resuming: {resumed:,} of {team_1:,} transcripts already fetched"
     assert any(text in p["message"] for p in progress if p.get("running")), text
@@ -112,6 +115,99 @@ def test_cancelled_first_sync_resumes_without_fetching_again(tmp_path):
 
 def details_requested_from(log: list[dict]) -> list[str]:
     return [e["path"].split("/")[3] for e in log if e["path"].count("/") == 4]
+
+
+def journal_events(settings) -> list[dict]:
+    checkpoints = FileCheckpoints(settings.sync_dir)
+    events = []
+    for path in settings.sync_dir.glob("journal-*.jsonl"):
+        found = checkpoints.read_journal(path.stem.removeprefix("journal-"))
+        events.extend(found[1] if found else [])
+    return events
+
+
+@pytest.mark.parametrize("stop", ["listing", "transcripts"])
+def test_resumed_full_sync_lists_the_head_again_and_ends_with_exactly_the_servers_data(
+    tmp_path, stop
+):
+    """A --full sync interrupted half-way (during team 1's listing, or its transcripts); then
+    sessions are created and one deleted in OCS. The resumed run re-lists the head pages until
+    it reaches sessions it has, continues the journal, and stores exactly the server's data;
+    list pages and transcripts in the journal are not fetched again."""
+    size = 40
+    policy = replace(FAST, page_size=size)
+    with FakeOCS.from_demo(n_sessions=600, seed=11, anchor=TODAY) as fake:
+        team_1 = fake.session_ids(TEAMS[0])
+        pages_1 = -(-len(team_1) // size)
+        assert pages_1 >= 4
+        settings = settings_for(fake, tmp_path / "resumed")
+
+        def should_cancel() -> bool:
+            if stop == "listing":
+                return fake.requests_for("/api/sessions/") >= 3  # page 3 not journalled
+            return len(details_requested(fake)) >= 30
+
+        with pytest.raises(SyncCancelled):
+            sync(settings, full=True, should_cancel=should_cancel, policy=policy)
+        events = journal_events(settings)
+        written = "".join(path.read_text() for path in settings.sync_dir.iterdir())
+        assert not any(key in written for key in fake.keys)  # teams are hashes, keys never kept
+        pages = sum(1 for e in events if e["kind"] == "page")
+        journalled = {e["sid"] for e in events if e["kind"] == "tx"}
+        assert pages == (2 if stop == "listing" else pages_1)
+        assert len(journalled) >= (0 if stop == "listing" else 20)
+        first_log = list(fake.log)
+
+        added = fake.add_sessions(TEAMS[0], size + 15)  # two head pages of new sessions
+        added_2 = fake.add_sessions(TEAMS[1], 3)  # a team the first run had not reached
+        fake.delete_session(team_1[0])  # the newest session listed before the interruption
+        changed = team_1[1]  # a status change moves updated_at: its transcript is fetched again
+        fake.set_status(
+            changed, "active" if fake.session(changed)["status"] != "active" else "complete"
+        )
+        fake.set_tags(team_1[2], ["retagged"])  # tags only: the row changes, updated_at does not
+        fake.reset_log()
+        progress = []
+        summary = sync(settings, full=True, policy=policy, progress=progress.append)
+        second = list(fake.log)
+        server = set(fake.session_ids())
+
+        fresh = settings_for(fake, tmp_path / "fresh")
+        sync(fresh, full=True, policy=policy)
+    assert summary.transcripts_resumed == len(journalled - {team_1[0], changed})
+    assert summary.sessions_total == len(server)
+    # exactly the server's data: what a fresh full sync stores now
+    stored = Store(settings.store_dir).read()
+    assert set(stored.sessions.column("session_id").to_pylist()) == server
+    assert set(added) | set(added_2) <= server and team_1[0] not in server
+    assert comparable(stored) == comparable(Store(fresh.store_dir).read())
+
+    # nothing in the journal is fetched again
+    details = details_requested_from(second)
+    assert len(details) == len(set(details))
+    assert set(details) == (server - journalled) | {changed}
+    assert (
+        "retagged"
+        in stored.sessions.filter(pc.equal(stored.sessions["session_id"], team_1[2]))
+        .column("tags")
+        .to_pylist()[0]
+    )
+    links = [e["next"] for e in events if e["kind"] == "page"]  # a page's link to the next
+    journalled_pages = {link.split("?", 1)[1] for link in links[:-1]}  # pages 2 … last
+    lists = [e for e in second if e["path"] == "/api/sessions/"]
+    assert len(journalled_pages) == pages - 1
+    assert not {e["query"] for e in lists} & journalled_pages
+    other_pages = sum(-(-len(fake.session_ids(t)) // size) for t in TEAMS[1:])
+    # team 1: 2 head pages re-listed (55 new sessions), then the pages the journal lacks
+    assert len(lists) == 2 + (pages_1 - pages) + other_pages
+    experiments = sum(1 for e in second if e["path"] == "/api/experiments/")
+    assert experiments == 3
+    assert len(second) == len(lists) + len(details) + experiments
+    assert len(first_log) + len(second) < len(server) + 2 * (pages_1 + other_pages) + 20
+    if journalled:
+        text = f"resuming: {len(journalled - {team_1[0], changed}):,} of "
+        assert any(text in p["message"] for p in progress if p.get("running")), text
+    assert not list(settings.sync_dir.glob("journal-*"))
 
 
 def test_killed_sync_resumes_and_the_second_run_fetches_only_the_rest(tmp_path):
@@ -162,7 +258,8 @@ def test_killed_sync_resumes_and_the_second_run_fetches_only_the_rest(tmp_path):
     assert not done & set(details_requested_from(second))  # nothing fetched twice
     list_pages = sum(1 for e in second if e["path"] == "/api/sessions/")
     exp_pages = sum(1 for e in second if e["path"] == "/api/experiments/")
-    assert list_pages == 3 - pages and exp_pages == 3 - experiments
+    # one page per team: the journalled ones are only re-listed as the head (new sessions)
+    assert pages >= 1 and list_pages == 3 and exp_pages == 3 - experiments
     assert len(second) == (n - len(done)) + list_pages + exp_pages
     assert first_requests + len(second) < n + 2 * 3 + 10  # not much more than one sync's worth
     assert Store(tmp_path / "store").read().sessions.num_rows == n
