@@ -47,6 +47,7 @@ def naive_frame(tables: Tables) -> pd.DataFrame:
     """The sessions table as one plain pandas frame (store order, not sorted by time)."""
     frame = tables.sessions.select(COLUMNS).to_pandas()
     frame["tags"] = [tuple(t) if t is not None else () for t in frame["tags"]]
+    frame.attrs["synced_at"] = tables.meta.get("synced_at")
     return frame
 
 
@@ -115,6 +116,11 @@ def overview_numbers(frame: pd.DataFrame, state: FilterState, today: date, categ
     prev_window = previous_window(start, end)
     before = None
     if prev_window is not None:
+        # like for like: the previous window is cut where the data ends in the current one
+        newest = int(frame["created_at"].astype("int64").max()) + 1
+        synced = frame.attrs.get("synced_at")
+        as_of = max(newest, int(synced * 10**9)) if synced is not None else newest
+        prev_window = (prev_window[0], min(end, max(start, as_of)) - (end - start))
         before = _kpis(frame[_mask(frame, state, *prev_window)], categories)
 
     created_ns = frame["created_at"].astype("int64")

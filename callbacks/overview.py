@@ -41,7 +41,7 @@ def render_overview(state_data: dict | None, dark: bool, dataset=None) -> list:
         kpi_cards(view.kpis),
         *[figs[name] for name in OVERVIEW_FIGURES],
         annotation_table(view.annotations),
-        time_subtitle(view.scope),
+        time_subtitle(view.scope, view.over_time, view.releases),
         annotated_line(view.annotated, view.scope.n),
         view.description,
     ]

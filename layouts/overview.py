@@ -256,9 +256,20 @@ def annotation_table(frame) -> html.Div:
     )
 
 
-def time_subtitle(scope) -> str:
-    """Under "Sessions over time": the bucket and the viewer's time zone."""
-    return f"Sessions started per {scope.granularity} ({scope.tz})"
+def time_subtitle(scope, over_time=None, releases=None) -> str:
+    """Under "Sessions over time": the bucket and the viewer's time zone, whether partial
+    buckets are hatched, and how many release markers are shown."""
+    text = f"Sessions started per {scope.granularity} ({scope.tz})"
+    if over_time is not None and "complete" in over_time and not over_time["complete"].all():
+        text += f" · hatched: partial {scope.granularity}s (hover for the days covered)"
+    if releases is not None and releases.total_releases:
+        shown = releases.total_releases - releases.hidden_releases
+        text += (
+            f" · ▼ releases: the latest {shown} of {releases.total_releases}"
+            if releases.hidden_releases
+            else f" · ▼ {releases.total_releases} release{'s' if releases.total_releases > 1 else ''}"
+        )
+    return text
 
 
 def annotated_line(annotated: int, n: int) -> str:

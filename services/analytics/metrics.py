@@ -19,12 +19,14 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from services.analytics.filters import local_days
+from services.analytics import query
+from services.analytics.filters import day_start_ns, local_days
 from services.analytics.query import Selection
 from services.store.dataset import ROW_COLUMNS
 
@@ -306,8 +308,16 @@ KPI_HELP = {
 }
 
 
+COMPARISON_HELP = (
+    "Change: against the same span of the previous period, cut at the same point — while "
+    "the data reaches into today, today so far is compared with the same hours one period "
+    "earlier."
+)
+
+
 def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
-    """The five headline cards, each with the change against the previous period."""
+    """The headline cards, each with the change against the previous period
+    (:func:`services.analytics.query.previous_cut`: like for like, also mid-day)."""
 
     def values(s: Selection) -> dict[str, float]:
         n = session_count(s)
@@ -340,7 +350,8 @@ def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
             )
         else:
             delta = change(now[key], previous)
-        result.append(Kpi(key, label, now[key], previous, delta, kind, KPI_HELP[key]))
+        help_text = f"{KPI_HELP[key]} {COMPARISON_HELP}"
+        result.append(Kpi(key, label, now[key], previous, delta, kind, help_text))
     return result
 
 
@@ -370,6 +381,93 @@ def window_days(sel: Selection) -> tuple[int, int] | None:
         return None
     first, last = local_days(np.array([start, end - 1]), sel.state.tz)
     return int(first), int(last)
+
+
+BUCKET_DAYS = {"day": 1, "week": 7}
+"""Calendar days in a bucket (a month's length depends on the month)."""
+SPAN_COLUMNS = ["bucket", "days", "bucket_days", "complete", "note"]
+
+
+def _local_clock(ns: int, tz: str) -> str:
+    """``HH:MM`` of epoch ns in ``tz``."""
+    moment = pd.Timestamp(ns, unit="ns", tz="UTC")
+    return (moment if tz == "UTC" else moment.tz_convert(tz)).strftime("%H:%M")
+
+
+def bucket_spans(sel: Selection) -> pd.DataFrame:
+    """Which buckets of the window are whole, so a partial one is never read as a drop.
+
+    A bucket (day, week or month in the state's time zone) is **complete** when every one of
+    its calendar days is inside the window and the data reaches the bucket's end
+    (:func:`services.analytics.query.data_as_of_ns`). The first and last weeks or months of a
+    window usually are not (a 90-day window starting on a Thursday holds 4 days of its first
+    week), and neither is the bucket holding today while today is still going on.
+
+    Columns: ``bucket`` (datetime64, as in :func:`sessions_over_time`), ``days`` (days of the
+    bucket inside the window with data, the day in progress included), ``bucket_days`` (1, 7 or
+    the month's length), ``complete`` (bool), ``note`` ("" or e.g. "partial week: 3 of 7
+    days", "partial day: data up to 14:05").
+    """
+    span = window_days(sel)
+    if span is None:
+        return pd.DataFrame({c: [] for c in SPAN_COLUMNS}).astype({"bucket": "datetime64[ns]"})
+    first_day, last_day = span
+    all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
+    buckets, day_to_bucket = np.unique(
+        bucket_labels(all_days, sel.granularity), return_inverse=True
+    )
+    tz = sel.state.tz
+    as_of = query.data_as_of_ns(sel.dataset)
+    covered = np.ones(all_days.size, dtype=bool)
+    in_progress = np.zeros(len(buckets), dtype=bool)
+    if as_of is not None:
+        last_data_day = int(local_days(np.array([as_of - 1]), tz)[0])
+        covered = all_days <= last_data_day
+        next_midnight = day_start_ns(date(1970, 1, 1) + timedelta(days=last_data_day + 1), tz)
+        if first_day <= last_data_day <= last_day and as_of < next_midnight:
+            in_progress[day_to_bucket[last_data_day - first_day]] = True
+    days = np.bincount(day_to_bucket[covered], minlength=len(buckets))
+    if sel.granularity == "month":
+        starts = buckets.astype("datetime64[M]")
+        bucket_days = (
+            (starts + 1).astype("datetime64[D]") - starts.astype("datetime64[D]")
+        ).astype(np.int64)
+    else:
+        bucket_days = np.full(len(buckets), BUCKET_DAYS.get(sel.granularity, 1), dtype=np.int64)
+    complete = (days == bucket_days) & ~in_progress
+    notes = []
+    for i in range(len(buckets)):
+        if complete[i]:
+            notes.append("")
+        elif sel.granularity == "day":
+            notes.append(
+                f"partial day: data up to {_local_clock(as_of, tz)}" if days[i] else "no data yet"
+            )
+        else:
+            note = f"partial {sel.granularity}: {days[i]} of {bucket_days[i]} days"
+            if in_progress[i]:
+                note += f", the last one up to {_local_clock(as_of, tz)}"
+            notes.append(note)
+    return pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(buckets),
+            "days": days.astype(np.int64),
+            "bucket_days": bucket_days,
+            "complete": complete,
+            "note": notes,
+        }
+    )
+
+
+def with_spans(frame: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (one row per bucket) with the ``days``, ``bucket_days``, ``complete`` and
+    ``note`` of :func:`bucket_spans` beside each bucket."""
+    if frame.empty or spans.empty:
+        out = frame.copy()
+        for column in SPAN_COLUMNS[1:]:
+            out[column] = pd.Series(dtype=spans[column].dtype if column in spans else object)
+        return out
+    return frame.merge(spans, on="bucket", how="left", validate="one_to_one")
 
 
 def sessions_over_time(sel: Selection) -> pd.DataFrame:

@@ -162,9 +162,46 @@ def select(
     return Selection(dataset, lo, hi, mask, start, end, granularity, state)
 
 
-def select_previous(dataset: Dataset, selection: Selection) -> Selection | None:
-    """The same filters over the previous window of equal length (None for unbounded windows)."""
+def data_as_of_ns(dataset: Dataset) -> int | None:
+    """The moment the data reaches: the later of the last sync (``meta["synced_at"]``) and just
+    after the newest session; None for an empty store without a sync time.
+
+    Sessions started after this moment cannot be in the store yet, so a window that ends later
+    (the "last N days" presets end at the next midnight) is only filled up to here.
+    """
+    moments = []
+    synced = dataset.meta.get("synced_at")
+    if isinstance(synced, int | float) and not isinstance(synced, bool) and synced == synced:
+        moments.append(int(synced * 10**9))
+    if dataset.n:
+        moments.append(int(dataset.data_end_ns) + 1)
+    return max(moments) if moments else None
+
+
+def previous_cut(selection: Selection) -> tuple[int, int] | None:
+    """The comparison window of ``selection``: like for like, so a period still in progress is
+    never compared with a whole one.
+
+    The current window ``[start, end)`` is filled only up to :func:`data_as_of_ns` (``as_of``);
+    the previous window is the same span one window length earlier, **cut at the same point**:
+    ``[start − L, min(end, as_of) − L)`` with ``L = end − start``. So "last 7 days" seen at
+    14:05 on its seventh day compares 6 days and 14 h 5 min with the 6 days and 14 h 5 min
+    a week earlier. A window that ended before the data's last moment compares whole windows.
+    None for unbounded windows (all time, open custom ranges).
+    """
     prev = previous_window(selection.start_ns, selection.end_ns)
+    if prev is None:
+        return None
+    start, end = selection.start_ns, selection.end_ns
+    as_of = data_as_of_ns(selection.dataset)
+    cut = end if as_of is None else min(end, max(start, as_of))
+    return prev[0], cut - (end - start)
+
+
+def select_previous(dataset: Dataset, selection: Selection) -> Selection | None:
+    """The same filters over the comparison window :func:`previous_cut` (None for unbounded
+    windows)."""
+    prev = previous_cut(selection)
     if prev is None:
         return None
     return select(dataset, selection.state, window_override=prev)

@@ -11,7 +11,7 @@ from datetime import date
 
 import pandas as pd
 
-from services.analytics import cost
+from services.analytics import cost, metrics
 from services.analytics.filters import FilterState
 from services.analytics.query import select
 from services.store.dataset import Dataset
@@ -57,7 +57,7 @@ def _compute(
         summary=summary,
         by_model=by_model,
         by_experiment=cost.cost_by_experiment(sel),
-        over_time=cost.cost_over_time(sel),
+        over_time=metrics.with_spans(cost.cost_over_time(sel), metrics.bucket_spans(sel)),
         budget=cost.monthly_budget(dataset, budget_usd, today, tz=state.tz),
         description=describe(state, dataset, sel.n),
     )

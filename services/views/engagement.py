@@ -11,7 +11,7 @@ from datetime import date
 
 import pandas as pd
 
-from services.analytics import anomalies, engagement
+from services.analytics import anomalies, engagement, metrics
 from services.analytics.filters import FilterState
 from services.analytics.query import select
 from services.store.dataset import Dataset
@@ -52,6 +52,7 @@ def engagement_view(
 def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> EngagementView:
     sel = select(dataset, state, today=today)
     cohorts = engagement.retention_cohorts(sel)
+    spans = metrics.bucket_spans(sel)
     return EngagementView(
         key=key,
         scope=scope_of(sel),
@@ -62,8 +63,8 @@ def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> E
         dropoff=engagement.turn_dropoff(sel),
         ratings=engagement.ratings(sel),
         lexicon=engagement.lexicon(sel),
-        lexicon_over_time=engagement.lexicon_over_time(sel),
-        participants=engagement.active_participants_over_time(sel),
+        lexicon_over_time=metrics.with_spans(engagement.lexicon_over_time(sel), spans),
+        participants=metrics.with_spans(engagement.active_participants_over_time(sel), spans),
         per_participant=engagement.sessions_per_participant(sel),
         cohorts=cohorts,
         week1=engagement.week1_retention(cohorts),

@@ -14,15 +14,17 @@ from datetime import date
 
 import pandas as pd
 
-from services.analytics import anomalies, metrics, quality
+from services.analytics import anomalies, metrics
 from services.analytics.filters import FilterState, Vocabulary
 from services.analytics.query import select, select_previous
+from services.analytics.releases import Releases, release_markers
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
 from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
 
 RELEASE_MARKERS = 8
-"""Versions first seen in the window that the sessions-over-time chart marks (at most)."""
+"""Release markers the sessions-over-time chart shows at most: the latest ones
+(:func:`services.analytics.releases.release_markers`)."""
 
 
 def vocabulary(dataset: Dataset | None) -> Vocabulary:
@@ -48,7 +50,8 @@ class OverviewView:
     over_time: pd.DataFrame
     flags_by_bucket: pd.DataFrame
     """Unusual days per bucket of ``over_time`` (:func:`services.analytics.anomalies.by_bucket`)."""
-    release_markers: pd.DataFrame
+    releases: Releases
+    """The latest release markers of the window (and how many releases are left out)."""
     by_experiment: pd.DataFrame
     by_team: pd.DataFrame
     annotations: pd.DataFrame
@@ -69,16 +72,16 @@ def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> O
     previous = select_previous(dataset, selection)
     if selection.n:
         flags = anomalies.by_bucket(anomalies.anomalies(selection, today), selection.granularity)
-        markers = quality.release_markers(dataset, selection, limit=RELEASE_MARKERS)
     else:
-        flags = markers = pd.DataFrame()
+        flags = pd.DataFrame()
+    spans = metrics.bucket_spans(selection)
     return OverviewView(
         key=key,
         scope=scope_of(selection),
         kpis=metrics.kpis(selection, previous),
-        over_time=metrics.sessions_over_time(selection),
+        over_time=metrics.with_spans(metrics.sessions_over_time(selection), spans),
         flags_by_bucket=flags,
-        release_markers=markers,
+        releases=release_markers(dataset, selection, limit=RELEASE_MARKERS),
         by_experiment=metrics.sessions_by(selection, "experiment"),
         by_team=metrics.sessions_by(selection, "team"),
         annotations=metrics.annotation_breakdown(selection),

@@ -19,7 +19,7 @@ from services.analytics.filters import (
     FilterState,
     window,
 )
-from services.analytics.query import select, select_previous
+from services.analytics.query import data_as_of_ns, select, select_previous
 from tests.conftest import DEMO_ANCHOR
 
 TODAY = date(2026, 11, 22)
@@ -152,8 +152,17 @@ def test_date_window_slices_time_sorted_rows(make_dataset):
     )
     assert (selection.lo, selection.hi) == (1, 3)
     assert list(ds.session_id[selection.positions()]) == ["mid", "late"]
+    # the data reaches 2026-11-20 10:00 (the newest session; no sync time): the previous
+    # window is cut at the same point of its span, like for like
     previous = select_previous(ds, selection)
-    assert list(ds.session_id[previous.positions()]) == ["early"]  # 2026-10-14 .. 11-01
+    assert list(ds.session_id[previous.positions()]) == ["early"]  # 2026-10-14 .. 11-01 10:00
+    assert previous.start_ns == selection.start_ns - (selection.end_ns - selection.start_ns)
+    as_of = data_as_of_ns(ds)
+    assert as_of == ds.data_end_ns + 1
+    assert previous.end_ns - previous.start_ns == as_of - selection.start_ns
+    # synced after the window ended: the whole window against the whole previous one
+    ds.meta["synced_at"] = (selection.end_ns + 3600 * 10**9) / 1e9
+    previous = select_previous(ds, selection)
     assert previous.end_ns == selection.start_ns
     assert previous.end_ns - previous.start_ns == selection.end_ns - selection.start_ns
 

@@ -183,8 +183,10 @@ def test_hash_and_semicolon_in_names_survive_pandas_comment_read_back():
             assert '"a;=1+1"' in line  # one quoted cell, also for a ;-separated reader
 
 
-def test_negative_changes_stay_numbers_in_the_view_csv(hostile):
-    # 0 sessions on 21–22 November against 4 on 19–20 November: change -100%
+def test_negative_changes_stay_numbers_in_the_view_csv(hostile, monkeypatch):
+    # 0 sessions on 21–22 November against 4 on 19–20 November: change -100% (synced on 23
+    # November, so the window is complete and compared with the whole previous one)
+    monkeypatch.setitem(hostile.meta, "synced_at", 1795392000.0)  # 2026-11-23 00:00 UTC
     state = FilterState(range="custom", start=date(2026, 11, 21), end=date(2026, 11, 22))
     view = overview(hostile, state, today=TODAY)
     _, text = exports.view_csv(view, hostile, state, NOW)

@@ -170,3 +170,69 @@ def test_graph_heights_follow_the_figures():
     ]
     tall = base_figure("light", height=480)
     assert heights(outputs, ["x", tall, no_update]) == [{"height": "480px"}, no_update]
+
+
+# ---- partial buckets and release markers (issue #17 items 4 and 7) ----------------------------
+
+
+def _time_frame(values, complete, notes) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "bucket": pd.date_range("2026-10-05", periods=len(values), freq="7D"),
+            "sessions": values,
+            "participants": values,
+            "complete": complete,
+            "note": notes,
+        }
+    )
+
+
+def test_partial_buckets_are_lighter_bars_and_dashed_lines_with_a_hover_note():
+    frame = _time_frame(
+        [200, 500, 510, 157],
+        [False, True, True, False],
+        ["partial week: 2 of 7 days", "", "", "partial week: 3 of 7 days"],
+    )
+    bars = figures.sessions_over_time_figure(frame, "week", "light")
+    marker = bars.data[0]["marker"]
+    assert marker["opacity"].tolist() == [0.4, 1.0, 1.0, 0.4]
+    assert marker["pattern"]["shape"].tolist() == ["/", "", "", "/"]
+    assert "⚠ partial week: 3 of 7 days" in bars.data[0]["customdata"][3]
+    go.Figure(bars)
+    from services.views.charts.engagement import participants_over_time_figure
+
+    lines = participants_over_time_figure(frame, "week", "dark")
+    solid, dashed, hollow = lines.data
+    assert np.isnan(solid["y"][3]) and solid["y"][2] == 510  # the solid line stops before
+    assert dashed["line"]["dash"] == "dash" and dashed["y"][2:].tolist() == [510, 157]
+    assert hollow["y"][3] == 157 and hollow["marker"]["symbol"] == "circle-open"
+    assert "partial week: 3 of 7 days" in hollow["customdata"][3][-1]
+    go.Figure(lines)
+
+
+def test_release_markers_are_readable_in_both_themes_and_list_every_release():
+    from services.views.charts.overview import RELEASE_COLORS, add_release_markers
+
+    frame = _time_frame([10, 20], [True, True], ["", ""])
+    markers = pd.DataFrame(
+        {
+            "day": [pd.Timestamp("2026-10-07")],
+            "last_day": [pd.Timestamp("2026-10-09")],
+            "releases": [2],
+            "label": ["2 releases"],
+            "detail": ["07 Oct: v4 · Bot A\n09 Oct: v2 · Bot B"],
+        }
+    )
+    for theme in ("light", "dark"):
+        fig = add_release_markers(
+            figures.sessions_over_time_figure(frame, "week", theme), markers, theme
+        )
+        note = fig.layout["annotations"][-1]
+        assert note["text"] == "2 releases"
+        assert note["font"]["color"] == RELEASE_COLORS[theme]["text"]
+        assert note["bgcolor"] == RELEASE_COLORS[theme]["box"]
+        assert note["hovertext"] == "07 Oct: v4 · Bot A<br>09 Oct: v2 · Bot B"
+        hover = fig.data[-1]
+        assert hover["yaxis"] == "y2" and hover["customdata"] == [note["hovertext"]]
+        go.Figure(fig)
+    assert RELEASE_COLORS["light"]["text"] != RELEASE_COLORS["dark"]["text"]

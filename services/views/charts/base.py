@@ -267,22 +267,164 @@ def empty_figure(
     return fig
 
 
+PARTIAL_OPACITY = 0.4
+"""Opacity of a partial bucket's bar (a hatched, lighter bar; its hover says how partial)."""
+PARTIAL_PATTERN = "/"
+DAY_MS = 86_400_000
+
+
+def partial_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Per row of a time frame: is its bucket partial (``complete`` False, see
+    :func:`services.analytics.metrics.bucket_spans`)? All False when the frame has no spans."""
+    if "complete" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return ~frame["complete"].fillna(True).to_numpy(dtype=bool)
+
+
+def partial_notes(frame: pd.DataFrame) -> np.ndarray:
+    """The hover line of each bucket: "" or "<br>⚠ partial week: 3 of 7 days"."""
+    if "note" not in frame:
+        return np.full(len(frame), "", dtype=object)
+    return np.array(
+        [f"<br>⚠ {note}" if note else "" for note in frame["note"].fillna("")], dtype=object
+    )
+
+
+def partial_bar_style(frame: pd.DataFrame, color: str) -> dict:
+    """``marker`` of a bar trace over time: partial buckets lighter and hatched."""
+    partial = partial_mask(frame)
+    if not partial.any():
+        return {"color": color}
+    return {
+        "color": color,
+        "opacity": np.where(partial, PARTIAL_OPACITY, 1.0),
+        "pattern": {
+            "shape": np.where(partial, PARTIAL_PATTERN, ""),
+            "fgcolor": color,
+            "solidity": 0.3,
+        },
+        "line": {"color": color, "width": np.where(partial, 1.0, 0.0)},
+    }
+
+
+def time_axis(granularity: str, buckets) -> dict:
+    """x-axis settings whose ticks fall on bucket starts: every month (or every 2, 3, 6, 12
+    months) for months, Mondays every 1, 2, 4 … weeks for weeks, with labels in the bucket's
+    terms — never a tick every two weeks under monthly bars."""
+    count = len(buckets)
+    if count == 0:
+        return {}
+    first = pd.Timestamp(pd.to_datetime(buckets).min())
+    if granularity == "month":
+        step = next((k for k in (1, 2, 3, 6, 12) if count / k <= 14), 12)
+        return {
+            "tick0": first.strftime("%Y-%m-%d"),
+            "dtick": f"M{step}",
+            "tickformat": "%b %Y",
+        }
+    if granularity == "week":
+        step = next((k for k in (1, 2, 4, 8, 13, 26) if count / k <= 14), 52)
+        return {
+            "tick0": first.strftime("%Y-%m-%d"),
+            "dtick": 7 * step * DAY_MS,
+            "tickformat": "%d %b" if count <= 26 else "%d %b %Y",
+        }
+    return {"tickformat": "%d %b"}
+
+
+def add_time_line(
+    fig: PlainFigure,
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    name: str,
+    color: str,
+    hover: str,
+    customdata: np.ndarray | None = None,
+    **props,
+) -> PlainFigure:
+    """A line over time whose partial buckets (``complete`` False) are not drawn like a drop:
+    the line is solid through complete buckets and **dashed** into a partial one, which gets
+    a hollow marker and the hover note ("partial week: 3 of 7 days").
+
+    ``hover`` is the hovertemplate body without ``<extra>``; ``customdata`` (rows × k) is
+    passed through, the note is appended as its last column. ``props`` go to the solid trace
+    (``fill``, ``fillcolor``, ``mode``, ``showlegend``, ``legendgroup``…).
+    """
+    x = frame["bucket"].to_numpy()
+    y = frame[column].to_numpy(dtype=float)
+    partial = partial_mask(frame)
+    notes = partial_notes(frame)
+    data = notes[:, None] if customdata is None else np.column_stack([customdata, notes])
+    note_ref = f"%{{customdata[{data.shape[1] - 1}]}}"
+    template = f"{hover}{note_ref}<extra></extra>"
+    group = props.pop("legendgroup", name)
+    mode = props.pop("mode", "lines+markers" if len(frame) <= 60 else "lines")
+    line = {"color": color, "width": 2.5}
+    fig.add_scatter(
+        x=x,
+        y=np.where(partial, np.nan, y),
+        name=name,
+        mode=mode,
+        line=line,
+        customdata=data,
+        hovertemplate=template,
+        connectgaps=False,
+        legendgroup=group,
+        **props,
+    )
+    if partial.any():
+        before = np.zeros_like(partial)
+        before[:-1] = partial[1:]
+        after = np.zeros_like(partial)
+        after[1:] = partial[:-1]
+        joined = partial | ((before | after) & ~partial)
+        fig.add_scatter(
+            x=x,
+            y=np.where(joined, y, np.nan),
+            name=f"{name} (partial)",
+            mode="lines",
+            line={"color": color, "width": 2, "dash": "dash"},
+            opacity=0.8,
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=group,
+            connectgaps=False,
+        )
+        fig.add_scatter(
+            x=x,
+            y=np.where(partial, y, np.nan),
+            name=f"{name} (partial)",
+            mode="markers",
+            marker={"color": color, "size": 8, "symbol": "circle-open", "line": {"width": 2}},
+            customdata=data,
+            hovertemplate=template,
+            showlegend=False,
+            legendgroup=group,
+        )
+    return fig
+
+
 def sessions_over_time_figure(
     frame: pd.DataFrame, granularity: str, theme: str, flags: pd.DataFrame | None = None
 ) -> PlainFigure:
     """Sessions per bucket; ``flags`` (:func:`services.analytics.anomalies.by_bucket`) adds a ◆ above
-    each bucket holding an unusual day, its hover listing the flags."""
+    each bucket holding an unusual day, its hover listing the flags. Partial buckets (the
+    window's first and last week or month, a day still going on: ``complete`` False) are drawn
+    lighter and hatched, their hover saying how partial."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(theme=theme)
     fig = base_figure(theme)
     fig.add_bar(
         x=frame["bucket"].to_numpy(),
         y=frame["sessions"].to_numpy(dtype=np.int32),
-        marker_color=PALETTE[0],
-        hovertemplate=f"{bucket_hover(granularity)}<br>%{{y:,}} sessions<extra></extra>",
+        marker=partial_bar_style(frame, PALETTE[0]),
+        customdata=partial_notes(frame),
+        hovertemplate=f"{bucket_hover(granularity)}<br>%{{y:,}} sessions%{{customdata}}<extra></extra>",
         name="Sessions",
     )
     fig.update_layout(bargap=0.15, yaxis_title=None, xaxis_title=None, hovermode="x")
+    fig.update_xaxes(**time_axis(granularity, frame["bucket"]))
     fig.update_yaxes(rangemode="tozero", tickformat=",d")
     if flags is not None and not flags.empty:
         heights = frame.set_index("bucket")["sessions"]

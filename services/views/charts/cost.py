@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from services.views.cache import FIGURES
-from services.views.charts.base import PALETTE, PlainFigure, base_figure, bucket_hover, empty_figure
+from services.views.charts.base import (
+    PALETTE,
+    PlainFigure,
+    base_figure,
+    bucket_hover,
+    empty_figure,
+    partial_bar_style,
+    partial_notes,
+    time_axis,
+)
 from services.views.charts.engagement import NO_TRANSCRIPTS
 from services.views.cost import CostView
 
@@ -41,17 +50,23 @@ def cost_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> 
     fig.add_bar(
         x=frame["bucket"],
         y=frame["cost_usd"],
-        marker_color=PALETTE[2],
-        customdata=np.stack(
-            [frame["known"], frame["sessions"], frame["coverage"].fillna(0)], axis=1
+        marker=partial_bar_style(frame, PALETTE[2]),
+        customdata=np.column_stack(
+            [
+                frame["known"].to_numpy(dtype=object),
+                frame["sessions"].to_numpy(dtype=object),
+                frame["coverage"].fillna(0).to_numpy(dtype=object),
+                partial_notes(frame),
+            ]
         ),
         hovertemplate=(
             f"{bucket_hover(granularity)}<br>$%{{y:,.2f}}"
             "<br>cost known for %{customdata[0]:,} of %{customdata[1]:,} sessions"
-            " (%{customdata[2]:.0%})<extra></extra>"
+            " (%{customdata[2]:.0%})%{customdata[3]}<extra></extra>"
         ),
     )
     fig.update_layout(bargap=0.15, hovermode="x")
+    fig.update_xaxes(**time_axis(granularity, frame["bucket"]))
     fig.update_yaxes(rangemode="tozero", tickprefix="$", tickformat=",.2f")
     return fig
 

@@ -13,9 +13,11 @@ from services.views.charts.base import (
     GOOD,
     PALETTE,
     PlainFigure,
+    add_time_line,
     base_figure,
     bucket_hover,
     empty_figure,
+    time_axis,
 )
 from services.views.engagement import EngagementView
 
@@ -94,21 +96,24 @@ def dropoff_figure(frame: pd.DataFrame, theme: str, height: int = 280) -> PlainF
 
 
 def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: str) -> PlainFigure:
+    """Distinct active participants per bucket; a partial first or last bucket is dashed and
+    says so on hover instead of plunging like a crash."""
     if frame.empty or int(frame["participants"].sum()) == 0:
         return empty_figure(theme=theme, height=280)
     fig = base_figure(theme, 280)
-    fig.add_scatter(
-        x=frame["bucket"],
-        y=frame["participants"],
-        mode="lines+markers" if len(frame) <= 60 else "lines",
-        line={"color": PALETTE[1], "width": 2.5, "shape": "linear"},
+    add_time_line(
+        fig,
+        frame,
+        "participants",
+        name="Active participants",
+        color=PALETTE[1],
+        hover=f"{bucket_hover(granularity)}<br>%{{y:,}} active participants",
         fill="tozeroy",
         fillcolor="rgba(20,163,139,0.12)",
-        hovertemplate=(
-            f"{bucket_hover(granularity)}<br>%{{y:,}} active participants<extra></extra>"
-        ),
+        showlegend=False,
     )
     fig.update_yaxes(rangemode="tozero", tickformat=",d")
+    fig.update_xaxes(**time_axis(granularity, frame["bucket"]))
     fig.update_layout(hovermode="x")
     return fig
 
@@ -116,28 +121,29 @@ def participants_over_time_figure(frame: pd.DataFrame, granularity: str, theme: 
 def lexicon_figure(
     frame: pd.DataFrame, granularity: str, theme: str, empty: str = NO_TRANSCRIPTS
 ) -> PlainFigure:
-    """Shares of sessions with appreciation / dissatisfaction per bucket (two lines)."""
+    """Shares of sessions with appreciation / dissatisfaction per bucket (two lines; partial
+    buckets dashed)."""
     if frame.empty or int(frame["sessions"].sum()) == 0:
         return empty_figure(empty, theme=theme, height=280)
     fig = base_figure(theme, 280)
-    mode = "lines+markers" if len(frame) <= 60 else "lines"
     for column, name, color in (
         ("appreciation", "Appreciation", GOOD),
         ("dissatisfaction", "Dissatisfaction", BAD),
     ):
-        fig.add_scatter(
-            x=frame["bucket"],
-            y=frame[column],
+        add_time_line(
+            fig,
+            frame,
+            column,
             name=name,
-            mode=mode,
-            line={"color": color, "width": 2.5},
-            customdata=frame["sessions"],
-            hovertemplate=(
+            color=color,
+            customdata=frame[["sessions"]].to_numpy(),
+            hover=(
                 f"{bucket_hover(granularity)}<br>{name}: %{{y:.1%}} of "
-                "%{customdata:,} sessions<extra></extra>"
+                "%{customdata[0]:,} sessions"
             ),
         )
     fig.update_yaxes(rangemode="tozero", tickformat=".0%")
+    fig.update_xaxes(**time_axis(granularity, frame["bucket"]))
     fig.update_layout(
         hovermode="x", legend={"orientation": "h", "y": 1.12, "x": 0, "yanchor": "bottom"}
     )
