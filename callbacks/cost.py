@@ -38,7 +38,7 @@ def render_cost(state_data: dict | None, dark: bool, dataset=None, budget_usd=No
     figs = cost_figures(view, theme)
     return [
         budget_panel(view.budget),
-        cost_cards(view.summary) if view.scope.n else [],
+        cost_cards(view.summary),
         coverage_note(view.summary),
         *[figs[name] for name in COST_FIGURES],
         cost_subtitle(view.scope),

@@ -34,7 +34,7 @@ def render_engagement(state_data: dict | None, dark: bool, dataset=None) -> list
     view = engagement_view(dataset, FilterState.from_dict(state_data))
     figs = engagement_figures(view, theme)
     return [
-        engagement_cards(view) if view.scope.n else [],
+        engagement_cards(view),
         coverage_note(view),
         *[figs[name] for name in FIGURES],
         *engagement_subtitles(view),

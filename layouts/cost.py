@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from layouts import ids
-from layouts.engagement import kpi_card
+from layouts.engagement import empty_card, kpi_card
 from layouts.overview import chart_card
 from services.analytics.cost import BUDGET_RED
 
@@ -92,7 +92,13 @@ def _usd(value: float, digits: int = 2) -> str:
 
 
 def cost_cards(summary) -> list:
-    """Total, mean, median per session and coverage of the selection's cost."""
+    """Total, mean, median per session and coverage of the selection's cost; with no session
+    selected the cards stay: $0.00 in total, "–" for the rest, n = 0."""
+    cards = _cost_cards(summary)
+    return [empty_card(card) for card in cards] if summary.sessions == 0 else cards
+
+
+def _cost_cards(summary) -> list:
     return [
         _card(
             "total",

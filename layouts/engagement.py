@@ -171,8 +171,27 @@ def kpi_card(
     )
 
 
+EMPTY_DETAIL = "n = 0 · no sessions match these filters"
+"""The detail line of every headline card when the selection is empty (the value shows "–")."""
+
+
 def engagement_cards(view) -> list:
-    """Headline numbers of the Engagement tab (medians, 👍 rate, retention at week 1)."""
+    """Headline numbers of the Engagement tab (medians, 👍 rate, retention at week 1). With no
+    session selected every card stays, showing "–" and n = 0, instead of disappearing."""
+    cards = _engagement_cards(view)
+    return [empty_card(card) for card in cards] if view.scope.n == 0 else cards
+
+
+def empty_card(card: dbc.Col) -> dbc.Col:
+    """``card`` (a :func:`kpi_card`) with its detail line saying n = 0."""
+    body = card.children.children.children
+    for part in body:
+        if "kpi-delta" in (getattr(part, "className", None) or ""):
+            part.children = EMPTY_DETAIL
+    return card
+
+
+def _engagement_cards(view) -> list:
     r = view.ratings
     lex = view.lexicon
     lexicon_detail = (

@@ -429,7 +429,22 @@ def test_render_engagement_on_demo(demo_dataset, monkeypatch):
     empty = render_engagement(
         FilterState(range="90d", experiments=("nope",)).to_dict(), False, dataset=demo_dataset
     )
-    assert empty[0] == [] and empty[2]["layout"]["annotations"][0]["text"] == figures.NO_SESSIONS
+    # an empty selection keeps every card, honestly at "–" with n = 0, and says so in the charts
+    assert len(empty[0]) == 8
+    assert all("n = 0" in str(card) and "–" in str(card) for card in empty[0])
+    assert all(
+        fig["layout"]["annotations"][0]["text"] == figures.NO_SESSIONS for fig in empty[2:10]
+    )
+
+
+def test_empty_selection_keeps_the_cost_cards_at_zero(demo_dataset, monkeypatch):
+    monkeypatch.setattr("services.views.scope.today_in", lambda tz="UTC": DEMO_ANCHOR)
+    state = FilterState(range="30d", experiments=("nope",)).to_dict()
+    out = render_cost(state, False, demo_dataset, budget_usd=10.0)
+    cards = out[1]
+    assert len(cards) == 4
+    assert "$0.00" in str(cards[0]) and all("n = 0" in str(card) for card in cards)
+    assert all(fig["layout"]["annotations"][0]["text"] == figures.NO_SESSIONS for fig in out[3:6])
 
 
 def test_render_cost_on_demo_with_budget(demo_dataset, monkeypatch):
