@@ -88,7 +88,11 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
         series = frame[column]
         if not (pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)):
             continue
-        hostile = series.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+        try:
+            hostile = series.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+        except AttributeError:  # text mixed with numbers (the long-form "value" column)
+            hostile = series.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES))
+            hostile = hostile.astype(bool)
         if not hostile.any():
             continue
         if out is None:
@@ -250,17 +254,26 @@ def kpi_records(view: OverviewView) -> list[dict]:
     return out
 
 
+TIME_COLUMNS = ["bucket", "sessions", "days", "bucket_days", "complete"]
+"""Columns of the sessions-over-time numbers: ``days`` of the bucket inside the window with
+data, of ``bucket_days``; ``complete`` False marks a partial bucket
+(:func:`services.analytics.metrics.bucket_spans`)."""
+SPAN_NAMES = {"days": "days", "bucket_days": "bucket_days", "complete": "complete"}
+"""The partial-bucket columns every over-time export carries beside its numbers."""
+
+
 def chart_frame(view: OverviewView, chart: str) -> pd.DataFrame:
     """The aggregate behind one Overview chart, with readable column names.
 
-    ``time``: bucket (start date in the view's time zone), sessions · ``experiment``: experiment_id, experiment,
+    ``time``: bucket (start date in the view's time zone), sessions, days, bucket_days,
+    complete (False: a partial bucket) · ``experiment``: experiment_id, experiment,
     sessions, share · ``team``: team_slug, team, sessions, share · ``annotations``: per
     category good/bad/undetermined/conflicting, n, rate, ci_low, ci_high, presence.
     """
     if chart == "time":
         frame = view.over_time.copy()
         frame["bucket"] = pd.to_datetime(frame["bucket"]).dt.strftime("%Y-%m-%d")
-        return frame[["bucket", "sessions"]].reset_index(drop=True)
+        return frame[TIME_COLUMNS].reset_index(drop=True)
     if chart == "experiment":
         return view.by_experiment.rename(
             columns={"value": "experiment_id", "label": "experiment"}
@@ -557,7 +570,9 @@ CHART_EXPORTS: dict[str, ChartExport] = {
     ),
     "participants": ChartExport(
         "Active participants over time",
-        _engagement_frame("participants", {"bucket": "bucket", "participants": "participants"}),
+        _engagement_frame(
+            "participants", {"bucket": "bucket", "participants": "participants", **SPAN_NAMES}
+        ),
     ),
     "per-participant": ChartExport("Sessions per participant", _histogram("per-participant")),
     "retention": ChartExport("Retention cohorts", _retention),
@@ -570,6 +585,7 @@ CHART_EXPORTS: dict[str, ChartExport] = {
                 "sessions": "sessions",
                 "appreciation": "share_appreciation",
                 "dissatisfaction": "share_dissatisfaction",
+                **SPAN_NAMES,
             },
         ),
     ),
@@ -583,6 +599,7 @@ CHART_EXPORTS: dict[str, ChartExport] = {
                 "sessions": "sessions",
                 "known": "sessions_with_known_cost",
                 "coverage": "coverage",
+                **SPAN_NAMES,
             },
         ),
     ),
@@ -779,7 +796,11 @@ def view_frame(view: OverviewView) -> pd.DataFrame:
     for row in records(view.annotations):
         for metric in ANNOTATION_COLUMNS[2:10]:
             rows.append(("annotations", row["category"], row["label"], metric, row[metric]))
-    return pd.DataFrame(rows, columns=VIEW_CSV_COLUMNS)
+    frame = pd.DataFrame(rows, columns=VIEW_CSV_COLUMNS)
+    # one column holds counts and shares: kept as Python numbers, so a count is written 716,
+    # never 716.0 (a float column would turn every count into a float)
+    frame["value"] = pd.Series([row[4] for row in rows], dtype=object)
+    return frame
 
 
 def view_csv(
@@ -837,7 +858,7 @@ def _about_rows(meta: dict) -> list[tuple[str, object]]:
 
 def xlsx_sections(view: OverviewView) -> dict[str, pd.DataFrame]:
     """Section key (see :data:`XLSX_SHEETS`) → the table on its sheet."""
-    time = view.over_time[["bucket", "sessions"]].reset_index(drop=True).copy()
+    time = view.over_time[TIME_COLUMNS].reset_index(drop=True).copy()
     time["bucket"] = pd.to_datetime(time["bucket"])
     return {
         "kpis": pd.DataFrame(
@@ -851,6 +872,22 @@ def xlsx_sections(view: OverviewView) -> dict[str, pd.DataFrame]:
 
 
 _PERCENT_COLUMNS = {"share", "rate", "ci_low", "ci_high"}
+
+
+def xlsx_format(section: str, column: str, row: dict) -> str | None:
+    """The number format of one XLSX cell: "percent" (0.0%), "count" (#,##0) or None.
+
+    Shares, rates and their intervals are percentages. On the Headline sheet a share card's
+    value and previous value are percentages, a count card's are whole numbers, and every
+    change is a percentage: a count's relative change, a share's difference in points
+    (0.012 shows as 1.2%, i.e. +1.2 points)."""
+    if column in _PERCENT_COLUMNS:
+        return "percent"
+    if section == "kpis" and column in ("value", "previous"):
+        return "percent" if row.get("kind") == "share" else "count"
+    if section == "kpis" and column == "change":
+        return "percent"
+    return None
 
 
 def view_xlsx(
@@ -912,6 +949,8 @@ def view_xlsx(
     about.set_column(0, 0, 30)
     about.set_column(1, 1, 70)
 
+    count = book.add_format({"num_format": "#,##0"})
+    formats = {"percent": percent, "count": count, None: None}
     for key, frame in xlsx_sections(view).items():
         sheet = book.add_worksheet(XLSX_SHEETS[key])
         columns = list(frame.columns)
@@ -919,8 +958,9 @@ def view_xlsx(
             sheet.write_string(0, col, str(name), bold)
             sheet.set_column(col, col, max(12, min(len(str(name)) + 2, 40)))
         for r, row in enumerate(frame.itertuples(index=False, name=None), start=1):
-            for col, (name, value) in enumerate(zip(columns, row, strict=True)):
-                cell(sheet, r, col, value, percent if name in _PERCENT_COLUMNS else None)
+            values = dict(zip(columns, row, strict=True))
+            for col, (name, value) in enumerate(values.items()):
+                cell(sheet, r, col, value, formats[xlsx_format(key, name, values)])
         sheet.freeze_panes(1, 0)
     book.close()
     return f"ocs-overview-{_stamp(now)}.xlsx", buffer.getvalue()

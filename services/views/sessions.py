@@ -167,9 +167,18 @@ def export_rows(
 ) -> pd.DataFrame:
     """Every filtered session in table order (newest first): the Sessions CSV."""
     selection = select(dataset, state)
-    return metrics.session_rows(
-        selection, metrics.table_order(selection), web_base_url, show_identifiers
+    return whole_counts(
+        metrics.session_rows(
+            selection, metrics.table_order(selection), web_base_url, show_identifiers
+        )
     )
+
+
+def whole_counts(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows for a file or the API with ``messages`` as whole numbers (12, not 12.0; missing
+    stays missing)."""
+    rows["messages"] = rows["messages"].astype("Int64")
+    return rows
 
 
 def rows_after(selection: Selection, cursor: tuple[int, str] | None) -> np.ndarray:
@@ -214,7 +223,7 @@ def api_page(
     selection = select(dataset, state)
     remaining = rows_after(selection, cursor)
     page = remaining[:limit]
-    rows = metrics.session_rows(selection, page, web_base_url, show_identifiers)
+    rows = whole_counts(metrics.session_rows(selection, page, web_base_url, show_identifiers))
     last = None
     if len(remaining) > limit:
         position = int(page[-1])

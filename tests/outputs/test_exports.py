@@ -206,3 +206,70 @@ def test_downloads_without_data(tmp_path):
         assert view_export(None, "csv") is None
     finally:
         runtime._settings, runtime._store, runtime._cache = saved
+
+
+# ---- number formats (issue #17 item 11) -------------------------------------------------------
+
+
+def _xlsx_formats(data: bytes, sheet_name: str) -> dict[str, str]:
+    """Cell reference → number format code of one sheet ("General" without one)."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    book = zipfile.ZipFile(io.BytesIO(data))
+    styles = ElementTree.fromstring(book.read("xl/styles.xml"))
+    codes = {f.get("numFmtId"): f.get("formatCode") for f in styles.iter(f"{{{ns['m']}}}numFmt")}
+    xfs = styles.find("m:cellXfs", ns)
+    fmt_of_style = [codes.get(xf.get("numFmtId"), "General") for xf in xfs]
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels}
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    sheet = next(s for s in workbook.find("m:sheets", ns) if s.get("name") == sheet_name)
+    root = ElementTree.fromstring(book.read("xl/" + targets[sheet.get(rel)]))
+    return {c.get("r"): fmt_of_style[int(c.get("s", 0))] for c in root.iter(f"{{{ns['m']}}}c")}
+
+
+def test_xlsx_headline_shares_are_percentages_and_counts_whole_numbers(demo_dataset, views):
+    state, view = views[0]
+    _, data = exports.view_xlsx(view, demo_dataset, state, NOW)
+    formats = _xlsx_formats(data, exports.XLSX_SHEETS["kpis"])
+    kinds = {i + 2: kpi.kind for i, kpi in enumerate(view.kpis)}  # row 1 is the header
+    assert "share" in kinds.values() and "count" in kinds.values()
+    for row, kind in kinds.items():
+        # columns: key, label, kind, value (D), previous (E), change (F)
+        expected = "0.0%" if kind == "share" else "#,##0"
+        assert formats[f"D{row}"] == expected, (row, kind)
+        if view.kpis[row - 2].previous is not None:
+            assert formats[f"E{row}"] == expected
+        if view.kpis[row - 2].change is not None:
+            assert formats[f"F{row}"] == "0.0%"
+
+
+def test_csv_counts_are_whole_numbers(demo_dataset, views):
+    state, view = views[0]
+    _, text = exports.view_csv(view, demo_dataset, state, NOW)
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    sessions = next(line for line in body if line.startswith('"kpi","sessions","Sessions","value"'))
+    assert sessions.endswith(f",{view.kpis[0].value}") and ".0" not in sessions.split(",")[-1]
+    for line in body:
+        if '"sessions_over_time"' in line:
+            assert not line.endswith(".0"), line
+    rows = exports.records(exports.chart_frame(view, "time"))
+    assert all(isinstance(r["sessions"], int) and isinstance(r["days"], int) for r in rows)
+    assert all(isinstance(r["complete"], bool) for r in rows)
+
+
+def test_sessions_csv_and_api_write_message_counts_as_whole_numbers(demo_dataset):
+    from services.views import sessions
+
+    state = FilterState(range="30d")
+    rows = sessions.export_rows(demo_dataset, state)
+    assert str(rows["messages"].dtype) == "Int64"
+    text = exports.to_csv(rows)
+    messages = pd.read_csv(io.StringIO(text), dtype=str)["messages"].dropna()
+    assert len(messages) and not messages.str.contains(r"\.").any()
+    page = sessions.api_page(demo_dataset, state, None, 20)
+    values = [r["messages"] for r in exports.records(page.rows)]
+    assert all(v is None or isinstance(v, int) for v in values) and any(values)
