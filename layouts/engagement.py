@@ -247,18 +247,20 @@ def _engagement_cards(view) -> list:
             "appreciation",
             "Appreciation",
             fmt(lex.appreciation_share, ".1%"),
-            f"{lex.appreciation:,} {lexicon_detail}",
+            f"{lex.appreciation:,} {lexicon_detail}{message_detail(lex, 'appreciation')}",
             "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
-            "the participant wrote a word of thanks or praise — see “Which words count?”.",
+            "the participant wrote a word of thanks or praise — see “Which words count?”. "
+            "Below: the share of those sessions' participant messages holding such a word.",
         ),
         kpi_card(
             "dissatisfaction",
             "Dissatisfaction",
             fmt(lex.dissatisfaction_share, ".1%"),
-            f"{lex.dissatisfaction:,} {lexicon_detail}",
+            f"{lex.dissatisfaction:,} {lexicon_detail}{message_detail(lex, 'dissatisfaction')}",
             "Share of sessions (with a synced transcript and ≥ 1 participant message) in which "
             "the participant wrote a word of complaint or negated praise (“not helpful”) — "
-            "see “Which words count?”.",
+            "see “Which words count?”. Below: the share of those sessions' participant "
+            "messages holding such a word.",
         ),
         kpi_card(
             "week1",
@@ -270,6 +272,14 @@ def _engagement_cards(view) -> list:
             "week 1 is after the window are left out.",
         ),
     ]
+
+
+def message_detail(lex, side: str) -> str:
+    """ " · 2.1% of 4,567 participant messages" (nothing without participant messages)."""
+    if not lex.participant_messages:
+        return ""
+    share = getattr(lex, f"{side}_message_share")
+    return f" · {fmt(share, '.1%')} of {lex.participant_messages:,} participant messages"
 
 
 def coverage_note(view) -> str:

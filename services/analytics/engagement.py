@@ -274,7 +274,13 @@ class Lexicon:
     appreciation_share: float
     dissatisfaction_share: float
     appreciation_messages: int
+    """Participant messages with an appreciation word (in the base's sessions)."""
     dissatisfaction_messages: int
+    participant_messages: int
+    """All participant messages of the base's sessions (the message shares' denominator)."""
+    appreciation_message_share: float
+    """appreciation_messages ÷ participant_messages (NaN without any)."""
+    dissatisfaction_message_share: float
     uncounted: int
     """Sessions with a synced transcript but no lexicon counts (synced before the counts
     existed; a full sync fills them in)."""
@@ -295,22 +301,33 @@ def lexicon(sel: Selection) -> Lexicon:
     A session counts on a side when ≥ 1 of its participant messages holds a word of that
     side's list (:mod:`services.sync.lexicon`); one session can count on both sides. Also the
     number of such messages, and the sessions with a synced transcript but no counts.
+
+    **Share of participant messages**: participant messages with a word of that side's list ÷
+    all participant messages of the same base sessions (a message counts once per side; bot
+    and system messages never count). Read beside the session share: a long conversation with
+    one "thanks" weighs more in the session share than in the message share.
     """
     if sel.n == 0:
-        return Lexicon(0, 0, 0, math.nan, math.nan, 0, 0, 0)
+        return Lexicon(0, 0, 0, math.nan, math.nan, 0, 0, 0, math.nan, math.nan, 0)
     base, liked, disliked = _lexicon_columns(sel)
     n = int(np.count_nonzero(base))
     n_liked = int(np.count_nonzero(liked[base] > 0))
     n_disliked = int(np.count_nonzero(disliked[base] > 0))
     uncounted = int(np.count_nonzero(_known(sel) & np.isnan(liked)))
+    liked_messages = int(np.nansum(liked[base]))
+    disliked_messages = int(np.nansum(disliked[base]))
+    messages = int(np.nansum(sel.column("human_messages")[base]))
     return Lexicon(
         n,
         n_liked,
         n_disliked,
         ratio(n_liked, n),
         ratio(n_disliked, n),
-        int(np.nansum(liked)),
-        int(np.nansum(disliked)),
+        liked_messages,
+        disliked_messages,
+        messages,
+        ratio(liked_messages, messages),
+        ratio(disliked_messages, messages),
         uncounted,
     )
 

@@ -170,6 +170,17 @@ def message_count(sel: Selection) -> int:
     return int(np.nansum(sel.column("human_messages")) + np.nansum(sel.column("ai_messages")))
 
 
+def sessions_with_messages(sel: Selection) -> int:
+    """Selected sessions with at least one participant or bot message (ADR-0051's "active
+    session", counted by when the session started). System messages never count. Only
+    sessions whose transcript is synced can be counted: one not synced yet is left out (the
+    Engagement tab says how many transcripts are synced)."""
+    if sel.n == 0:
+        return 0
+    messages = sel.column("human_messages") + sel.column("ai_messages")
+    return int(np.count_nonzero(messages > 0))  # NaN (not synced) compares False
+
+
 def transcript_coverage(sel: Selection) -> float:
     """Share of selected sessions whose transcript has been synced (message numbers use these)."""
     return ratio(int(np.count_nonzero(sel.column("has_transcript"))), sel.n)
@@ -301,6 +312,7 @@ class Kpi:
 
 KPI_HELP = {
     "sessions": "Sessions started in the window, after all filters. Setup sessions and the evaluations platform are excluded unless chosen (as in OCS).",
+    "sessions_with_messages": "Sessions with at least one participant or bot message (system summaries do not count); sessions whose transcript is not synced yet are not counted.",
     "participants": "Distinct participants who wrote at least one message in a session started in the window (ADR-0051).",
     "messages": "Participant + bot messages of those sessions; system summary messages are not counted.",
     "annotated": "Share of sessions carrying at least one annotation tag (…_good/_bad/_undetermined, safe, accurate).",
@@ -324,6 +336,7 @@ def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
         good, verdicts = rated_good(s)
         return {
             "sessions": n,
+            "sessions_with_messages": sessions_with_messages(s),
             "participants": active_participants(s),
             "messages": message_count(s),
             "annotated": ratio(annotated_count(s), n),
@@ -334,6 +347,7 @@ def kpis(sel: Selection, prev: Selection | None) -> list[Kpi]:
     before = values(prev) if prev is not None else None
     labels = {
         "sessions": ("Sessions", "count"),
+        "sessions_with_messages": ("Sessions with messages", "count"),
         "participants": ("Active participants", "count"),
         "messages": ("Messages", "count"),
         "annotated": ("Annotated sessions", "share"),

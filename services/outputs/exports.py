@@ -300,9 +300,17 @@ def view_data(view: OverviewView) -> dict:
 
 
 def summary(
-    view: OverviewView, dataset: Dataset, state: FilterState, notices: list[str] | tuple = ()
+    view: OverviewView,
+    dataset: Dataset,
+    state: FilterState,
+    notices: list[str] | tuple = (),
+    engagement: engagement_views.EngagementView | None = None,
 ) -> dict:
-    """The body of ``GET /api/v1/summary``."""
+    """The body of ``GET /api/v1/summary``; with ``engagement`` (the Engagement tab's view of
+    the same filters) also its headline numbers, as the tab's cards CSV has them."""
+    extra = {}
+    if engagement is not None:
+        extra["engagement"] = records(engagement_views.headline(engagement))
     return {
         "filters": state.to_query(),
         "filter_state": state.to_dict(),
@@ -310,6 +318,7 @@ def summary(
         "window": window_info(view),
         "timezone": timezone(state),
         **view_data(view),
+        **extra,
         "generation": dataset.generation,
         "synced_at": synced_at(dataset),
     }

@@ -92,6 +92,18 @@ def headline(view: EngagementView) -> pd.DataFrame:
         ("rated_sessions_share", r.rated_share, r.transcript_sessions, "sessions"),
         ("appreciation_share", lex.appreciation_share, lex.base, "sessions"),
         ("dissatisfaction_share", lex.dissatisfaction_share, lex.base, "sessions"),
+        (
+            "appreciation_message_share",
+            lex.appreciation_message_share,
+            lex.participant_messages,
+            "participant messages",
+        ),
+        (
+            "dissatisfaction_message_share",
+            lex.dissatisfaction_message_share,
+            lex.participant_messages,
+            "participant messages",
+        ),
         ("week1_retention", view.week1.share, view.week1.participants, "new participants"),
     ]
     return pd.DataFrame(rows, columns=HEADLINE_COLUMNS)

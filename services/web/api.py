@@ -7,9 +7,10 @@ Every answer under ``/api`` is JSON, errors too: ``{"error": message}`` with 400
 500 (unexpected).
 
 * ``GET /api/v1/summary?<page filters>`` — every number of the Overview: KPIs with previous
-  period and change, sessions over time, by experiment, by team, annotation quality with 95%
-  Wilson intervals, plus the canonical filters, notices about dropped parameters, the window,
-  the data generation and the last sync time.
+  period and change, sessions over time (partial buckets marked), by experiment, by team,
+  annotation quality with 95% Wilson intervals; the Engagement tab's headline numbers
+  (``engagement``: metric, value, base, base_unit); plus the canonical filters, notices about
+  dropped parameters, the window, the data generation and the last sync time.
 * ``GET /api/v1/sessions?<page filters>&limit=100&cursor=<opaque>`` — the filtered sessions,
   newest first, with the columns of the Sessions table and its CSV (participant identifiers
   masked unless ``SHOW_PARTICIPANT_IDS``); ``count`` is the total, ``next`` the cursor of the
@@ -39,6 +40,7 @@ from services import runtime
 from services.analytics.filters import dates_outside_window, parse_query
 from services.outputs import exports
 from services.views import sessions
+from services.views.engagement import engagement_view
 from services.views.overview import overview, vocabulary
 
 DEFAULT_LIMIT = 100
@@ -137,7 +139,8 @@ def summary_endpoint():
     dataset = current_dataset()
     state, notices = parse_query(filter_query(), vocabulary(dataset))
     view = overview(dataset, state)
-    return json_response(exports.summary(view, dataset, state, notices))
+    engagement = engagement_view(dataset, state)
+    return json_response(exports.summary(view, dataset, state, notices, engagement))
 
 
 def sessions_endpoint():

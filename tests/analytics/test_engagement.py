@@ -546,3 +546,23 @@ def test_time_zone_days_line_up_with_the_window():
     cohorts = engagement.retention_cohorts(sel)
     assert cohorts["size"].tolist() == [2]
     assert anomalies.anomalies(sel, date(2026, 11, 12)).empty
+
+
+def test_lexicon_shares_of_participant_messages_beside_shares_of_sessions(make_dataset):
+    dataset = make_dataset(
+        [
+            {"id": "a", "human": 10, "ai": 10, "liked": 1, "disliked": 0},
+            {"id": "b", "human": 2, "ai": 2, "liked": 2, "disliked": 1},
+            {"id": "c", "human": 0, "ai": 1, "liked": 0, "disliked": 0},  # no participant message
+            {"id": "d", "human": 4, "ai": 4, "liked": None, "disliked": None},  # not counted
+        ]
+    )
+    lex = engagement.lexicon(select(dataset, FilterState(range="all")))
+    assert (lex.base, lex.appreciation, lex.dissatisfaction) == (2, 2, 1)
+    assert lex.appreciation_share == 1.0 and lex.dissatisfaction_share == 0.5
+    assert lex.participant_messages == 12  # a and b only: c has none, d has no counts
+    assert (lex.appreciation_messages, lex.dissatisfaction_messages) == (3, 1)
+    assert lex.appreciation_message_share == pytest.approx(3 / 12)
+    assert lex.dissatisfaction_message_share == pytest.approx(1 / 12)
+    empty = engagement.lexicon(select(dataset, FilterState(range="all", teams=("nope",))))
+    assert empty.participant_messages == 0 and math.isnan(empty.appreciation_message_share)

@@ -455,7 +455,14 @@ def test_kpis_with_previous_period(make_dataset):
     assert previous is not None
     assert metrics.session_count(previous) == 2
     result = {k.key: k for k in metrics.kpis(current, previous)}
-    assert list(result) == ["sessions", "participants", "messages", "annotated", "good"]
+    assert list(result) == [
+        "sessions",
+        "sessions_with_messages",
+        "participants",
+        "messages",
+        "annotated",
+        "good",
+    ]
 
     sessions = result["sessions"]
     assert (sessions.value, sessions.previous) == (4, 2)
@@ -612,3 +619,24 @@ def test_mask_identifier():
     assert metrics.mask_identifier("abcd") == "••••"
     masked = metrics.mask_identifier("+2348012345678")
     assert masked.startswith("+2") and masked.endswith("78") and "801234" not in masked
+
+
+# ---- sessions with messages (issue #17) -------------------------------------------------------
+
+
+def test_sessions_with_messages_counts_synced_sessions_with_a_participant_or_bot_message():
+    from tests.conftest import build_dataset
+
+    dataset = build_dataset(
+        [
+            {"id": "talk", "human": 3, "ai": 3},
+            {"id": "bot-only", "human": 0, "ai": 1},  # a greeting nobody answered
+            {"id": "empty", "human": 0, "ai": 0},
+            {"id": "unsynced"},  # transcript not synced: cannot tell, not counted
+        ]
+    )
+    selection = select(dataset, FilterState(range="all"))
+    assert metrics.sessions_with_messages(selection) == 2
+    kpi = {k.key: k for k in metrics.kpis(selection, None)}["sessions_with_messages"]
+    assert (kpi.value, kpi.kind, kpi.label) == (2, "count", "Sessions with messages")
+    assert "not synced" in kpi.help

@@ -92,7 +92,7 @@ def test_render_overview_outputs_and_session_kpi(app_runtime, state_data):
     outputs = render_overview(state_data, dark=False)
     assert len(outputs) == 9
     kpis, *figs = outputs[:5]
-    assert len(kpis) == 5
+    assert len(kpis) == 6  # incl. sessions with messages (issue #17)
     n = expected_count(app_runtime, state_data)
     assert text_of(find_by_id(kpis, "kpi-sessions")) == f"{n:,}"
     assert n > 0

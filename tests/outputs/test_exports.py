@@ -273,3 +273,22 @@ def test_sessions_csv_and_api_write_message_counts_as_whole_numbers(demo_dataset
     page = sessions.api_page(demo_dataset, state, None, 20)
     values = [r["messages"] for r in exports.records(page.rows)]
     assert all(v is None or isinstance(v, int) for v in values) and any(values)
+
+
+def test_summary_carries_the_new_numbers_from_the_view_models(demo_dataset, views):
+    from services.views.engagement import engagement_view, headline
+
+    state, view = views[0]
+    engagement = engagement_view(demo_dataset, state, today=TODAY)
+    body = exports.summary(view, demo_dataset, state, (), engagement)
+    kpis = {k["key"]: k for k in body["kpis"]}
+    assert kpis["sessions_with_messages"]["value"] == metrics.sessions_with_messages(
+        select(demo_dataset, state, today=TODAY)
+    )
+    rows = {r["metric"]: r for r in body["engagement"]}
+    lex = engagement.lexicon
+    assert rows["appreciation_message_share"]["value"] == lex.appreciation_message_share
+    assert rows["appreciation_message_share"]["base"] == lex.participant_messages
+    assert rows["appreciation_message_share"]["base_unit"] == "participant messages"
+    assert len(body["engagement"]) == len(headline(engagement))
+    assert {r["complete"] for r in body["sessions_over_time"]} <= {True, False}
