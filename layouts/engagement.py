@@ -217,9 +217,10 @@ def _engagement_cards(view) -> list:
             "words",
             "Words / message",
             fmt(view.words.median, ".1f"),
-            "median per session",
-            "Words per participant message: per session, participant words ÷ participant "
-            "messages; sessions with at least one participant message.",
+            f"participant, median per session · bot {fmt(view.bot_words.median, '.1f')}",
+            "Words per message, per session: participant words ÷ participant messages "
+            "(sessions with at least one participant message; the big number), and bot words "
+            "÷ bot messages (sessions with at least one bot message). Medians over sessions.",
         ),
         kpi_card(
             "duration",

@@ -81,6 +81,7 @@ def _summary(spec: dict) -> dict | None:
         "first_message_at": created,
         "last_message_at": created + spec.get("duration_s", 60) * 10**9,
         "user_words": spec.get("words", 0),
+        "ai_words": spec.get("bot_words", 0),
         "versions": list(spec.get("versions", ())),
         "thumbs_up": spec.get("up", 0),
         "thumbs_down": spec.get("down", 0),

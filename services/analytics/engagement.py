@@ -173,6 +173,23 @@ def words_per_user_message(sel: Selection) -> Distribution:
     return _summary(values, _histogram(values, WORD_EDGES, _range_labels(WORD_EDGES)))
 
 
+def words_per_bot_message(sel: Selection) -> Distribution:
+    """Words per bot (AI) message, per session: ``ai_words / ai_messages``.
+
+    Only sessions with ≥1 bot message whose bot words were counted (transcripts stored before
+    the count existed have none until a full sync). Median and mean are over sessions, like
+    :func:`words_per_user_message`.
+    """
+    if sel.n == 0:
+        values = np.array([], dtype=float)
+    else:
+        ai = sel.column("ai_messages")
+        words = sel.column("ai_words")
+        has = (ai >= 1) & ~np.isnan(words)  # NaN compares False
+        values = words[has] / ai[has]
+    return _summary(values, _histogram(values, WORD_EDGES, _range_labels(WORD_EDGES)))
+
+
 def session_duration(sel: Selection) -> Distribution:
     """Minutes from a session's first to its last message (sessions with a synced transcript
     and at least one message); log-ish bins from "under 1 min" to "1 day or more".

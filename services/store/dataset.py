@@ -230,6 +230,7 @@ class Dataset:
     human_messages: np.ndarray
     ai_messages: np.ndarray
     user_words: np.ndarray
+    ai_words: np.ndarray
     duration_s: np.ndarray
     thumbs_up: np.ndarray
     thumbs_down: np.ndarray
@@ -392,6 +393,7 @@ class Dataset:
             human_messages=_float(sessions, "human_messages")[order],
             ai_messages=_float(sessions, "ai_messages")[order],
             user_words=_float(sessions, "user_words")[order],
+            ai_words=_float(sessions, "ai_words")[order],
             duration_s=duration,
             thumbs_up=_float(sessions, "thumbs_up")[order],
             thumbs_down=_float(sessions, "thumbs_down")[order],

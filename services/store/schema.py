@@ -38,6 +38,7 @@ TRANSCRIPT_COLUMNS = (
     "first_message_at",
     "last_message_at",
     "user_words",
+    "ai_words",
     "versions",
     "thumbs_up",
     "thumbs_down",
@@ -68,6 +69,8 @@ SESSION_SCHEMA = pa.schema(
         ("first_message_at", pa.timestamp("ns", tz="UTC")),
         ("last_message_at", pa.timestamp("ns", tz="UTC")),
         ("user_words", pa.int32()),
+        # words of the bot's messages; null in stores written before they were counted
+        ("ai_words", pa.int32()),
         ("versions", pa.list_(pa.string())),
         ("thumbs_up", pa.int32()),
         ("thumbs_down", pa.int32()),

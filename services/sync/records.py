@@ -151,7 +151,8 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
     """Session detail (with ``messages``) → (transcript columns, cost rows by model).
 
     * System messages (e.g. ``compression_marker`` summaries) are not turns and are excluded.
-    * ``user_words`` counts whitespace-separated words of participant messages.
+    * ``user_words`` counts whitespace-separated words of participant messages, ``ai_words``
+      those of the bot's (assistant) messages.
     * ``versions`` lists the version tags of AI messages in order of first appearance.
     * 👍/👎 are counted on AI messages.
     * ``cost_usd`` is ``usage.total_cost``; None when the server sends no ``usage`` (2025).
@@ -163,7 +164,7 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
     messages = detail.get("messages")
     if not isinstance(messages, list):
         raise MalformedRecord("session detail without messages")
-    human = ai = words = up = down = appreciation = dissatisfaction = 0
+    human = ai = words = bot_words = up = down = appreciation = dissatisfaction = 0
     first = last = None
     versions: dict[str, None] = {}
     for message in messages:
@@ -180,6 +181,9 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
                 dissatisfaction += disliked
         elif role == "assistant":
             ai += 1
+            content = message.get("content") or ""
+            if isinstance(content, str):
+                bot_words += len(content.split())
             tags = message.get("tags") or ()
             if not isinstance(tags, list | tuple):
                 raise MalformedRecord("message tags must be a list")
@@ -221,6 +225,7 @@ def summarise_transcript(detail: Any) -> tuple[dict, list[dict]]:
         "first_message_at": first,
         "last_message_at": last,
         "user_words": words,
+        "ai_words": bot_words,
         "versions": list(versions),
         "thumbs_up": up,
         "thumbs_down": down,

@@ -27,6 +27,8 @@ class EngagementView:
     """Selected sessions whose transcript is synced (the base of transcript numbers)."""
     messages: engagement.Distribution
     words: engagement.Distribution
+    bot_words: engagement.Distribution
+    """Words per bot message (:func:`services.analytics.engagement.words_per_bot_message`)."""
     duration: engagement.Distribution
     dropoff: pd.DataFrame
     ratings: engagement.Ratings
@@ -59,6 +61,7 @@ def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> E
         transcripts=engagement.transcript_sessions(sel),
         messages=engagement.messages_per_session(sel),
         words=engagement.words_per_user_message(sel),
+        bot_words=engagement.words_per_bot_message(sel),
         duration=engagement.session_duration(sel),
         dropoff=engagement.turn_dropoff(sel),
         ratings=engagement.ratings(sel),
@@ -84,6 +87,7 @@ def headline(view: EngagementView) -> pd.DataFrame:
         ("messages_per_session_median", view.messages.median, view.messages.n, "sessions"),
         ("messages_per_session_mean", view.messages.mean, view.messages.n, "sessions"),
         ("words_per_participant_message_median", view.words.median, view.words.n, "sessions"),
+        ("words_per_bot_message_median", view.bot_words.median, view.bot_words.n, "sessions"),
         ("session_minutes_median", view.duration.median, view.duration.n, "sessions"),
         ("session_minutes_mean", view.duration.mean, view.duration.n, "sessions"),
         ("thumbs_up_rate", r.rate, r.up + r.down, "ratings"),

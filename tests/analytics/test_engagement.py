@@ -139,12 +139,28 @@ def test_sessions_per_participant(small):
     assert dist.median == 1.0
 
 
+def test_words_per_bot_message_only_sessions_with_counted_bot_words():
+    ds = build_dataset(
+        [
+            {"id": "b1", "human": 1, "ai": 2, "words": 4, "bot_words": 30},
+            {"id": "b2", "human": 1, "ai": 1, "words": 4, "bot_words": 9},
+            {"id": "b3", "human": 1, "ai": 0, "words": 4, "bot_words": 0},  # no bot message
+            {"id": "b4", "human": 2, "ai": 4, "words": 4, "bot_words": None},  # not counted yet
+            {"id": "b5"},  # transcript not synced
+        ]
+    )
+    dist = engagement.words_per_bot_message(sel_of(ds))
+    assert dist.n == 2 and dist.median == 12.0 and dist.mean == 12.0  # 15 and 9
+    assert engagement.words_per_user_message(sel_of(ds)).n == 4
+
+
 def test_empty_selection_and_one_session(small):
     empty = sel_of(small, FilterState(range="all", experiments=("nope",)))
     assert empty.n == 0
     for fn in (
         engagement.messages_per_session,
         engagement.words_per_user_message,
+        engagement.words_per_bot_message,
         engagement.session_duration,
         engagement.sessions_per_participant,
     ):

@@ -113,6 +113,7 @@ def test_summarise_transcript_excludes_system_messages():
     assert summary["human_messages"] == 2
     assert summary["ai_messages"] == 2
     assert summary["user_words"] == 5
+    assert summary["ai_words"] == 2  # "Hello!" and "Great!"; the system summary not counted
     assert summary["versions"] == ["v2", "v3"]
     assert summary["thumbs_up"] == 1
     assert summary["thumbs_down"] == 0

@@ -64,7 +64,7 @@ def test_release_step_migrates_once_and_is_a_no_op_without_a_database(database_u
     first = _release(clean_env(DATABASE_URL=database_url))
     second = _release(clean_env(DATABASE_URL=database_url))
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
-    applied = "0001_initial, 0002_sync_checkpoints, 0003_store_snapshots"
+    applied = "0001_initial, 0002_sync_checkpoints, 0003_store_snapshots, 0004_ai_words"
     assert first.stdout.strip() == f"migrate: applied {applied}"
     assert second.stdout.strip() == "migrate: up to date"
     bad = _release(clean_env(DATABASE_URL="postgresql://postgres@127.0.0.1:9/x"))
