@@ -43,7 +43,7 @@ from services.store.dataset import CostRows, Dataset
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: Dataset.ai_words
 """Bumped whenever the files' layout or the Dataset fields change (old folders are ignored)."""
 FRAMES = ("experiments_table", "versions_table", "costs_table")
 SHARED_FRAMES = ("costs_table",)
