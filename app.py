@@ -27,7 +27,7 @@ import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
 from services import runtime
 from services.settings import Settings, SettingsError, load_settings
-from services.web import timing
+from services.web import not_found, timing
 from services.web.api import create_blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent
@@ -92,6 +92,11 @@ def serve_favicon():
     return send_from_directory(ROOT / "assets", "favicon.ico", max_age=86_400)
 
 
+def index_string(template: str) -> str:
+    """Dash's page template with ``lang="en"`` (screen readers pick the language from it)."""
+    return template.replace("<html>", '<html lang="en">', 1)
+
+
 def background_manager(settings: Settings):
     """Where Dash background callbacks run: a Celery worker with REDIS_URL, else local processes."""
     if settings.redis_url:
@@ -128,6 +133,9 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.validation_layout = page(dropdown_options(None), settings.demo_mode)
     app.layout = serve_layout
     app.server.add_url_rule("/favicon.ico", "favicon", serve_favicon)
+    # Dash's own /_favicon.ico (its logo) serves the project's icon too
+    app.server.view_functions["/_favicon.ico"] = serve_favicon
+    app.index_string = index_string(app.index_string)
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
     timing.install(app.server)
     from services.web import security as web
@@ -138,6 +146,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
         )
     else:
         web.install_callback_checks(app.server, app.callback_map)  # 400, never 500
+    not_found.install(app.server)  # after the sign-in guard: unknown paths answer 404
     return app
 
 

@@ -10,6 +10,7 @@ from callbacks import (  # noqa: F401
     exports,
     filters,
     overview,
+    position,
     quality,
     saved_views,
     sessions,

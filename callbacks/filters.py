@@ -14,7 +14,7 @@ from dash import Input, Output, callback, clientside_callback, ctx, html, no_upd
 
 from layouts import ids
 from services import runtime
-from services.analytics.filters import FilterState, parse_params, parse_query
+from services.analytics.filters import FilterState, keep_position, parse_params, parse_query
 from services.views.overview import vocabulary
 
 CONTROL_IDS = [
@@ -98,7 +98,7 @@ def write_state(state: FilterState, values: list, search, browser_tz) -> list:
     the URL (when it differs) and no new notice."""
     controls = controls_from_state(state)
     changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
-    query = link_query(state, browser_tz)
+    query = keep_position(link_query(state, browser_tz), search)
     return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
 
 
@@ -196,14 +196,18 @@ def sync_filters(search, _reset, *inputs):
         return write_state(state, values, search, browser_tz)
     if trigger == ids.F_RESET:
         state = FilterState(tz=parse_params({"tz": browser_tz or ""})[0].tz)
-        return [*controls_from_state(state), state.to_dict(), link_query(state, browser_tz), None]
+        query = keep_position(link_query(state, browser_tz), search)
+        return [*controls_from_state(state), state.to_dict(), query, None]
     if trigger is None or trigger == ids.URL:
         state, notices = parse_query(search, vocabulary(runtime.dataset()))
         if "tz=" not in (search or "") and browser_tz:
             zone, _ = parse_params({"tz": browser_tz})  # a link without a zone: viewer's clock
             state = state.with_changes(tz=zone.tz)
+        if trigger == ids.URL and not notices and state == state_from_controls(values, None)[0]:
+            # only the tab or the table's position changed in the URL: the filters stand
+            return [no_update] * (len(CONTROL_IDS) + 3)
         controls = controls_from_state(state)
-        query = link_query(state, browser_tz)
+        query = keep_position(link_query(state, browser_tz), search)
         return [
             *controls,
             state.to_dict(),
@@ -240,3 +244,61 @@ clientside_callback(
     Output(ids.BROWSER_TZ, "data"),
     Input(ids.URL, "pathname"),
 )
+
+
+# ---- Copy link (issue #17): the full current URL, with a visible "copied" -------------------
+
+clientside_callback(
+    """
+    function(n) {
+        if (!n) { return window.dash_clientside.no_update; }
+        const url = window.location.href;
+        const done = (text) => {
+            window.dash_clientside.set_props("STATUS_ID", {children: text});
+            window.setTimeout(
+                () => window.dash_clientside.set_props("STATUS_ID", {children: ""}), 4000);
+        };
+        const fallback = () => {
+            const area = document.createElement("textarea");
+            area.value = url;
+            area.setAttribute("readonly", "");
+            area.style.position = "fixed";
+            area.style.opacity = "0";
+            document.body.appendChild(area);
+            area.select();
+            let ok = false;
+            try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+            area.remove();
+            done(ok ? "Link copied" : "Copy failed: use the address bar");
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+            navigator.clipboard.writeText(url).then(() => done("Link copied"), fallback);
+        } else {
+            fallback();
+        }
+        return window.dash_clientside.no_update;
+    }
+    """.replace("STATUS_ID", ids.COPY_LINK_STATUS),
+    Output(ids.COPY_LINK_STATUS, "children"),
+    Input(ids.COPY_LINK, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+# ---- the date picker opens on the months of the selected window (issue #17) ------------------
+
+
+def visible_month(state_data: dict | None) -> str:
+    """``initial_visible_month`` of the date picker: the month before the window's last day (the
+    picker shows two months, so the second one holds the last day), "YYYY-MM-DD"."""
+    from services.analytics.filters import today_in
+
+    state = FilterState.from_dict(state_data)
+    last = state.end if state.range == "custom" and state.end else today_in(state.tz)
+    first_of_month = last.replace(day=1)
+    return (first_of_month - timedelta(days=1)).replace(day=1).isoformat()
+
+
+@callback(Output(ids.F_DATES, "initial_visible_month"), Input(ids.FILTER_STATE, "data"))
+def date_picker_month(state_data):
+    return visible_month(state_data)

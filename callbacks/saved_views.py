@@ -6,7 +6,7 @@ from dash import Input, Output, State, callback, ctx, no_update
 
 from layouts import ids
 from services import runtime
-from services.analytics.filters import FilterState
+from services.analytics.filters import FilterState, parse_query
 from services.web import saved_views
 
 
@@ -61,3 +61,28 @@ def open_saved_view(name):
     if view is None or ctx.triggered_id != ids.SV_SELECT:
         return no_update
     return view["query"] or "?"
+
+
+def selection_after_change(selected: str | None, state_data, data_dir):
+    """The picker's value once the filters changed: None when they no longer are the selected
+    view's (a view's name must not stay on a view the page does not show), else no_update."""
+    if not selected:
+        return no_update
+    view = saved_views.find_view(data_dir, selected)
+    if view is None:
+        return None
+    state = FilterState.from_dict(state_data)
+    shown, _ = parse_query(view["query"])
+    if "tz=" not in (view["query"] or ""):
+        shown = shown.with_changes(tz=state.tz)  # a view without a zone opens in the viewer's
+    return no_update if shown == state else None
+
+
+@callback(
+    Output(ids.SV_SELECT, "value", allow_duplicate=True),
+    Input(ids.FILTER_STATE, "data"),
+    State(ids.SV_SELECT, "value"),
+    prevent_initial_call=True,
+)
+def forget_changed_view(state_data, selected):
+    return selection_after_change(selected, state_data, runtime.settings().data_dir)

@@ -42,6 +42,18 @@ def table_action(trigger, value=None) -> str | None:
     return None
 
 
+def filters_changed(table_data: dict | None, state_data: dict | None, trigger) -> bool:
+    """Whether a filter-state update really is new filters for the table (→ page 1).
+
+    The table state remembers the filter state its page belongs to (``"for"``); a page restored
+    from a link (``"for": None``) belongs to the first filter state that arrives. New data
+    (``data-generation``) always counts as a change.
+    """
+    if trigger != ids.FILTER_STATE or not isinstance(table_data, dict) or "for" not in table_data:
+        return True
+    return table_data["for"] is not None and table_data["for"] != state_data
+
+
 def render_table(state_data: dict | None, table_data: dict | None, action: str | None) -> list:
     """Outputs of :func:`update_table`: state, table, "rows a–b of n", four pager ``disabled``."""
     table = TableState.from_dict(table_data)
@@ -52,7 +64,7 @@ def render_table(state_data: dict | None, table_data: dict | None, action: str |
     state = FilterState.from_dict(state_data)
     page = table_page(dataset, state, table, action, *_links())
     return [
-        page.table.to_dict(),
+        {**page.table.to_dict(), "for": state_data},
         sessions_table(records(page.rows), page.table),
         range_text(page.table.page, page.count),
         page.first,
@@ -88,12 +100,16 @@ def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
     ]
     # new filters or data win over anything that changed with them
     action = "reset" if "reset" in actions else next((a for a in actions if a), None)
+    if action == "reset" and not filters_changed(table_data, state_data, ctx.triggered_id):
+        action = None  # the same filters again, or the first ones of a page restored from a link
     if active_tab != TAB:
         # hidden: no rows computed; new filters still send the table back to page 1
         state = TableState.from_dict(table_data)
         if action == "reset" and state.page != 1:
             reset = next_state(state, "reset", 0)
-            return [reset.to_dict(), *[no_update] * (len(TABLE_OUTPUTS) - 1)]
+            return [{**reset.to_dict(), "for": state_data}, *[no_update] * (len(TABLE_OUTPUTS) - 1)]
+        if isinstance(table_data, dict) and table_data.get("for") != state_data:
+            return [{**state.to_dict(), "for": state_data}, *[no_update] * (len(TABLE_OUTPUTS) - 1)]
         return [no_update] * len(TABLE_OUTPUTS)
     return render_table(state_data, table_data, action)
 

@@ -1,6 +1,6 @@
-"""The Alerts panel: a header-row button opening an offcanvas with the active rules and the
-last deliveries (rule, time, channel, delivered or failed). Content comes from
-:func:`services.alerts.rules_overview` through callbacks/alerts.py."""
+"""The Alerts panel: a button at the end of the saved-views row, opening an offcanvas with the
+active rules and the last deliveries (rule, time, channel, delivered or failed). Content comes
+from :func:`services.alerts.rules_overview` through callbacks/alerts.py."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def alerts_panel() -> html.Div:
                 scrollable=True,
             ),
         ],
-        className="d-flex justify-content-end mb-2",
+        className="alerts-entry ms-auto",
     )
 
 

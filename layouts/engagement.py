@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from layouts import ids
-from layouts.overview import chart_card, csv_button
+from layouts.overview import chart_card, csv_button, info_icon
 from services.analytics.anomalies import METRIC_LABELS
 from services.analytics.engagement import LEXICON_NOTE
 from services.sync import lexicon
@@ -150,12 +150,7 @@ def kpi_card(
                     html.Div(
                         [
                             html.Span(label, className="kpi-label"),
-                            html.Span(
-                                "i",
-                                className="kpi-info",
-                                title=help_text,
-                                **{"aria-label": help_text},
-                            ),
+                            info_icon(label, help_text),
                         ],
                         className="kpi-head",
                     ),
@@ -234,14 +229,14 @@ def _engagement_cards(view) -> list:
             "Thumbs-up rate",
             fmt(r.rate, ".0%"),
             rating_detail,
-            "👍 ÷ (👍 + 👎) over rated bot messages, with a 95% Wilson interval.",
+            "thumbs up ÷ (thumbs up + thumbs down) over rated bot messages, 95% Wilson interval.",
         ),
         kpi_card(
             "rated",
             "Rated sessions",
             fmt(r.rated_share, ".1%"),
             f"{r.rated_sessions:,} with a thumbs up/down",
-            "Share of sessions with a synced transcript that have at least one 👍 or 👎 "
+            "Share of sessions with a synced transcript that have at least one thumbs up or down "
             "(only the web chat offers ratings).",
         ),
         kpi_card(

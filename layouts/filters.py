@@ -130,7 +130,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="Any or no tag",
                             ),
-                            {"xs": 12, "md": 6, "xl": 4},
+                            {"xs": 12, "md": 6, "xl": 3},
                         ),
                         _field(
                             "Tags must match",
@@ -154,7 +154,7 @@ def filter_bar(options: dict) -> dbc.Card:
                                 multi=True,
                                 placeholder="All but evaluations",
                             ),
-                            {"xs": 12, "md": 6, "xl": 2},
+                            {"xs": 12, "md": 6, "xl": 3},
                         ),
                         _field(
                             "Status",
@@ -190,11 +190,18 @@ def filter_bar(options: dict) -> dbc.Card:
                                     className="btn btn-outline-secondary btn-sm",
                                     n_clicks=0,
                                 ),
-                                dcc.Clipboard(
+                                html.Button(
+                                    "Copy link",
                                     id=ids.COPY_LINK,
-                                    title="Copy a link to this view",
+                                    type="button",
+                                    title="Copy a link to this view (filters, tab, table page)",
                                     className="btn btn-outline-secondary btn-sm copy-link",
-                                    children="Copy link",
+                                    n_clicks=0,
+                                ),
+                                html.Span(
+                                    id=ids.COPY_LINK_STATUS,
+                                    className="copy-link-status",
+                                    role="status",
                                 ),
                                 export_menu(),
                             ],

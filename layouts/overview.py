@@ -10,7 +10,27 @@ from dash import dcc, html
 from layouts import ids
 from services.analytics.metrics import Kpi
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "toImageButtonOptions": {"scale": 2}}
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "toImageButtonOptions": {"scale": 2},
+    # the toolbar shows while the pointer is over a chart (never over it on a phone, see
+    # assets/10-app.css) with four tools; its buttons are kept out of the Tab order by
+    # assets/20-a11y.js: the keyboard path to a chart's numbers is its CSV button
+    "displayModeBar": "hover",
+    "modeBarButtons": [["toImage", "zoom2d", "pan2d", "resetScale2d"]],
+}
+
+
+def info_icon(label: str, text: str) -> html.Button:
+    """The (i) beside a card title: its definition shows on hover and on keyboard focus (a
+    focusable button; ``aria-label`` carries the definition for screen readers)."""
+    return html.Button(
+        "i",
+        type="button",
+        className="kpi-info",
+        **{"aria-label": f"{label}: {text}", "data-help": text},
+    )
 
 
 def format_value(kpi: Kpi) -> str:
@@ -49,12 +69,7 @@ def kpi_cards(kpis: list[Kpi]) -> list:
                             html.Div(
                                 [
                                     html.Span(kpi.label, className="kpi-label"),
-                                    html.Span(
-                                        "i",
-                                        className="kpi-info",
-                                        title=kpi.help,
-                                        **{"aria-label": kpi.help},
-                                    ),
+                                    info_icon(kpi.label, kpi.help),
                                 ],
                                 className="kpi-head",
                             ),

@@ -70,8 +70,7 @@ def page(
                     html.Div(id=ids.STORE_NOTICE, children=store_notice(notice)),
                     html.Div(id=ids.URL_NOTICES),
                     filter_bar(options),
-                    saved_views_bar(),
-                    alerts_panel(),
+                    saved_views_bar(alerts_panel()),
                     dbc.Tabs(
                         [
                             dbc.Tab(overview_tab(), label="Overview", tab_id=ids.TAB_OVERVIEW),
@@ -91,12 +90,13 @@ def page(
                     html.Footer(
                         [
                             "Numbers follow OCS's metric definitions (ADR-0051) where OCS has one; "
-                            "hover the (i) on a card for its definition.",
+                            "hover or focus (Tab) the (i) on a card for its definition.",
                         ],
                         className="app-footer",
                     ),
                 ],
                 fluid=True,
+                tag="main",
                 className="app-main",
             ),
         ],

@@ -8,15 +8,19 @@ from dash import dcc, html
 from layouts import ids
 
 
-def saved_views_bar() -> html.Div:
+def saved_views_bar(extra=None) -> html.Div:
+    """The saved-views row; ``extra`` (the Alerts button) sits at its right end."""
     return html.Div(
         [
-            html.Span("Saved views", className="filter-label me-1"),
+            html.Label("Saved views", className="filter-label me-1", htmlFor=ids.SV_SELECT),
             dcc.Dropdown(
                 id=ids.SV_SELECT,
                 placeholder="Open a saved view…",
                 clearable=True,
                 className="sv-select",
+            ),
+            html.Label(
+                "Name of the view to save", htmlFor=ids.SV_NAME, className="visually-hidden"
             ),
             dbc.Input(
                 id=ids.SV_NAME,
@@ -36,7 +40,8 @@ def saved_views_bar() -> html.Div:
                 n_clicks=0,
                 title="Delete the selected saved view",
             ),
-            html.Span(id=ids.SV_MESSAGE, className="sv-message"),
+            html.Span(id=ids.SV_MESSAGE, className="sv-message", role="status"),
+            extra,
         ],
         className="saved-views mb-3",
     )

@@ -299,7 +299,7 @@ def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
     text = (search or "").lstrip("?")
     notices: list[str] = []
     params: dict[str, str] = {}
-    known = {"range", "start", "end", "tag_mode", "granularity", "tz", *_LIST_KEYS}
+    known = {"range", "start", "end", "tag_mode", "granularity", "tz", *_LIST_KEYS, *POSITION_KEYS}
     for key, value in parse_qsl(text, keep_blank_values=True):
         if key not in known:
             notices.append(f"Unknown link parameter “{key[:40]}” ignored.")
@@ -311,6 +311,71 @@ def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
     state, more = parse_params(params, vocabulary)
     notices.extend(more)
     return replace(state, notices=tuple(notices)), notices
+
+
+# ---- where the viewer is: the tab and the Sessions table's sort and page ------------------
+
+POSITION_KEYS = ("tab", "sort", "order", "page")
+"""Query keys of :class:`Position`, kept in the URL beside the filters (not filters: they do
+not change any number): ``tab=<tab id>``, ``sort=<column>``, ``order=asc|desc``, ``page=<n>``."""
+_MAX_PAGE = 10**6
+
+
+@dataclass(frozen=True)
+class Position:
+    """The open tab and the Sessions table's sort and page; None = the page's default."""
+
+    tab: str | None = None
+    sort: str | None = None
+    desc: bool | None = None
+    page: int | None = None
+
+
+def parse_position(search: str | None) -> Position:
+    """The position keys of ``location.search``; values of the wrong shape are ignored (the
+    callbacks also drop unknown tabs and columns and clamp the page to the table)."""
+    values = dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=True))
+    word = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+    tab = values.get("tab", "").strip()
+    sort = values.get("sort", "").strip()
+    order = values.get("order", "").strip()
+    page = values.get("page", "").strip()
+    return Position(
+        tab=tab if word.match(tab) else None,
+        sort=sort if word.match(sort) else None,
+        desc={"desc": True, "asc": False}.get(order),
+        page=int(page) if page.isdigit() and 0 < int(page) <= _MAX_PAGE else None,
+    )
+
+
+def position_params(position: Position) -> list[tuple[str, str]]:
+    """``position`` as query parameters (defaults left out)."""
+    params = []
+    if position.tab:
+        params.append(("tab", position.tab))
+    if position.sort:
+        params.append(("sort", position.sort))
+    if position.desc is not None:
+        params.append(("order", "desc" if position.desc else "asc"))
+    if position.page and position.page > 1:
+        params.append(("page", str(position.page)))
+    return params
+
+
+def with_position(search: str | None, position: Position) -> str:
+    """``search`` with its position keys replaced by ``position``'s; filter keys unchanged."""
+    kept = [
+        (k, v)
+        for k, v in parse_qsl((search or "").lstrip("?"), keep_blank_values=True)
+        if k not in POSITION_KEYS
+    ]
+    params = kept + position_params(position)
+    return "?" + urlencode(params, safe=",:/") if params else ""
+
+
+def keep_position(query: str, search: str | None) -> str:
+    """The filter ``query`` (from :meth:`FilterState.to_query`) plus the position of ``search``."""
+    return with_position(query, parse_position(search))
 
 
 # ---- date windows -------------------------------------------------------------------------
