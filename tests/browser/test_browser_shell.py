@@ -210,7 +210,10 @@ def test_tab_sort_and_page_live_in_the_url(server, page, browser):
     first = first_link.get_attribute("href")
 
     page.reload()
-    expect(page.get_by_role("tab", name="Sessions")).to_have_attribute("aria-selected", "true")
+    page.wait_for_selector("#kpi-sessions", state="attached", timeout=60_000)
+    expect(page.get_by_role("tab", name="Sessions")).to_have_attribute(
+        "aria-selected", "true", timeout=30_000
+    )
     expect(pager).to_contain_text("rows 51–100", timeout=60_000)
     expect(page.locator("th[aria-sort='descending']")).to_contain_text("Messages")
     expect(first_link).to_have_attribute("href", first)
