@@ -108,8 +108,6 @@ def update_table(active_tab, state_data, _generation, _sorts, *pager_and_state):
         if action == "reset" and state.page != 1:
             reset = next_state(state, "reset", 0)
             return [{**reset.to_dict(), "for": state_data}, *[no_update] * (len(TABLE_OUTPUTS) - 1)]
-        if isinstance(table_data, dict) and table_data.get("for") != state_data:
-            return [{**state.to_dict(), "for": state_data}, *[no_update] * (len(TABLE_OUTPUTS) - 1)]
         return [no_update] * len(TABLE_OUTPUTS)
     return render_table(state_data, table_data, action)
 
