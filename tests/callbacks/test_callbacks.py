@@ -157,7 +157,11 @@ def test_render_table_first_page_newest_first(app_runtime):
     n = expected_count(app_runtime, state)
     assert n > 100
     store, table, rows_text, first, prev, nxt, last = render_table(state, None, None)
-    assert store == {"page": 1, "sort": "created_at", "desc": True}
+    assert {k: v for k, v in store.items() if k != "for"} == {
+        "page": 1,
+        "sort": "created_at",
+        "desc": True,
+    }
     assert rows_text == f"rows 1–50 of {n:,}"
     assert (first, prev, nxt, last) == (True, True, False, False)
     started = table_column(table, "Started")
@@ -185,7 +189,11 @@ def test_render_table_pages_and_sorts(app_runtime):
     assert (first, prev, nxt, last) == (False, False, True, True)
     # sort by messages: largest first, then a second click flips it
     store, table, *_ = render_table(state, store, "sort:messages")
-    assert store == {"page": 1, "sort": "messages", "desc": True}
+    assert {k: v for k, v in store.items() if k != "for"} == {
+        "page": 1,
+        "sort": "messages",
+        "desc": True,
+    }
     most = [number(t) for t in table_column(table, "Messages")]
     assert most == sorted(most, reverse=True)
     store, table, *_ = render_table(state, store, "sort:messages")
@@ -200,7 +208,7 @@ def test_render_table_pages_and_sorts(app_runtime):
     store, *_ = render_table(
         {"range": "30d"}, {"page": 3, "sort": "cost_usd", "desc": False}, "reset"
     )
-    assert store == {"page": 1, "sort": "cost_usd", "desc": False}
+    assert store == {"page": 1, "sort": "cost_usd", "desc": False, "for": {"range": "30d"}}
 
 
 def test_render_table_nothing_matches(app_runtime):
@@ -229,7 +237,11 @@ def run_table(trigger, value, tab="sessions", state=None, table_data=None):
 def test_update_table_callback(app_runtime):
     header = {"type": "sort-header", "column": "duration_min"}
     store, table, *_ = run_table(header, 1)
-    assert store == {"page": 1, "sort": "duration_min", "desc": True}
+    assert {k: v for k, v in store.items() if k != "for"} == {
+        "page": 1,
+        "sort": "duration_min",
+        "desc": True,
+    }
     minutes = [number(t) for t in table_column(table, "Minutes")]
     assert minutes == sorted(minutes, reverse=True)
     assert run_table("sessions-next", 1, table_data=store)[0]["page"] == 2
@@ -238,10 +250,11 @@ def test_update_table_callback(app_runtime):
         "page": 2,
         "sort": "created_at",
         "desc": True,
+        "for": {"range": "all"},  # the filter state this page belongs to
     }
     # tab hidden: nothing computed; new filters only reset the page
     hidden = run_table("filter-state", {}, tab="overview", table_data={"page": 5})
-    assert hidden[0] == {"page": 1, "sort": "created_at", "desc": True}
+    assert hidden[0] == {"page": 1, "sort": "created_at", "desc": True, "for": {"range": "all"}}
     assert all(v is no_update for v in hidden[1:])
     assert all(v is no_update for v in run_table("sessions-next", 1, tab="overview"))
 
