@@ -10,11 +10,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, clientside_callback, ctx, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
 from layouts import ids
 from services import runtime
-from services.analytics.filters import FilterState, keep_position, parse_params, parse_query
+from services.analytics.filters import (
+    COMPARE_KEYS,
+    FilterState,
+    keep_position,
+    parse_params,
+    parse_query,
+)
 from services.views.overview import vocabulary
 
 CONTROL_IDS = [
@@ -93,13 +99,21 @@ def link_query(state: FilterState, browser_tz: str | None) -> str:
     return query
 
 
-def write_state(state: FilterState, values: list, search, browser_tz) -> list:
+def write_state(state: FilterState, values: list, search, browser_tz, previous=None) -> list:
     """Outputs of :func:`sync_filters` for a new state: only controls that change, the store,
-    the URL (when it differs) and no new notice."""
+    the URL (when it differs) and no new notice. The Quality tab's comparison choices, which
+    no filter control holds, come from the ``previous`` state (the store's data)."""
+    state = keep_comparison(state, previous)
     controls = controls_from_state(state)
     changed = [new if new != old else no_update for new, old in zip(controls, values, strict=True)]
     query = keep_position(link_query(state, browser_tz), search)
     return [*changed, state.to_dict(), query if query != (search or "") else no_update, no_update]
+
+
+def keep_comparison(state: FilterState, previous) -> FilterState:
+    """``state`` with the comparison choices of ``previous`` (a store's data or None)."""
+    before = FilterState.from_dict(previous)
+    return state.with_changes(**{attr: getattr(before, attr) for attr in COMPARE_KEYS.values()})
 
 
 def controls_from_state(state: FilterState) -> list:
@@ -168,15 +182,17 @@ def notices_alert(notices: list[str]):
     [Input(ids.URL, "search"), Input(ids.F_RESET, "n_clicks")]
     + [Input(i, p) for i, p in CONTROL_IDS]
     + [Input(i, "clickData") for i in CLICKABLE]
-    + [Input(ids.BROWSER_TZ, "data")],
+    + [Input(ids.BROWSER_TZ, "data")]
+    + [State(ids.FILTER_STATE, "data")],
 )
 def sync_filters(search, _reset, *inputs):
     """Single owner of filter controls, the filter-state store and the URL."""
     trigger = ctx.triggered_id
     values = list(inputs[: len(CONTROL_IDS)])
-    extra = [*inputs[len(CONTROL_IDS) :], *[None] * (len(CLICKABLE) + 1)]
+    extra = [*inputs[len(CONTROL_IDS) :], *[None] * (len(CLICKABLE) + 2)]
     clicks = dict(zip(CLICKABLE, extra, strict=False))
     browser_tz = extra[len(CLICKABLE)]
+    previous = extra[len(CLICKABLE) + 1]
     if trigger == ids.BROWSER_TZ:
         # a viewer's first visit: days follow their own clock unless the link names a zone
         current, _ = state_from_controls(values, None)
@@ -186,14 +202,14 @@ def sync_filters(search, _reset, *inputs):
         if zone.tz == "UTC":
             return [no_update] * (len(CONTROL_IDS) + 3)
         state = current.with_changes(tz=zone.tz)
-        return write_state(state, values, search, browser_tz)
+        return write_state(state, values, search, browser_tz, previous)
     if trigger in CLICKABLE:
         click = clicks.get(trigger)
         current, _ = state_from_controls(values, None)
         state = cross_filter(current, trigger, click)
         if state is None:
             return [no_update] * (len(CONTROL_IDS) + 3)
-        return write_state(state, values, search, browser_tz)
+        return write_state(state, values, search, browser_tz, previous)
     if trigger == ids.F_RESET:
         state = FilterState(tz=parse_params({"tz": browser_tz or ""})[0].tz)
         query = keep_position(link_query(state, browser_tz), search)
@@ -215,23 +231,46 @@ def sync_filters(search, _reset, *inputs):
             notices_alert(notices) if notices else (None if trigger is None else no_update),
         ]
     state, _ = state_from_controls(values, trigger)
-    return write_state(state, values, search, browser_tz)
+    return write_state(state, values, search, browser_tz, previous)
 
 
 @callback(
     Output(ids.F_VERSION, "options"),
-    Input(ids.F_EXPERIMENT, "value"),
+    Output(ids.F_VERSION_HELP, "children"),
+    Input(ids.FILTER_STATE, "data"),
     Input(ids.DATA_GENERATION, "data"),
 )
-def version_options(experiments, _generation):
-    """Versions used by the data; labelled with descriptions when one experiment is chosen."""
-    from services.analytics.quality import version_options as options_for
+def version_options(state_data, _generation):
+    """Versions with session counts for the current selection
+    (:func:`services.views.quality.version_picker`) and what the counts mean."""
+    from services.views.quality import version_picker
 
     dataset = runtime.dataset()
     if dataset is None:
-        return []
-    single = experiments[0] if experiments and len(experiments) == 1 else None
-    return options_for(dataset, single)
+        return [], None
+    picker = version_picker(dataset, FilterState.from_dict(state_data))
+    return picker.options, [
+        "Counts: sessions in the current filters and date range (the version filter "
+        "ignored) that used each version. ",
+        picker.latest_note,
+    ]
+
+
+@callback(
+    Output(ids.F_VERSION, "value", allow_duplicate=True),
+    Input(ids.F_VERSION_LATEST, "n_clicks"),
+    State(ids.FILTER_STATE, "data"),
+    prevent_initial_call=True,
+)
+def latest_versions(clicks, state_data):
+    """The "Latest released" button: the version filter becomes the latest released version
+    of each experiment in scope (the filter sync then writes the state and the URL)."""
+    from services.views.quality import version_picker
+
+    dataset = runtime.dataset()
+    if not clicks or dataset is None:
+        return no_update
+    return version_picker(dataset, FilterState.from_dict(state_data)).latest
 
 
 clientside_callback(

@@ -21,6 +21,46 @@ def _field(label: str, control, width: dict, help_text: str | None = None) -> db
     )
 
 
+def version_field(options: list[dict]) -> dbc.Col:
+    """The version filter: options with session counts (``callbacks/filters.py``
+    ``version_options``), a one-click "latest released" choice and a line saying what the
+    counts and that choice mean."""
+    return dbc.Col(
+        [
+            html.Div(
+                [
+                    html.Label("Version", className="filter-label", htmlFor=ids.F_VERSION),
+                    html.Button(
+                        "Latest released",
+                        id=ids.F_VERSION_LATEST,
+                        n_clicks=0,
+                        type="button",
+                        className="btn btn-link btn-sm p-0 ms-auto filter-label",
+                        title="Choose the latest released version of each chosen experiment "
+                        "(each experiment with sessions when none is chosen)",
+                    ),
+                ],
+                className="d-flex align-items-baseline gap-2",
+            ),
+            dcc.Dropdown(
+                id=ids.F_VERSION,
+                options=options,
+                multi=True,
+                placeholder="All versions",
+            ),
+            html.Div(
+                "Counts: sessions in the current filters and date range that used each version.",
+                id=ids.F_VERSION_HELP,
+                className="filter-help",
+            ),
+        ],
+        xs=12,
+        md=6,
+        xl=2,
+        className="filter-field",
+    )
+
+
 def export_menu() -> html.Div:
     """The Export dropdown: the whole Overview as CSV, JSON or XLSX (``callbacks/exports.py``)."""
     return html.Div(
@@ -166,16 +206,7 @@ def filter_bar(options: dict) -> dbc.Card:
                             ),
                             {"xs": 12, "md": 6, "xl": 2},
                         ),
-                        _field(
-                            "Version",
-                            dcc.Dropdown(
-                                id=ids.F_VERSION,
-                                options=options.get("versions", []),
-                                multi=True,
-                                placeholder="All versions",
-                            ),
-                            {"xs": 12, "md": 6, "xl": 2},
-                        ),
+                        version_field(options.get("versions", [])),
                     ],
                     className="g-2 mt-1",
                 ),

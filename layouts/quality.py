@@ -12,6 +12,45 @@ from layouts.overview import GRAPH_CONFIG, annotated_line, chart_card, csv_butto
 
 
 def quality_tab() -> html.Div:
+    pickers = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Label("Experiment", className="filter-label", htmlFor=ids.Q_EXPERIMENT),
+                    dcc.Dropdown(id=ids.Q_EXPERIMENT, clearable=False, placeholder="Choose"),
+                ],
+                xs=12,
+                lg=4,
+            ),
+            dbc.Col(
+                [
+                    html.Label("Version A", className="filter-label", htmlFor=ids.Q_VERSION_A),
+                    dcc.Dropdown(id=ids.Q_VERSION_A, clearable=False, placeholder="Choose"),
+                ],
+                xs=6,
+                lg=4,
+            ),
+            dbc.Col(
+                [
+                    html.Label("Version B", className="filter-label", htmlFor=ids.Q_VERSION_B),
+                    dcc.Dropdown(id=ids.Q_VERSION_B, clearable=False, placeholder="Choose"),
+                ],
+                xs=6,
+                lg=4,
+            ),
+            dbc.Col(
+                html.Div(
+                    "Counts: sessions in the current filters and date range (the version filter "
+                    "ignored); for a version, those that talked to that version only — the "
+                    "sessions a comparison counts.",
+                    id=ids.Q_COMPARE_COUNTS,
+                    className="filter-help",
+                ),
+                xs=12,
+            ),
+        ],
+        className="g-2",
+    )
     compare_controls = dbc.Row(
         [
             dbc.Col(
@@ -30,30 +69,7 @@ def quality_tab() -> html.Div:
                 xs=12,
                 lg=3,
             ),
-            dbc.Col(
-                [
-                    html.Label("Experiment", className="filter-label"),
-                    dcc.Dropdown(id=ids.Q_EXPERIMENT, clearable=False, placeholder="Choose"),
-                ],
-                xs=12,
-                lg=3,
-            ),
-            dbc.Col(
-                [
-                    html.Label("Version A", className="filter-label"),
-                    dcc.Dropdown(id=ids.Q_VERSION_A, placeholder="Choose"),
-                ],
-                xs=6,
-                lg=3,
-            ),
-            dbc.Col(
-                [
-                    html.Label("Version B", className="filter-label"),
-                    dcc.Dropdown(id=ids.Q_VERSION_B, placeholder="Choose"),
-                ],
-                xs=6,
-                lg=3,
-            ),
+            dbc.Col(pickers, id=ids.Q_VERSION_PICKERS, xs=12, lg=9),
         ],
         className="g-2 mb-2",
     )
@@ -128,7 +144,8 @@ def quality_tab() -> html.Div:
             dbc.Row(
                 dbc.Col(
                     chart_card(
-                        "Tag co-occurrence — sessions with both tags (colour: lift)",
+                        "Tag co-occurrence among annotated sessions — sessions with both tags "
+                        "(colour: lift)",
                         "cooccurrence",
                         subtitle_id=ids.Q_COOCCURRENCE_SUBTITLE,
                     ),
@@ -154,6 +171,13 @@ def _num(value) -> str:
     return f"{int(value):,}"
 
 
+def _side(rate: float, low: float, high: float, n: int) -> str:
+    """One side's good rate with its interval and n; words when nothing was annotated."""
+    if not n:
+        return "no annotated sessions"
+    return f"{_pct(rate)} ({_pct(low)}–{_pct(high)}) n={n:,}"
+
+
 def comparison_table(comparison) -> html.Div:
     """Per category: A and B good rates with intervals, the difference and its p-value in words."""
     header = html.Thead(
@@ -170,8 +194,8 @@ def comparison_table(comparison) -> html.Div:
     )
     body = []
     for row in comparison.rows.itertuples():
-        side_a = f"{_pct(row.rate_a)} ({_pct(row.ci_low_a)}–{_pct(row.ci_high_a)}) n={row.n_a:,}"
-        side_b = f"{_pct(row.rate_b)} ({_pct(row.ci_low_b)}–{_pct(row.ci_high_b)}) n={row.n_b:,}"
+        side_a = _side(row.rate_a, row.ci_low_a, row.ci_high_a, row.n_a)
+        side_b = _side(row.rate_b, row.ci_low_b, row.ci_high_b, row.n_b)
         if math.isnan(row.difference):
             diff = "–"
         else:
@@ -241,10 +265,15 @@ def warnings_alert(warnings: list[str]):
     )
 
 
-COOCCURRENCE_SUBTITLE = (
-    "Lift > 1: the tags appear together more often than by chance. Click a cell to filter "
-    "to sessions with both tags."
-)
+def cooccurrence_subtitle(annotated: int) -> str:
+    """Under "Tag co-occurrence": over which sessions, and how to read lift."""
+    if not annotated:
+        return "No annotated sessions in this selection: nothing to relate."
+    return (
+        f"Among the {annotated:,} annotated sessions (at least one annotation tag). Lift = "
+        "P(both) ÷ (P(A) × P(B)) among them: above 1 the tags come together more often than "
+        "by chance, below 1 less often. Click a cell to filter to sessions with both tags."
+    )
 
 
 def quality_subtitle(granularity: str) -> str:
@@ -268,4 +297,11 @@ def comparison_parts(comparison) -> tuple:
     """(table, warnings) of the comparison card; (None, None) while it is incomplete."""
     if comparison is None:
         return None, None
+    sessions = comparison.engagement.set_index("metric")
+    if not sessions.loc["Sessions", "a"] and not sessions.loc["Sessions", "b"]:
+        empty = html.Div(
+            f"No sessions in this selection for {comparison.a} or {comparison.b}.",
+            className="empty-state",
+        )
+        return empty, None
     return comparison_table(comparison), warnings_alert(comparison.warnings)

@@ -10,6 +10,8 @@ Query keys::
     experiment=<id>,<id>   team=<slug>,...   tag=<name>,...,__untagged__   tag_mode=any|all
     platform=<slug>,...    status=<name>,... version=<label>|v3..v5,...   granularity=auto|day|week|month
     tz=<IANA zone> (days, weeks and displayed times; default UTC)
+    compare=versions|periods  compare_experiment=<id>  compare_a=<version>  compare_b=<version>
+        (the Quality tab's comparison; not filters — see :data:`COMPARE_KEYS`)
 """
 
 from __future__ import annotations
@@ -83,6 +85,14 @@ class FilterState:
     granularity: str = "auto"
     tz: str = "UTC"
     notices: tuple[str, ...] = field(default=(), compare=False)
+    # The Quality tab's comparison choices (URL keys in COMPARE_KEYS). They choose what the tab
+    # compares, not which sessions are selected, so they are left out of equality and hashing:
+    # views cached by the filters stay valid when only the comparison changes. None = the
+    # default for the selection (services.views.quality.resolve_comparison).
+    compare: str = field(default="versions", compare=False)
+    compare_experiment: str | None = field(default=None, compare=False)
+    compare_a: str | None = field(default=None, compare=False)
+    compare_b: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         """JSON-safe form (for a dcc.Store of filter values — never rows)."""
@@ -92,6 +102,9 @@ class FilterState:
         data["end"] = self.end.isoformat() if self.end else None
         for key in _LIST_KEYS.values():
             data[key] = list(data[key])
+        for attr in COMPARE_KEYS.values():
+            if data[attr] == ("versions" if attr == "compare" else None):
+                del data[attr]  # the comparison's defaults are left out (the API's shape)
         return data
 
     @classmethod
@@ -123,6 +136,7 @@ class FilterState:
                 "granularity": text("granularity"),
                 "tz": text("tz"),
                 **{k: joined(v) for k, v in _LIST_KEYS.items()},
+                **{key: text(attr) for key, attr in COMPARE_KEYS.items()},
             }
         )
         return state
@@ -147,6 +161,7 @@ class FilterState:
             params.append(("granularity", self.granularity))
         if self.tz != "UTC":
             params.append(("tz", self.tz))
+        params.extend(comparison_params(self))
         return "?" + urlencode(params, safe=",:/") if params else ""
 
     def with_changes(self, **changes) -> FilterState:
@@ -291,7 +306,61 @@ def parse_params(
             state["tz"] = zone
         else:
             notices.append(f"Unknown time zone “{zone[:40]}” ignored (UTC used).")
+    state.update(parse_comparison(params, vocabulary, notices))
     return FilterState(**state, notices=tuple(notices)), notices
+
+
+# ---- the Quality tab's comparison choices -------------------------------------------------
+
+COMPARE_MODES = ("versions", "periods")
+COMPARE_KEYS = {
+    "compare": "compare",
+    "compare_experiment": "compare_experiment",
+    "compare_a": "compare_a",
+    "compare_b": "compare_b",
+}
+"""URL key → :class:`FilterState` field of the Quality tab's comparison choices."""
+
+
+def parse_comparison(
+    params: dict[str, str | None], vocabulary: Vocabulary, notices: list[str]
+) -> dict:
+    """The comparison fields of ``params`` (unknown experiments/versions dropped with a notice).
+
+    Whether a known experiment or version has sessions in the selection is decided later, with
+    the data (:func:`services.views.quality.resolve_comparison`).
+    """
+    out: dict = {}
+    mode = (params.get("compare") or "").strip()
+    if mode:
+        if mode in COMPARE_MODES:
+            out["compare"] = mode
+        else:
+            notices.append(f"Unknown compare “{mode[:40]}” ignored (use versions or periods).")
+    checks = (
+        ("compare_experiment", vocabulary.experiments),
+        ("compare_a", vocabulary.versions),
+        ("compare_b", vocabulary.versions),
+    )
+    for key, known in checks:
+        value = (params.get(key) or "").strip()[:200]
+        if not value:
+            continue
+        if known is not None and value not in known:
+            notices.append(f"Unknown {key} “{value[:40]}” not in the data; ignored.")
+            continue
+        out[COMPARE_KEYS[key]] = value
+    return out
+
+
+def comparison_params(state: FilterState) -> list[tuple[str, str]]:
+    """URL pairs of ``state``'s comparison choices (none for the defaults)."""
+    params = []
+    for key, attr in COMPARE_KEYS.items():
+        value = getattr(state, attr)
+        if value and (attr != "compare" or value != "versions"):
+            params.append((key, value))
+    return params
 
 
 def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
@@ -299,7 +368,17 @@ def parse_query(search: str | None, vocabulary: Vocabulary | None = None):
     text = (search or "").lstrip("?")
     notices: list[str] = []
     params: dict[str, str] = {}
-    known = {"range", "start", "end", "tag_mode", "granularity", "tz", *_LIST_KEYS, *POSITION_KEYS}
+    known = {
+        "range",
+        "start",
+        "end",
+        "tag_mode",
+        "granularity",
+        "tz",
+        *_LIST_KEYS,
+        *POSITION_KEYS,
+        *COMPARE_KEYS,
+    }
     for key, value in parse_qsl(text, keep_blank_values=True):
         if key not in known:
             notices.append(f"Unknown link parameter “{key[:40]}” ignored.")

@@ -12,12 +12,14 @@ Definitions (also in the README, "Quality and versions"):
   (see :func:`services.analytics.metrics.annotation_breakdown`), with a 95% Wilson interval.
 * **Difference** of two good rates: B − A with Newcombe's hybrid score interval (method 10),
   and a two-sided two-proportion z-test p-value (pooled variance).
-* **Lift** of two tags: P(A and B) / (P(A) · P(B)) over the selected sessions; 1 = independent.
+* **Lift** of two tags: P(A and B) / (P(A) · P(B)) over the selected sessions that carry at least
+  one annotation tag (the annotated sessions); 1 = independent.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,6 +142,51 @@ def version_options(dataset: Dataset, experiment: str | None) -> list[dict]:
     return options
 
 
+_VERSION_LABEL = re.compile(r"^v(\d+)(-unreleased)?$")
+
+
+def version_key(label: str) -> tuple:
+    """Sort key of a version label: by number (v9 before v10), ``vN-unreleased`` after ``vN``,
+    labels of another shape last (alphabetically)."""
+    match = _VERSION_LABEL.match(label)
+    if not match:
+        return (1, 0, 0, label)
+    return (0, int(match.group(1)), 1 if match.group(2) else 0, label)
+
+
+def is_released(label: str) -> bool:
+    """Whether ``label`` is a published version (``vN``), not ``vN-unreleased``."""
+    return not label.endswith("-unreleased")
+
+
+VERSION_COUNT_COLUMNS = ["experiment", "version", "sessions", "single"]
+
+
+def version_session_counts(selection: Selection) -> pd.DataFrame:
+    """Per (experiment, version) used by the selected sessions: ``sessions`` that used the
+    version (what a version filter would match) and ``single``, the sessions that used only
+    that version (what a version comparison counts, :func:`single_version_mask`).
+
+    Rows with ``sessions`` > 0 only, ordered by experiment then :func:`version_key`.
+    """
+    ds = selection.dataset
+    if not ds.version_names or selection.n == 0:
+        return pd.DataFrame(columns=VERSION_COUNT_COLUMNS)
+    used = selection.matrix_rows("version_matrix", list(range(len(ds.version_names))))
+    single = used.sum(axis=0) == 1
+    codes = selection.column("experiment_codes")
+    size = len(ds.experiments)
+    rows = []
+    for index, label in enumerate(ds.version_names):
+        sessions = np.bincount(codes[used[index]], minlength=size)
+        only = np.bincount(codes[used[index] & single], minlength=size)
+        for code in np.flatnonzero(sessions):
+            rows.append((ds.experiments[code], label, int(sessions[code]), int(only[code])))
+    frame = pd.DataFrame(rows, columns=VERSION_COUNT_COLUMNS)
+    order = sorted(range(len(frame)), key=lambda i: (rows[i][0], version_key(rows[i][1])))
+    return frame.iloc[order].reset_index(drop=True)
+
+
 def release_markers(dataset: Dataset, selection: Selection, limit: int = 12) -> pd.DataFrame:
     """First day each (experiment, version) was seen, within the selection's window.
 
@@ -166,6 +213,11 @@ def release_markers(dataset: Dataset, selection: Selection, limit: int = 12) -> 
     frame["first_seen"] = pd.to_datetime(frame["first_seen"].astype("int64"), unit="D")
     frame = frame[~frame["version"].str.endswith("-unreleased")]
     return frame.sort_values("first_seen").head(limit).reset_index(drop=True)
+
+
+def versions_seen(dataset: Dataset) -> list[tuple[int, str]]:
+    """Every (experiment code, version label) pair the sessions' AI messages used."""
+    return sorted(_first_seen(dataset))
 
 
 _first_seen_cache: dict[tuple[int, int], dict] = {}
@@ -345,7 +397,9 @@ def compare(
     annotated_a = int(metrics.annotated_mask(sel_a)[mask_a].sum())
     annotated_b = int(metrics.annotated_mask(sel_b)[mask_b].sum())
     for label, count in ((label_a, annotated_a), (label_b, annotated_b)):
-        if count < MIN_ANNOTATED:
+        if count == 0:
+            warnings.append(f"No annotated sessions for {label} in this selection.")
+        elif count < MIN_ANNOTATED:
             warnings.append(
                 f"Only {count} annotated session{'s' if count != 1 else ''} for {label}: "
                 f"too few to conclude (aim for at least {MIN_ANNOTATED})."
@@ -466,23 +520,29 @@ def sample_warnings(selection: Selection, ratio_limit: float = 1.5) -> list[str]
 
 
 def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
-    """Pairs of session tags: count of sessions with both, and lift, for the ``top`` tags.
+    """Pairs of session tags among the **annotated** selected sessions (those carrying at least
+    one annotation tag, :func:`services.analytics.metrics.annotated_mask`): count of sessions
+    with both, and lift, for the ``top`` tags most frequent among them.
 
-    Columns: tag_a, tag_b, both, count_a, count_b, lift, conditional (P(B | A)). The diagonal
-    (tag_a == tag_b) holds each tag's own count.
+    Every number is over annotated sessions only: over all sessions any two annotation tags
+    look strongly associated (both are rare among all sessions and always come together with a
+    review), which says nothing about the tags themselves. Columns: tag_a, tag_b, both,
+    count_a, count_b, lift, conditional (P(B | A)). The diagonal (tag_a == tag_b) holds each
+    tag's own count. Empty when no selected session is annotated.
     """
     ds = selection.dataset
     columns = ["tag_a", "tag_b", "both", "count_a", "count_b", "lift", "conditional"]
     if not ds.tag_names or selection.n == 0:
         return pd.DataFrame(columns=columns)
-    matrix = selection.matrix_rows("tag_matrix", list(range(len(ds.tag_names))))
+    annotated = metrics.annotated_mask(selection)
+    n = int(annotated.sum())
+    if n == 0:
+        return pd.DataFrame(columns=columns)
+    matrix = selection.matrix_rows("tag_matrix", list(range(len(ds.tag_names))))[:, annotated]
     counts = matrix.sum(axis=1)
     order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
-    if not order:
-        return pd.DataFrame(columns=columns)
     sub = matrix[order].astype(np.int32)
     both = sub @ sub.T
-    n = selection.n
     rows = []
     for i, a in enumerate(order):
         for j, b in enumerate(order):

@@ -8,6 +8,8 @@ from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from callbacks.filters import cross_filter
 from services.analytics import quality
@@ -219,15 +221,53 @@ def test_coverage_and_sample_warning_when_annotated_sessions_are_longer():
     assert by_experiment["annotated"].sum() == 10
 
 
-def test_cooccurrence_counts_and_lift():
-    specs = [{"id": "1", "tags": ["a", "b"]}, {"id": "2", "tags": ["a", "b"]}]
-    specs += [{"id": "3", "tags": ["a"]}, {"id": "4", "tags": []}]
-    dataset = build_dataset(specs)
-    frame = quality.cooccurrence(select(dataset, ALL)).set_index(["tag_a", "tag_b"])
-    assert frame.loc[("a", "b"), "both"] == 2
-    assert frame.loc[("a", "a"), "both"] == 3
-    assert frame.loc[("a", "b"), "lift"] == pytest.approx((2 / 4) / ((3 / 4) * (2 / 4)))
-    assert frame.loc[("a", "b"), "conditional"] == pytest.approx(2 / 3)
+def test_cooccurrence_is_over_annotated_sessions_only():
+    """Lift among sessions with an annotation tag: two review tags that come together no more
+    than by chance get lift 1, however many unannotated sessions the selection holds."""
+    specs = [{"id": "1", "tags": ["coaching_good", "safe"]}, {"id": "2", "tags": ["coaching_good"]}]
+    specs += [{"id": "3", "tags": ["safe", "coaching_bad"]}, {"id": "4", "tags": ["coaching_bad"]}]
+    specs += [{"id": f"plain{i}", "tags": ["escalated"] if i < 3 else []} for i in range(36)]
+    frame = quality.cooccurrence(select(build_dataset(specs), ALL)).set_index(["tag_a", "tag_b"])
+    assert frame.loc[("coaching_good", "safe"), "both"] == 1
+    assert frame.loc[("safe", "safe"), "both"] == 2
+    # among the 4 annotated sessions: P(both) = 1/4, P(A) = P(B) = 1/2 → lift 1 (over all 40
+    # sessions it would have been 10)
+    assert frame.loc[("coaching_good", "safe"), "lift"] == pytest.approx(1.0)
+    assert frame.loc[("coaching_good", "safe"), "conditional"] == pytest.approx(0.5)
+    # a tag never on an annotated session is not in the matrix
+    assert "escalated" not in frame.index.get_level_values(0)
+
+
+def test_cooccurrence_without_annotated_sessions_is_empty():
+    dataset = build_dataset([{"id": "1", "tags": ["a", "b"]}, {"id": "2", "tags": ["a"]}])
+    assert quality.cooccurrence(select(dataset, ALL)).empty
+
+
+TAGS = ("coaching_good", "coaching_bad", "safe", "escalated", "needs_follow_up")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sets(st.sampled_from(TAGS)), min_size=1, max_size=25))
+def test_cooccurrence_lift_equals_a_naive_count_over_annotated_sessions(tag_sets):
+    specs = [{"id": f"s{i}", "tags": sorted(tags)} for i, tags in enumerate(tag_sets)]
+    frame = quality.cooccurrence(select(build_dataset(specs), ALL))
+    review = {"coaching_good", "coaching_bad", "safe"}  # the annotation tags among TAGS
+    annotated = [tags for tags in tag_sets if tags & review]
+    if not annotated:
+        assert frame.empty
+        return
+    n = len(annotated)
+    for row in frame.itertuples():
+        with_a = sum(row.tag_a in tags for tags in annotated)
+        with_b = sum(row.tag_b in tags for tags in annotated)
+        both = sum(row.tag_a in tags and row.tag_b in tags for tags in annotated)
+        assert (row.both, row.count_a, row.count_b) == (both, with_a, with_b)
+        if both:
+            assert row.lift == pytest.approx((both / n) / ((with_a / n) * (with_b / n)))
+        else:
+            assert row.lift == 0
+    # every tag carried by an annotated session is in the matrix
+    assert set(frame["tag_a"]) == set().union(*annotated)
 
 
 def test_quality_over_time_has_intervals():

@@ -360,3 +360,21 @@ def test_sync_filters_reset(app_runtime):
     assert result[-3] == FilterState().to_dict()
     assert result[-2] == ""
     assert result[-1] is None
+
+
+def test_sync_filters_keeps_the_comparison_of_the_store(app_runtime):
+    """A filter change keeps the Quality tab's comparison choices (in the store, not in any
+    filter control) in the state and the link (issue #17 item 10)."""
+    values = controls_from_state(FilterState())
+    values[0] = "7d"
+    previous = FilterState(compare="periods", compare_a="v1").to_dict()
+    extra = [None] * 5  # the clickable charts and the browser's zone
+    triggered = [{"prop_id": "f-range.value", "value": "7d"}]
+
+    def call():
+        context_value.set(AttributeDict(triggered_inputs=triggered))
+        return sync_filters("", None, *values, *extra, previous)
+
+    state_data, url, _ = contextvars.copy_context().run(call)[-3:]
+    assert (state_data["compare"], state_data["compare_a"]) == ("periods", "v1")
+    assert url == "?range=7d&compare=periods&compare_a=v1"

@@ -258,8 +258,13 @@ def test_week1_without_an_observable_week_is_missing():
 
 
 def test_quality_views_module_has_one_choice_of_default_versions(demo_dataset):
+    """The page's pair is resolve_comparison's; over a year of the busiest experiment it is
+    the two newest released versions (what default_versions names for the whole data)."""
     experiment = _busiest(demo_dataset).experiment
-    options, a, b = quality_views.version_choice(demo_dataset, experiment, None, None)
-    assert (a, b) == default_versions(demo_dataset, experiment)
-    assert {a, b} <= {o["value"] for o in options}
-    assert quality_views.version_choice(demo_dataset, experiment, b, a)[1:] == (b, a)
+    state = FilterState(range="365d", compare_experiment=experiment)
+    choices = quality_views.resolve_comparison(demo_dataset, state, DEMO_ANCHOR)
+    assert (choices.version_a, choices.version_b) == default_versions(demo_dataset, experiment)
+    assert {choices.version_a, choices.version_b} <= {o["value"] for o in choices.version_options}
+    swapped = state.with_changes(compare_a=choices.version_b, compare_b=choices.version_a)
+    again = quality_views.resolve_comparison(demo_dataset, swapped, DEMO_ANCHOR)
+    assert (again.version_a, again.version_b) == (choices.version_b, choices.version_a)

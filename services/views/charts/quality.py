@@ -165,10 +165,23 @@ def coverage_experiment_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     return fig
 
 
-def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
-    """Heatmap: cell text = sessions with both tags, colour = lift (log scale, 1 = independent)."""
+NO_LIFT_CELL = {"light": ("#e9ecef", "#212529"), "dark": ("#343a40", "#f8f9fa")}
+"""(fill, text) of cells without a lift colour — a tag with itself, pairs never seen together:
+an opaque fill with a text colour chosen for it, so their counts stay readable in both themes."""
+LIFT_SCALE = {
+    "light": [[0, "#c0392b"], [0.5, "#f7f7f7"], [1, "#18875c"]],
+    "dark": [[0, "#e06666"], [0.5, "#2b3340"], [1, "#3cc48b"]],
+}
+"""Diverging lift colours (log scale, white/slate = independent); plotly writes each cell's
+count in black or white, whichever contrasts with that cell."""
+
+
+def cooccurrence_figure(frame: pd.DataFrame, theme: str, annotated: int = 0) -> PlainFigure:
+    """Heatmap of tags among the ``annotated`` sessions: cell text = sessions with both tags,
+    colour = lift (log scale, 1 = independent). Two traces: the coloured cells, and beneath
+    them the cells without a lift colour (diagonal, pairs never together) in a neutral fill."""
     if frame.empty:
-        return empty_figure("No tagged sessions match these filters", theme=theme)
+        return empty_figure("No annotated sessions match these filters", theme=theme)
     tags = list(dict.fromkeys(frame["tag_a"]))
     size = len(tags)
     both = frame["both"].to_numpy().reshape(size, size)
@@ -177,8 +190,32 @@ def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
     with np.errstate(divide="ignore", invalid="ignore"):
         color = np.log2(np.where(both > 0, lifts, np.nan))
     np.fill_diagonal(color, np.nan)
-    limit = float(np.nanmax(np.abs(color))) if np.isfinite(color).any() else 1.0
+    coloured = np.isfinite(color)
+    limit = max(1.0, float(np.nanmax(np.abs(color)))) if coloured.any() else 1.0
+    customdata = np.stack([lifts, conditional], axis=-1)
+    among = f"among {annotated:,} annotated sessions" if annotated else "among annotated sessions"
+    hover = (
+        "%{y} & %{x}: %{text:,} sessions with both<br>lift %{customdata[0]:.2f} "
+        f"({among})<br>P(%{{x}} | %{{y}}) = %{{customdata[1]:.0%}}<extra>click to filter</extra>"
+    )
+    fill, ink = NO_LIFT_CELL["dark" if theme == "dark" else "light"]
     fig = base_figure(theme, height=max(360, 30 * size + 140))
+    fig.add_heatmap(
+        x=tags,
+        y=tags,
+        z=np.where(coloured, np.nan, 0.0),
+        colorscale=[[0, fill], [1, fill]],
+        showscale=False,
+        text=np.where(coloured, "", both.astype(str)).tolist(),
+        texttemplate="%{text}",
+        textfont={"color": ink},
+        customdata=customdata,
+        hovertemplate=hover,
+        hoverongaps=False,
+        xgap=1,
+        ygap=1,
+    )
+    ticks = [t for t in range(-6, 7) if abs(t) <= limit + 1e-9]
     fig.add_heatmap(
         x=tags,
         y=tags,
@@ -186,19 +223,22 @@ def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
         zmin=-limit,
         zmax=limit,
         zmid=0,
-        colorscale=[
-            [0, "#d64f4f"],
-            [0.5, "#f2f2f2" if theme != "dark" else "#2b3340"],
-            [1, "#1f9d6b"],
-        ],
-        text=both,
+        colorscale=LIFT_SCALE["dark" if theme == "dark" else "light"],
+        text=np.where(coloured, both.astype(str), "").tolist(),
         texttemplate="%{text}",
-        customdata=np.stack([lifts, conditional], axis=-1),
-        hovertemplate=(
-            "%{y} & %{x}: %{text:,} sessions<br>lift %{customdata[0]:.2f}"
-            "<br>P(%{x} | %{y}) = %{customdata[1]:.0%}<extra>click to filter</extra>"
-        ),
-        colorbar={"title": "log₂ lift", "thickness": 12},
+        customdata=customdata,
+        hovertemplate=hover,
+        hoverongaps=False,
+        colorbar={
+            # the title on the bar's side and the bar kept below the chart's toolbar
+            "title": {"text": "lift (log scale)", "side": "right"},
+            "thickness": 12,
+            "len": 0.8,
+            "y": 0,
+            "yanchor": "bottom",
+            "tickvals": ticks,
+            "ticktext": [_lift_tick(t) for t in ticks],
+        },
         xgap=1,
         ygap=1,
     )
@@ -207,6 +247,13 @@ def cooccurrence_figure(frame: pd.DataFrame, theme: str) -> PlainFigure:
         yaxis={"automargin": True, "autorange": "reversed", "showgrid": False},
     )
     return fig
+
+
+def _lift_tick(power: int) -> str:
+    """A colour-bar tick at lift 2**power: ×4, ×2, 1, ÷2, ÷4 …"""
+    if power == 0:
+        return "1"
+    return f"×{2**power}" if power > 0 else f"÷{2**-power}"
 
 
 def _alpha(hex_color: str, alpha: float) -> str:
@@ -264,6 +311,7 @@ QUALITY_FIGURES = (
 )
 """The Quality tab's charts (keys of :func:`quality_figures`), in page order."""
 CHOOSE_VERSIONS = "Choose an experiment and two versions"
+ONE_VERSION = "Only one version has sessions in this selection"
 CHOOSE_PERIOD = "Choose a bounded date range to compare with the previous period"
 
 
@@ -276,6 +324,8 @@ def _draw(view: QualityView, theme: str) -> dict[str, PlainFigure]:
     numbers = view.numbers
     if view.comparison is None:
         message = CHOOSE_VERSIONS if view.controls.mode == "versions" else CHOOSE_PERIOD
+        if view.controls.mode == "versions" and view.note:
+            message = ONE_VERSION
         compare = empty_figure(message, theme=theme, height=260)
     else:
         compare = comparison_figure(view.comparison, theme)
@@ -284,5 +334,5 @@ def _draw(view: QualityView, theme: str) -> dict[str, PlainFigure]:
         "quality_time": quality_over_time_figure(numbers.over_time, theme),
         "coverage_time": coverage_time_figure(numbers.coverage_time, theme),
         "coverage_experiment": coverage_experiment_figure(numbers.coverage_experiment, theme),
-        "cooccurrence": cooccurrence_figure(numbers.cooccurrence, theme),
+        "cooccurrence": cooccurrence_figure(numbers.cooccurrence, theme, numbers.annotated),
     }
