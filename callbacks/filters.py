@@ -236,24 +236,22 @@ def sync_filters(search, _reset, *inputs):
 
 @callback(
     Output(ids.F_VERSION, "options"),
-    Output(ids.F_VERSION_HELP, "children"),
+    Output(ids.F_VERSION_LATEST, "title"),
     Input(ids.FILTER_STATE, "data"),
     Input(ids.DATA_GENERATION, "data"),
 )
 def version_options(state_data, _generation):
-    """Versions with session counts for the current selection
-    (:func:`services.views.quality.version_picker`) and what the counts mean."""
+    """Versions with session counts for the current selection (the version filter ignored,
+    :func:`services.views.quality.version_picker`); the "Latest" button's tooltip names what
+    it would choose."""
+    from layouts.filters import LATEST_TITLE
     from services.views.quality import version_picker
 
     dataset = runtime.dataset()
     if dataset is None:
-        return [], None
+        return [], LATEST_TITLE
     picker = version_picker(dataset, FilterState.from_dict(state_data))
-    return picker.options, [
-        "Counts: sessions in the current filters and date range (the version filter "
-        "ignored) that used each version. ",
-        picker.latest_note,
-    ]
+    return picker.options, f"{LATEST_TITLE}. {picker.latest_note}"
 
 
 @callback(

@@ -122,10 +122,11 @@ def with_comparison_query(search: str | None, state: FilterState) -> str:
     State(ids.URL, "search"),
     prevent_initial_call="initial_duplicate",
 )
-def comparison_controls(state_data, _generation, values, search):
+def comparison_controls(state_data, _generation, *values_and_search):
     """The comparison controls follow the filter state (the URL's ``compare*`` keys and the
     selection, :func:`services.views.quality.resolve_comparison`); a choice made in them goes
     into the URL, from which :func:`callbacks.filters.sync_filters` writes the state."""
+    *values, search = values_and_search
     dataset = runtime.dataset()
     state = FilterState.from_dict(state_data)
     if dataset is None:

@@ -21,6 +21,13 @@ def _field(label: str, control, width: dict, help_text: str | None = None) -> db
     )
 
 
+VERSION_HELP = "Counts: sessions in the current filters and dates."
+LATEST_TITLE = (
+    "Choose the latest released version of each chosen experiment (of each experiment with "
+    "sessions when none is chosen)"
+)
+
+
 def version_field(options: list[dict]) -> dbc.Col:
     """The version filter: options with session counts (``callbacks/filters.py``
     ``version_options``), a one-click "latest released" choice and a line saying what the
@@ -31,13 +38,13 @@ def version_field(options: list[dict]) -> dbc.Col:
                 [
                     html.Label("Version", className="filter-label", htmlFor=ids.F_VERSION),
                     html.Button(
-                        "Latest released",
+                        "Latest",
                         id=ids.F_VERSION_LATEST,
                         n_clicks=0,
                         type="button",
-                        className="btn btn-link btn-sm p-0 ms-auto filter-label",
-                        title="Choose the latest released version of each chosen experiment "
-                        "(each experiment with sessions when none is chosen)",
+                        className="btn btn-link btn-sm p-0 ms-auto",
+                        style={"fontSize": ".72rem"},
+                        title=LATEST_TITLE,
                     ),
                 ],
                 className="d-flex align-items-baseline gap-2",
@@ -48,11 +55,7 @@ def version_field(options: list[dict]) -> dbc.Col:
                 multi=True,
                 placeholder="All versions",
             ),
-            html.Div(
-                "Counts: sessions in the current filters and date range that used each version.",
-                id=ids.F_VERSION_HELP,
-                className="filter-help",
-            ),
+            html.Div(VERSION_HELP, id=ids.F_VERSION_HELP, className="filter-help"),
         ],
         xs=12,
         md=6,
