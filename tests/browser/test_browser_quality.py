@@ -116,10 +116,11 @@ def test_the_default_pair_has_sessions_in_the_window(server, page):
     page.wait_for_url(re.compile("experiment="), timeout=20_000)
     pick(page, "f-range", "Last 7 days")
     page.wait_for_url(re.compile("range=7d"), timeout=20_000)
-    expect(page.locator("#q-warnings")).to_contain_text("Only one version", timeout=30_000)
+    expect(page.locator("#filter-summary")).to_contain_text("Last 7 days", timeout=30_000)
     view = settled(page)
     assert "v4" not in view["a"] and "v4" not in view["b"], view  # v4: no session in 7 days
     assert "n=0" not in view["table"]
+    expect(page.locator("#q-warnings")).to_contain_text("Only one version", timeout=30_000)
     assert page.console_errors == []
 
 
