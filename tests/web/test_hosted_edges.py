@@ -346,7 +346,7 @@ def test_the_page_link_drops_such_dates_with_a_notice(hosted, member):
     output, spec = callback_spec(hosted, "sync_filters")
     values = [None] * len(spec["inputs"])
     values[0] = "?range=custom&start=2024-01-01&end=9999-12-31"
-    body = body_for(output, spec, values)
+    body = body_for(output, spec, values, [None] * len(spec.get("state") or []))
     body["changedPropIds"] = []
     response = post(member, body)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
