@@ -116,6 +116,13 @@ def keep_comparison(state: FilterState, previous) -> FilterState:
     return state.with_changes(**{attr: getattr(before, attr) for attr in COMPARE_KEYS.values()})
 
 
+def same_comparison(state: FilterState, previous) -> bool:
+    """Whether ``state`` holds the comparison choices of ``previous`` (a store's data or None);
+    they are left out of :class:`FilterState` equality, which is about the selected sessions."""
+    before = FilterState.from_dict(previous)
+    return all(getattr(state, a) == getattr(before, a) for a in COMPARE_KEYS.values())
+
+
 def controls_from_state(state: FilterState) -> list:
     return [
         state.range,
@@ -219,7 +226,12 @@ def sync_filters(search, _reset, *inputs):
         if "tz=" not in (search or "") and browser_tz:
             zone, _ = parse_params({"tz": browser_tz})  # a link without a zone: viewer's clock
             state = state.with_changes(tz=zone.tz)
-        if trigger == ids.URL and not notices and state == state_from_controls(values, None)[0]:
+        if (
+            trigger == ids.URL
+            and not notices
+            and state == state_from_controls(values, None)[0]
+            and same_comparison(state, previous)  # nor the Quality tab's comparison
+        ):
             # only the tab or the table's position changed in the URL: the filters stand
             return [no_update] * (len(CONTROL_IDS) + 3)
         controls = controls_from_state(state)

@@ -25,7 +25,7 @@ def server(tmp_path_factory):
 
 def open_quality(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector("#kpi-sessions", timeout=60_000)
+    page.wait_for_selector("#kpi-sessions", state="attached", timeout=60_000)
     page.get_by_role("tab", name=QUALITY).click()
     page.wait_for_selector("#fig-cooccurrence .main-svg", timeout=60_000)
 

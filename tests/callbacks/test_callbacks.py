@@ -378,3 +378,18 @@ def test_sync_filters_keeps_the_comparison_of_the_store(app_runtime):
     state_data, url, _ = contextvars.copy_context().run(call)[-3:]
     assert (state_data["compare"], state_data["compare_a"]) == ("periods", "v1")
     assert url == "?range=7d&compare=periods&compare_a=v1"
+
+
+def test_sync_filters_writes_a_link_that_changes_only_the_comparison(app_runtime):
+    """A link whose filters stand but whose comparison changed (a choice in the Quality tab's
+    controls) is written to the store: the comparison is not part of filter equality."""
+    values = controls_from_state(FilterState())
+    extra = [None] * 5
+    triggered = [{"prop_id": "url.search", "value": "?compare=periods"}]
+
+    def call():
+        context_value.set(AttributeDict(triggered_inputs=triggered))
+        return sync_filters("?compare=periods", None, *values, *extra, FilterState().to_dict())
+
+    state_data = contextvars.copy_context().run(call)[-3]
+    assert state_data is not no_update and state_data["compare"] == "periods"
