@@ -386,7 +386,7 @@ def compare(
                 "b": numbers_b["thumbs_up_rate"],
             },
             {
-                "metric": "Rated messages (👍+👎)",
+                "metric": "Rated messages (thumbs up + down)",
                 "a": numbers_a["ratings"],
                 "b": numbers_b["ratings"],
             },

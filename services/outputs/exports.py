@@ -548,7 +548,7 @@ CHART_EXPORTS: dict[str, ChartExport] = {
         ),
     ),
     "cooccurrence": ChartExport(
-        "Tag co-occurrence",
+        "Tag co-occurrence among annotated sessions",
         _quality_frame(
             "cooccurrence",
             {
