@@ -35,7 +35,6 @@ GAPS_PER_WINDOW = 40
 """Markers closer than 1/40 of the window merge (a 1,200 px chart: ~30 px apart at least)."""
 
 _lock = threading.Lock()
-_first_seen_cache: dict[tuple[int, int], dict[tuple[int, str], int]] = {}
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,11 @@ def merge_gap_days(span_days: int) -> int:
 
 def first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
     """(experiment code, version label) → epoch ns of its first session, over all time
-    (drafts included; cached per dataset generation)."""
-    key = (id(dataset), dataset.generation)
+    (drafts included; cached on the dataset itself, so a new dataset never sees another's)."""
     with _lock:
-        if key in _first_seen_cache:
-            return _first_seen_cache[key]
+        cached = dataset._derived.get("release_first_seen")
+    if cached is not None:
+        return cached
     found: dict[tuple[int, str], int] = {}
     for index, label in enumerate(dataset.version_names):
         rows = np.nonzero(dataset.version_matrix[index])[0]
@@ -79,8 +78,7 @@ def first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
         for code, pos in zip(unique, first, strict=True):
             found[(int(code), label)] = int(dataset.created_ns[rows[pos]])
     with _lock:
-        _first_seen_cache.clear()
-        _first_seen_cache[key] = found
+        dataset._derived["release_first_seen"] = found
     return found
 
 
