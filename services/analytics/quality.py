@@ -220,24 +220,12 @@ def versions_seen(dataset: Dataset) -> list[tuple[int, str]]:
     return sorted(_first_seen(dataset))
 
 
-_first_seen_cache: dict[tuple[int, int], dict] = {}
-
-
 def _first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
-    key = (id(dataset), dataset.generation)
-    if key not in _first_seen_cache:
-        found: dict[tuple[int, str], int] = {}
-        for index, label in enumerate(dataset.version_names):
-            rows = np.nonzero(dataset.version_matrix[index])[0]
-            if rows.size == 0:
-                continue
-            codes = dataset.experiment_codes[rows]
-            unique, first = np.unique(codes, return_index=True)
-            for code, pos in zip(unique, first, strict=True):
-                found[(int(code), label)] = int(dataset.created_ns[rows[pos]])
-        _first_seen_cache.clear()
-        _first_seen_cache[key] = found
-    return _first_seen_cache[key]
+    """The same first-seen map as :func:`services.analytics.releases.first_seen` (cached on
+    the dataset, never keyed by ``id()``, which a new dataset can reuse)."""
+    from services.analytics.releases import first_seen
+
+    return first_seen(dataset)
 
 
 # ---- comparison -----------------------------------------------------------------------------
