@@ -187,45 +187,11 @@ def version_session_counts(selection: Selection) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
-def release_markers(dataset: Dataset, selection: Selection, limit: int = 12) -> pd.DataFrame:
-    """First day each (experiment, version) was seen, within the selection's window.
-
-    Only experiments present in the selection count; versions first seen before the window are
-    left out. Columns: experiment, experiment_label, version, first_seen (datetime64).
-    """
-    columns = ["experiment", "experiment_label", "version", "first_seen"]
-    if not dataset.version_names or selection.n == 0:
-        return pd.DataFrame(columns=columns)
-    experiments_present = np.unique(selection.column("experiment_codes"))
-    first_seen = _first_seen(dataset)
-    rows = []
-    start = selection.start_ns if selection.start_ns is not None else -(2**62)
-    end = selection.end_ns if selection.end_ns is not None else 2**62
-    for (exp_code, version), moment in first_seen.items():
-        if exp_code in experiments_present and start <= moment < end:
-            exp = dataset.experiments[exp_code]
-            rows.append(
-                (exp, metrics.label_for(dataset, "experiment", exp), version, moment // NS_PER_DAY)
-            )
-    frame = pd.DataFrame(rows, columns=columns)
-    if frame.empty:
-        return frame
-    frame["first_seen"] = pd.to_datetime(frame["first_seen"].astype("int64"), unit="D")
-    frame = frame[~frame["version"].str.endswith("-unreleased")]
-    return frame.sort_values("first_seen").head(limit).reset_index(drop=True)
-
-
 def versions_seen(dataset: Dataset) -> list[tuple[int, str]]:
     """Every (experiment code, version label) pair the sessions' AI messages used."""
-    return sorted(_first_seen(dataset))
-
-
-def _first_seen(dataset: Dataset) -> dict[tuple[int, str], int]:
-    """The same first-seen map as :func:`services.analytics.releases.first_seen` (cached on
-    the dataset, never keyed by ``id()``, which a new dataset can reuse)."""
     from services.analytics.releases import first_seen
 
-    return first_seen(dataset)
+    return sorted(first_seen(dataset))
 
 
 # ---- comparison -----------------------------------------------------------------------------

@@ -196,9 +196,11 @@ def test_release_markers_first_day_each_version_was_seen():
         ]
     )
     state = FilterState(range="custom", start=date(2026, 11, 2), end=date(2026, 11, 30))
-    markers = quality.release_markers(dataset, select(dataset, state))
-    assert markers["version"].tolist() == ["v2"]  # v1 before the window, drafts not marked
-    assert str(markers["first_seen"].iloc[0].date()) == "2026-11-05"
+    from services.analytics import releases
+
+    markers = releases.release_markers(dataset, select(dataset, state)).markers
+    assert markers["label"].tolist() == ["v2"]  # v1 before the window, drafts not marked
+    assert str(markers["day"].iloc[0].date()) == "2026-11-05"
 
 
 # ---- coverage and co-occurrence ---------------------------------------------------------------

@@ -262,46 +262,6 @@ def _alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def add_release_markers(fig: PlainFigure, markers: pd.DataFrame) -> PlainFigure:
-    """Dotted vertical lines on a time chart where a version was first seen."""
-    if markers is None or markers.empty:
-        return fig
-    many_experiments = markers["experiment"].nunique() > 1
-    shapes = list(fig.layout.get("shapes") or ())
-    notes = list(fig.layout.get("annotations") or ())
-    for row in markers.itertuples():
-        text = f"{row.version}" + (f" · {row.experiment_label}" if many_experiments else "")
-        x = row.first_seen.to_pydatetime()
-        shapes.append(
-            {
-                "type": "line",
-                "x0": x,
-                "x1": x,
-                "xref": "x",
-                "y0": 0,
-                "y1": 1,
-                "yref": "y domain",
-                "line": {"dash": "dot", "width": 1, "color": PALETTE[3]},
-                "opacity": 0.7,
-            }
-        )
-        notes.append(
-            {
-                "x": x,
-                "y": 1,
-                "yref": "paper",
-                "text": text,
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "top",
-                "font": {"size": 10, "color": PALETTE[3]},
-                "textangle": -90 if many_experiments else 0,
-            }
-        )
-    fig.update_layout(shapes=shapes, annotations=notes)
-    return fig
-
-
 QUALITY_FIGURES = (
     "compare",
     "quality_time",
