@@ -37,6 +37,13 @@ HISTORY_SIZE = 200
 RUN_LOCK_EXPIRE = 15 * 60
 
 
+def is_due(record: dict | None, fingerprint: str, now: float, quiet_s: float) -> bool:
+    """The rule above for one sent ``record`` (None: never delivered), for both backends."""
+    if record is None or record.get("fingerprint") != fingerprint:
+        return True
+    return now - float(record.get("sent_at") or 0) >= quiet_s
+
+
 def state_dir(settings) -> Path:
     return Path(settings.data_dir) / "cache" / "alerts"
 
@@ -76,10 +83,7 @@ class AlertState:
         return record if isinstance(record, dict) else None
 
     def due(self, channel: str, key: str, fingerprint: str, now: float, quiet_s: float) -> bool:
-        record = self.sent(channel, key)
-        if record is None or record.get("fingerprint") != fingerprint:
-            return True
-        return now - float(record.get("sent_at") or 0) >= quiet_s
+        return is_due(self.sent(channel, key), fingerprint, now, quiet_s)
 
     def mark_sent(self, channel: str, key: str, fingerprint: str, rule: str, now: float) -> None:
         self.cache.set(
@@ -194,10 +198,7 @@ class RedisAlertState:
         return record if isinstance(record, dict) else None
 
     def due(self, channel: str, key: str, fingerprint: str, now: float, quiet_s: float) -> bool:
-        record = self.sent(channel, key)
-        if record is None or record.get("fingerprint") != fingerprint:
-            return True
-        return now - float(record.get("sent_at") or 0) >= quiet_s
+        return is_due(self.sent(channel, key), fingerprint, now, quiet_s)
 
     def mark_sent(self, channel: str, key: str, fingerprint: str, rule: str, now: float) -> None:
         record = {"fingerprint": fingerprint, "sent_at": now, "rule": rule}
