@@ -259,7 +259,8 @@ def _chosen(frame: pd.DataFrame, state: FilterState, today: date) -> pd.DataFram
 
 
 def naive_quality(frame, costs, state, today, categories, pairs) -> dict:
-    """Per experiment: sessions and annotated sessions; sessions with both tags of each pair."""
+    """Per experiment: sessions and annotated sessions; among the annotated sessions (as the
+    co-occurrence matrix counts since issue #17), sessions with both tags of each pair."""
     chosen = _chosen(frame, state, today)
     annotation = {t for c in categories for t in c.tags}
     annotated = chosen["tags"].map(lambda tags: bool(set(tags) & annotation))
@@ -267,7 +268,7 @@ def naive_quality(frame, costs, state, today, categories, pairs) -> dict:
         e: (len(group), int(annotated[group.index].sum()))
         for e, group in chosen.groupby("experiment_id")
     }
-    tag_sets = [set(t) for t in chosen["tags"]]
+    tag_sets = [set(t) for t in chosen.loc[annotated, "tags"]]
     both = {(a, b): sum(1 for s in tag_sets if a in s and b in s) for a, b in pairs}
     return {"per_experiment": per_experiment, "both": both}
 
