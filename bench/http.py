@@ -107,9 +107,9 @@ class DashClient:
     list of matching components the client has seen, as the renderer does.
     """
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, http: requests.Session | None = None):
         self.base = base
-        self.http = requests.Session()
+        self.http = http if http is not None else requests.Session()
         self.http.headers.update({"Accept-Encoding": "gzip", "Content-Type": "application/json"})
         layout = self.http.get(base + "/_dash-layout").json()
         self.props: dict[tuple[str, str], object] = {}
@@ -218,15 +218,36 @@ class DashClient:
         return self._run(set(changes))
 
     def open_link(self, search: str) -> list[tuple[str, Timed]]:
-        """Follow a link with ``search`` as the query (the URL-triggered filter callback)."""
+        """Open the page with ``search`` as the query, as the renderer does on a page load:
+        every callback without ``prevent_initial_call`` whose inputs are in the layout fires
+        once (the URL → filters callback among them), then whatever their outputs trigger."""
         self.props[("url", "search")] = search
-        return self._run({("url", "search")})
+        present = {component for component, _ in self.props}
+        initial = [
+            dep
+            for dep in self.deps
+            if not dep.get("prevent_initial_call")
+            and all(_pattern(c) is not None or c in present for c, _ in dep["_inputs"])
+        ]
+        return self._run(set(), initial)
 
-    def _run(self, changed: set) -> list[tuple[str, Timed]]:
+    def _next(self, queue: list) -> int:
+        """Index of the first queued callback none of whose inputs another queued callback
+        still has to produce (the renderer waits for those), else the first."""
+        for k, (dep, _) in enumerate(queue):
+            pending = {out for other, _ in queue if other is not dep for out in other["_outputs"]}
+            if not any(item in pending for item in dep["_inputs"]):
+                return k
+        return 0
+
+    def _run(self, changed: set, initial: list | None = None) -> list[tuple[str, Timed]]:
         chain = []
-        queue = [(dep, changed) for dep in self.deps if self._fires(dep, changed)]
+        if initial is None:
+            queue = [(dep, changed) for dep in self.deps if self._fires(dep, changed)]
+        else:
+            queue = [(dep, set()) for dep in initial]
         while queue:
-            dep, trigger = queue.pop(0)
+            dep, trigger = queue.pop(self._next(queue))
             timed = self._call(dep, trigger)
             chain.append((dep["_outputs"][0][0], timed))
             new = set()
