@@ -27,7 +27,7 @@ import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
 from services import runtime
 from services.settings import Settings, SettingsError, load_settings
-from services.web import not_found, timing
+from services.web import not_found, response_cache, timing
 from services.web.api import create_blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent
@@ -146,6 +146,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
         )
     else:
         web.install_callback_checks(app.server, app.callback_map)  # 400, never 500
+    response_cache.install(app.server)  # after the sign-in guard and the callback checks
     not_found.install(app.server)  # after the sign-in guard: unknown paths answer 404
     return app
 
