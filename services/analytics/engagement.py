@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from services.analytics import metrics
 from services.analytics.metrics import (
     bucket_labels,
     engaged,
@@ -410,9 +411,9 @@ def active_participants_over_time(sel: Selection) -> pd.DataFrame:
         wrote = engaged(sel)
         days = sel.column("day")[wrote].astype(np.int64) - first_day
         codes = sel.column("participant_codes")[wrote].astype(np.int64)
-        bucket = day_to_bucket[days]
-        pairs = np.unique(bucket * sel.dataset.n_participants + codes)
-        counts = np.bincount(pairs // sel.dataset.n_participants, minlength=len(buckets))
+        counts = metrics.distinct_per_group(
+            day_to_bucket[days], codes, len(buckets), sel.dataset.n_participants
+        )
     return pd.DataFrame({"bucket": pd.to_datetime(buckets), "participants": counts})
 
 
@@ -492,7 +493,7 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
       the window's last week may be partial.
 
     Columns: ``cohort`` (datetime64, Monday), ``size``, ``week_0`` … ``week_<max_weeks>``.
-    Vectorised (one ``np.unique`` over the selected sessions), fast at 1M sessions.
+    Vectorised (distinct (participant, week) pairs by a bitmap), fast at 1M sessions.
     """
     week_cols = [f"week_{k}" for k in range(max_weeks + 1)]
     empty = pd.DataFrame(columns=["cohort", "size", *week_cols])
@@ -515,7 +516,9 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     n_cohorts = int(cohort_index.max()) + 1
     width = max_weeks + 1
     # one row per (participant, weeks since): participant → cohort is fixed
-    pairs = np.unique(codes[keep] * width + weeks_since[keep])
+    pairs = metrics.distinct_pairs(
+        codes[keep], weeks_since[keep], sel.dataset.n_participants, width
+    )
     pair_codes = pairs // width
     pair_k = pairs % width
     pair_cohort = (_monday(first[pair_codes]) - base_week) // 7

@@ -154,6 +154,40 @@ def active_participants(sel: Selection) -> int:
     return int(np.count_nonzero(np.bincount(codes, minlength=sel.dataset.n_participants)))
 
 
+DISTINCT_BITMAP_CELLS = 32 * 2**20
+"""Largest transient bitmap (bytes) :func:`distinct_pairs` uses instead of sorting."""
+
+
+def distinct_pairs(major: np.ndarray, minor: np.ndarray, n_major: int, n_minor: int) -> np.ndarray:
+    """The distinct ``major * n_minor + minor`` values, ascending — what ``np.unique`` of them
+    gives — for ``0 <= major < n_major`` and ``0 <= minor < n_minor``.
+
+    Up to :data:`DISTINCT_BITMAP_CELLS` cells this marks a bitmap of every possible pair
+    (O(rows + cells), ~10× faster than ``np.unique``'s sort at 1M sessions: e.g. 60 buckets ×
+    300k participants = 18 MB); beyond it, ``np.unique``.
+    """
+    flat = major.astype(np.int64) * n_minor + minor.astype(np.int64)
+    cells = int(n_major) * int(n_minor)
+    if cells > DISTINCT_BITMAP_CELLS:
+        return np.unique(flat)
+    seen = np.zeros(cells, dtype=bool)
+    seen[flat] = True
+    return np.flatnonzero(seen)
+
+
+def distinct_per_group(
+    group: np.ndarray, codes: np.ndarray, n_groups: int, n_codes: int
+) -> np.ndarray:
+    """Per group ``0..n_groups-1``: how many distinct ``codes`` it holds (int64 counts)."""
+    flat_cells = int(n_groups) * int(n_codes)
+    if flat_cells <= DISTINCT_BITMAP_CELLS and n_groups > 0:
+        seen = np.zeros((int(n_groups), int(n_codes)), dtype=bool)
+        seen[group.astype(np.int64), codes.astype(np.int64)] = True
+        return np.count_nonzero(seen, axis=1).astype(np.int64)
+    pairs = distinct_pairs(group, codes, n_groups, n_codes)
+    return np.bincount(pairs // n_codes, minlength=n_groups).astype(np.int64)
+
+
 def engaged(sel: Selection) -> np.ndarray:
     """Per selected session: did its participant write (the active-participant test)?
 

@@ -102,13 +102,27 @@ def session_versions(dataset: Dataset, positions: np.ndarray) -> list[str | None
     return out
 
 
+def single_version_codes(dataset: Dataset) -> np.ndarray:
+    """Per session (all rows): the index in ``version_names`` of the one version its AI
+    messages used, −1 for none or several. Computed once per dataset (read-only)."""
+    found = dataset._derived.get("single_version_codes")
+    if found is None:
+        matrix = dataset.version_matrix
+        if len(dataset.version_names) == 0:
+            found = np.full(dataset.n, -1, dtype=np.int32)
+        else:
+            only = matrix.sum(axis=0) == 1
+            found = np.where(only, np.argmax(matrix, axis=0), -1).astype(np.int32)
+        found.flags.writeable = False
+        dataset._derived["single_version_codes"] = found
+    return found
+
+
 def single_version_mask(dataset: Dataset, label: str) -> np.ndarray:
     """Sessions (all rows) whose AI messages used exactly the version ``label`` and no other."""
     if label not in dataset.version_names:
         return np.zeros(dataset.n, dtype=bool)
-    index = dataset.version_names.index(label)
-    used = dataset.version_matrix[index]
-    return used & (dataset.version_matrix.sum(axis=0) == 1)
+    return single_version_codes(dataset) == dataset.version_names.index(label)
 
 
 def version_options(dataset: Dataset, experiment: str | None) -> list[dict]:
@@ -173,13 +187,15 @@ def version_session_counts(selection: Selection) -> pd.DataFrame:
     if not ds.version_names or selection.n == 0:
         return pd.DataFrame(columns=VERSION_COUNT_COLUMNS)
     used = selection.matrix_rows("version_matrix", list(range(len(ds.version_names))))
-    single = used.sum(axis=0) == 1
-    codes = selection.column("experiment_codes")
-    size = len(ds.experiments)
+    codes = selection.column("experiment_codes").astype(np.int64)
+    size, n_versions = len(ds.experiments), len(ds.version_names)
+    single = selection.rows_of(single_version_codes(ds)).astype(np.int64)
+    keep = single >= 0
+    only_all = np.bincount(single[keep] * size + codes[keep], minlength=n_versions * size)
     rows = []
     for index, label in enumerate(ds.version_names):
         sessions = np.bincount(codes[used[index]], minlength=size)
-        only = np.bincount(codes[used[index] & single], minlength=size)
+        only = only_all[index * size : (index + 1) * size]
         for code in np.flatnonzero(sessions):
             rows.append((ds.experiments[code], label, int(sessions[code]), int(only[code])))
     frame = pd.DataFrame(rows, columns=VERSION_COUNT_COLUMNS)

@@ -67,10 +67,24 @@ class Selection:
         return self._cache[name]
 
     def matrix_rows(self, matrix_name: str, rows: list[int]) -> np.ndarray:
-        """Selected columns of a [label, row] matrix, for the given label rows."""
+        """Selected columns of a [label, row] matrix, for the given label rows (each label
+        row's selected part is cached: views ask for the same tags and versions repeatedly)."""
         matrix = getattr(self.dataset, matrix_name)
-        out = matrix[rows, self.lo : self.hi]
-        return out[:, self.mask] if self.mask is not None else out
+        if not rows:
+            return np.zeros((0, self.n), dtype=matrix.dtype)
+        return np.stack([self._matrix_row(matrix_name, matrix, r) for r in rows])
+
+    def _matrix_row(self, matrix_name: str, matrix: np.ndarray, row: int) -> np.ndarray:
+        key = ("matrix", matrix_name, row)
+        if key not in self._cache:
+            part = matrix[row, self.lo : self.hi]
+            self._cache[key] = part[self.mask] if self.mask is not None else part
+        return self._cache[key]
+
+    def rows_of(self, array: np.ndarray) -> np.ndarray:
+        """The selected rows of any per-session array aligned with the dataset (not cached)."""
+        part = array[self.lo : self.hi]
+        return part[self.mask] if self.mask is not None else part
 
     def tag(self, name: str) -> np.ndarray:
         key = ("tag", name)

@@ -145,6 +145,29 @@ def _row_table(sessions: pa.Table) -> pa.Table:
     return table
 
 
+def take_rows(table: pa.Table, positions: np.ndarray) -> pa.Table:
+    """``table.take(positions)`` without joining the table's chunks first.
+
+    Arrow's take on a multi-chunk table concatenates every chunk (O(rows of the table): ~30 ms
+    for a 1M-session table in 8 record batches, as read from a mapped IPC file); this takes
+    from each batch only its own positions (O(positions)) and restores their order.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    batches = table.to_batches()
+    if len(batches) <= 1 or len(positions) == 0:
+        return table.take(pa.array(positions))
+    starts = np.cumsum([0] + [batch.num_rows for batch in batches])
+    which = np.searchsorted(starts, positions, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    pieces = [
+        batches[b].take(pa.array(positions[which == b] - starts[b])) for b in np.unique(which)
+    ]
+    gathered = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return gathered.take(pa.array(inverse))
+
+
 def _decoded(table: pa.Table) -> pa.Table:
     for index, column_field in enumerate(table.schema):
         if pa.types.is_dictionary(column_field.type):
@@ -421,7 +444,7 @@ class Dataset:
         positions = np.asarray(positions, dtype=np.int64)
         if self._row_order is not None:
             positions = self._row_order[positions]
-        return _decoded(table.take(pa.array(positions))).to_pandas()
+        return _decoded(take_rows(table, positions)).to_pandas()
 
     @property
     def data_start_ns(self) -> int | None:

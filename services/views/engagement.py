@@ -11,12 +11,19 @@ from datetime import date
 
 import pandas as pd
 
-from services.analytics import anomalies, engagement, metrics
+from services.analytics import engagement, metrics
 from services.analytics.filters import FilterState
 from services.analytics.query import select
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
-from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
+from services.views.scope import (
+    Scope,
+    anomaly_flags,
+    describe,
+    scope_of,
+    view_key,
+    viewer_today,
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> E
         per_participant=engagement.sessions_per_participant(sel),
         cohorts=cohorts,
         week1=engagement.week1_retention(cohorts),
-        flags=anomalies.anomalies(sel, today),
+        flags=anomaly_flags(sel, today),
         description=describe(state, dataset, sel.n),
     )
 

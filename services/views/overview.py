@@ -20,7 +20,14 @@ from services.analytics.query import select, select_previous
 from services.analytics.releases import Releases, release_markers
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
-from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
+from services.views.scope import (
+    Scope,
+    anomaly_flags,
+    describe,
+    scope_of,
+    view_key,
+    viewer_today,
+)
 
 RELEASE_MARKERS = 8
 """Release markers the sessions-over-time chart shows at most: the latest ones
@@ -71,7 +78,7 @@ def _compute(key: tuple, dataset: Dataset, state: FilterState, today: date) -> O
     selection = select(dataset, state, today=today)
     previous = select_previous(dataset, selection)
     if selection.n:
-        flags = anomalies.by_bucket(anomalies.anomalies(selection, today), selection.granularity)
+        flags = anomalies.by_bucket(anomaly_flags(selection, today), selection.granularity)
     else:
         flags = pd.DataFrame()
     spans = metrics.bucket_spans(selection)

@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from services.analytics import metrics
+import pandas as pd
+
+from services.analytics import anomalies, metrics
 from services.analytics.filters import RANGE_LABELS, UNTAGGED, FilterState, today_in
 from services.analytics.query import Selection
 from services.store.dataset import Dataset
+from services.views.cache import VIEWS
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ def view_key(tab: str, dataset: Dataset, state: FilterState, today: date, *extra
     """The cache key of a tab's view model: data generation, dataset, filters, the viewer's
     day and the tab's own inputs — never the theme."""
     return (tab, dataset.generation, id(dataset), state, today, *extra)
+
+
+def anomaly_flags(selection: Selection, today: date) -> pd.DataFrame:
+    """The selection's unusual days (:func:`services.analytics.anomalies.anomalies`), computed
+    once per filter set and shared by the Overview and Engagement views (a date change renders
+    both: the Overview even while hidden)."""
+    key = view_key("anomalies", selection.dataset, selection.state, today)
+    return VIEWS.get_or_compute(key, lambda: anomalies.anomalies(selection, today))
 
 
 def viewer_today(state: FilterState, today: date | None) -> date:
