@@ -305,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--no-http", action="store_true", help="in-process numbers only")
     cli.add_argument("--no-browser", action="store_true", help="skip the Chromium page load")
-    cli.add_argument("--no-sync", action="store_true", help="skip the sync benchmark")
+    cli.add_argument("--no-sync", action="store_true", help="skip the sync benchmark, the sync process and the Refresh job memory")
     cli.add_argument(
         "--first-page",
         action="store_true",
@@ -437,6 +437,10 @@ def main(argv: list[str] | None = None) -> None:
             f"sessions, fake OCS): peak PSS {sync['peak_pss_mb']:.0f} MB, {sync['seconds']:.1f} s, "
             f"exit {sync['exit']}"
         )
+        from bench import refresh
+
+        results["refresh_job"] = refresh.measure_refresh_job()
+        refresh.print_refresh(results["refresh_job"])
     if not args.no_sync and not args.first_page and not args.only_tabs:
         from bench import sync_bench
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -140,6 +140,37 @@ def _summary(values: np.ndarray, histogram: pd.DataFrame) -> Distribution:
     )
 
 
+def _distribution(values: np.ndarray, edges: tuple | np.ndarray, labels: list[str]) -> Distribution:
+    """``_summary(values, _histogram(values, edges, labels))`` from one sort of ``values``.
+
+    The median is read from the sorted values and the bin counts by looking the few edges up
+    in them: at 1M sessions one sort (~6 ms) instead of a partition for the median (~10 ms)
+    and a search of every value among the edges (15–28 ms). Same numbers, NaN included
+    (np.sort puts NaN last: it lands in the last bin, as in :func:`_histogram`, and makes the
+    median NaN, as ``np.median`` does).
+    """
+    edges_array = np.asarray(edges, dtype=float)
+    n = int(values.size)
+    if n == 0:
+        return _summary(values, _histogram(values, edges, labels))
+    ordered = np.sort(values)
+    below = np.searchsorted(ordered, edges_array, side="left")  # values < each edge
+    counts = np.append(np.diff(below), n - below[-1])
+    histogram = pd.DataFrame(
+        {
+            "bin": labels,
+            "low": edges_array,
+            "sessions": counts.astype(np.int64),
+            "share": counts / max(n, 1),
+        }
+    )
+    if np.isnan(ordered[-1]):
+        median = math.nan
+    else:
+        median = float(np.mean(ordered[[(n - 1) // 2, n // 2]]))
+    return Distribution(n, median, float(np.mean(values)), histogram)
+
+
 # ---- transcript depth -----------------------------------------------------------------------
 
 
@@ -156,7 +187,7 @@ def messages_per_session(sel: Selection) -> Distribution:
         values = (sel.column("human_messages") + sel.column("ai_messages"))[known]
     edges = tuple(range(MAX_MESSAGE_BINS + 1))
     labels = [str(e) for e in edges[:-1]] + [f"{MAX_MESSAGE_BINS}+"]
-    return _summary(values, _histogram(values, edges, labels))
+    return _distribution(values, edges, labels)
 
 
 def words_per_user_message(sel: Selection) -> Distribution:
@@ -171,7 +202,7 @@ def words_per_user_message(sel: Selection) -> Distribution:
         human = sel.column("human_messages")
         has = human >= 1  # NaN compares False
         values = sel.column("user_words")[has] / human[has]
-    return _summary(values, _histogram(values, WORD_EDGES, _range_labels(WORD_EDGES)))
+    return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
 
 
 def words_per_bot_message(sel: Selection) -> Distribution:
@@ -188,7 +219,7 @@ def words_per_bot_message(sel: Selection) -> Distribution:
         words = sel.column("ai_words")
         has = (ai >= 1) & ~np.isnan(words)  # NaN compares False
         values = words[has] / ai[has]
-    return _summary(values, _histogram(values, WORD_EDGES, _range_labels(WORD_EDGES)))
+    return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
 
 
 def session_duration(sel: Selection) -> Distribution:
@@ -200,7 +231,7 @@ def session_duration(sel: Selection) -> Distribution:
     """
     values = sel.column("duration_s") if sel.n else np.array([], dtype=float)
     values = values[~np.isnan(values)] / 60.0
-    return _summary(values, _histogram(values, DURATION_EDGES_MIN, list(DURATION_LABELS)))
+    return _distribution(values, DURATION_EDGES_MIN, list(DURATION_LABELS))
 
 
 def turn_dropoff(sel: Selection) -> pd.DataFrame:
@@ -428,11 +459,9 @@ def sessions_per_participant(sel: Selection) -> Distribution:
     else:
         counts = np.bincount(sel.column("participant_codes"))
         values = counts[counts > 0].astype(float)
-    return _summary(
-        values,
-        _histogram(values, SESSIONS_PER_PARTICIPANT_EDGES, labels).rename(
-            columns={"sessions": "participants"}
-        ),
+    summary = _distribution(values, SESSIONS_PER_PARTICIPANT_EDGES, labels)
+    return replace(
+        summary, histogram=summary.histogram.rename(columns={"sessions": "participants"})
     )
 
 
@@ -508,12 +537,18 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     if not new.any():
         return empty
     codes = codes[new]
-    cohort_week = _monday(their_first[new])
-    weeks_since = (_monday(sel.column("day")[new].astype(np.int64)) - cohort_week) // 7
+    # week numbers (Monday-based, int32) through a table over the few distinct days instead of
+    # int64 modulo and floor division over every selected session
+    days = sel.column("day")[new]
+    lowest = int(min(days.min(), their_first[new].min()))
+    highest = int(max(days.max(), their_first[new].max()))
+    week_of = ((np.arange(lowest, highest + 1, dtype=np.int64) + 3) // 7).astype(np.int32)
+    first_week = week_of[their_first[new] - lowest]
+    weeks_since = week_of[days.astype(np.int64) - lowest] - first_week
     keep = weeks_since <= max_weeks
     base_week = _monday(np.int64(first_day))
-    cohort_index = (cohort_week - base_week) // 7
-    n_cohorts = int(cohort_index.max()) + 1
+    base_number = (int(base_week) + 3) // 7  # week number of the first cohort
+    n_cohorts = int(first_week.max()) - base_number + 1
     width = max_weeks + 1
     # one row per (participant, weeks since): participant → cohort is fixed
     pairs = metrics.distinct_pairs(
@@ -521,7 +556,7 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     )
     pair_codes = pairs // width
     pair_k = pairs % width
-    pair_cohort = (_monday(first[pair_codes]) - base_week) // 7
+    pair_cohort = week_of[first[pair_codes] - lowest].astype(np.int64) - base_number
     active = np.bincount(pair_cohort * width + pair_k, minlength=n_cohorts * width).reshape(
         n_cohorts, width
     )

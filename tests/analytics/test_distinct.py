@@ -35,3 +35,38 @@ def test_bitmap_and_sort_give_the_same_distinct_pairs(case, use_sort):
     want = np.bincount(expected // n_minor, minlength=n_major)
     assert np.array_equal(per_group, want)
     assert per_group.dtype == np.int64
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-3, 70).map(float),
+            st.floats(-5, 2000, allow_nan=False),
+            st.just(float("nan")),
+        ),
+        max_size=200,
+    ),
+    st.sampled_from(
+        [
+            tuple(range(41)),
+            (0, 1, 2, 5, 10, 15, 30, 60, 120, 240, 480, 1440),
+            (1, 2, 3, 4, 5, 6, 11, 21, 51),
+        ]
+    ),
+)
+def test_one_sort_distribution_equals_median_mean_and_histogram(values, edges):
+    """Engagement's single-sort summary gives exactly what np.median, np.mean and the
+    per-value bin search give (NaN included)."""
+    import math
+
+    from services.analytics import engagement
+
+    array = np.array(values, dtype=float)
+    labels = [str(e) for e in edges]
+    want = engagement._summary(array, engagement._histogram(array, edges, labels))
+    got = engagement._distribution(array, edges, labels)
+    assert got.n == want.n
+    for a, b in ((got.median, want.median), (got.mean, want.mean)):
+        assert (math.isnan(a) and math.isnan(b)) or a == b
+    assert got.histogram.equals(want.histogram)

@@ -582,3 +582,63 @@ def test_lexicon_shares_of_participant_messages_beside_shares_of_sessions(make_d
     assert lex.dissatisfaction_message_share == pytest.approx(1 / 12)
     empty = engagement.lexicon(select(dataset, FilterState(range="all", teams=("nope",))))
     assert empty.participant_messages == 0 and math.isnan(empty.appreciation_message_share)
+
+
+def _reference_cohorts(sel, max_weeks: int) -> dict:
+    """Retention the plain pandas way: {cohort Monday (day number): (size, [share per week])}
+    for observable weeks (the reference for the vectorised week-number version)."""
+    from services.analytics.metrics import window_days
+    from services.analytics.query import select
+
+    everything = select(sel.dataset, sel.state.with_changes(range="all", start=None, end=None))
+    first = (
+        pd.Series(everything.column("day").astype(np.int64))
+        .groupby(everything.column("participant_codes"))
+        .min()
+    )
+    first_day, last_day = window_days(sel)
+    frame = pd.DataFrame(
+        {"p": sel.column("participant_codes"), "day": sel.column("day").astype(np.int64)}
+    )
+    frame["first"] = frame["p"].map(first)
+    frame = frame[frame["first"] >= first_day]
+
+    def monday(days):
+        return days - (days + 3) % 7
+
+    frame["cohort"] = monday(frame["first"])
+    frame["k"] = (monday(frame["day"]) - frame["cohort"]) // 7
+    frame = frame[frame["k"] <= max_weeks].drop_duplicates(["p", "k"])
+    active = frame.groupby(["cohort", "k"]).size()
+    out = {}
+    for cohort, size in frame[frame["k"] == 0].groupby("cohort").size().items():
+        weeks = [
+            active.get((cohort, k), 0) / size
+            for k in range(max_weeks + 1)
+            if cohort + 7 * k <= monday(last_day)
+        ]
+        out[int(cohort)] = (int(size), weeks)
+    return out
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        FilterState(range="365d"),
+        FilterState(range="90d"),
+        FilterState(range="custom", start=date(2026, 8, 3), end=date(2026, 10, 14)),
+        FilterState(range="365d", tz="Asia/Kolkata"),
+        FilterState(range="180d", platforms=("whatsapp",)),
+    ],
+)
+def test_retention_cohorts_equal_the_pandas_reference(demo_dataset, state):
+    sel = sel_of(demo_dataset, state, DEMO_ANCHOR)
+    frame = engagement.retention_cohorts(sel, max_weeks=6)
+    want = _reference_cohorts(sel, 6)
+    got = {}
+    for row in frame.itertuples(index=False):
+        cohort = int((row.cohort - pd.Timestamp("1970-01-01")).days)
+        shares = [getattr(row, f"week_{k}") for k in range(7)]
+        got[cohort] = (int(row.size), [s for s in shares if not math.isnan(s)])
+    assert got == want
+    assert want  # the case has cohorts
