@@ -137,10 +137,10 @@ def running_gunicorn(data_dir: Path, n: int, anchor: date, timeout: float = 600.
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
         GUNICORN_CMD_ARGS=f"--bind 127.0.0.1:{port}",
-        **(extra_env or {}),
     )
     for key in ("OCS_API_KEY", "OCS_API_KEYS", "WEB_CONCURRENCY"):
         env.pop(key, None)
+    env.update(extra_env or {})  # e.g. an OCS key: the app then syncs instead of the demo
     log = open(data_dir / "gunicorn.log", "w")  # noqa: SIM115  (closed below)
     proc = subprocess.Popen(
         procfile_command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -13,7 +13,7 @@ import pandas as pd
 
 from services.analytics import cost, metrics
 from services.analytics.filters import FilterState
-from services.analytics.query import select
+from services.analytics.query import select, sharing_selections
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
 from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
@@ -33,6 +33,7 @@ class CostView:
     description: str
 
 
+@sharing_selections
 def cost_view(
     dataset: Dataset,
     state: FilterState,

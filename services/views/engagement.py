@@ -13,7 +13,7 @@ import pandas as pd
 
 from services.analytics import engagement, metrics
 from services.analytics.filters import FilterState
-from services.analytics.query import select
+from services.analytics.query import select, sharing_selections
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
 from services.views.scope import (
@@ -50,6 +50,7 @@ class EngagementView:
     description: str
 
 
+@sharing_selections
 def engagement_view(
     dataset: Dataset, state: FilterState, today: date | None = None
 ) -> EngagementView:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from services.analytics import anomalies, metrics
 from services.analytics.filters import FilterState, Vocabulary
-from services.analytics.query import select, select_previous
+from services.analytics.query import select, select_previous, sharing_selections
 from services.analytics.releases import Releases, release_markers
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
@@ -68,6 +68,7 @@ class OverviewView:
     """One line saying what is shown (:func:`services.views.scope.describe`)."""
 
 
+@sharing_selections
 def overview(dataset: Dataset, state: FilterState, today: date | None = None) -> OverviewView:
     today = viewer_today(state, today)
     key = view_key("overview", dataset, state, today)

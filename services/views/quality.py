@@ -18,7 +18,7 @@ import pandas as pd
 
 from services.analytics import metrics, quality
 from services.analytics.filters import FilterState
-from services.analytics.query import select
+from services.analytics.query import select, sharing_selections
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
 from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
@@ -74,6 +74,7 @@ class QualityView:
         return self.numbers.description
 
 
+@sharing_selections
 def quality_view(
     dataset: Dataset,
     state: FilterState,

@@ -18,7 +18,7 @@ import pandas as pd
 
 from services.analytics import metrics
 from services.analytics.filters import FilterState
-from services.analytics.query import Selection, select
+from services.analytics.query import Selection, select, sharing_selections
 from services.store.dataset import Dataset
 from services.views.cache import VIEWS
 from services.views.scope import Scope, describe, scope_of, view_key, viewer_today
@@ -115,6 +115,7 @@ class SessionsView:
     description: str
 
 
+@sharing_selections
 def sessions_view(dataset: Dataset, state: FilterState, today: date | None = None) -> SessionsView:
     today = viewer_today(state, today)
     key = view_key("sessions", dataset, state, today)
@@ -144,6 +145,7 @@ class SessionsPage:
         return self.table.page >= page_count(self.count)
 
 
+@sharing_selections
 def table_page(
     dataset: Dataset,
     state: FilterState,
