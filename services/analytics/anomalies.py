@@ -71,25 +71,40 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     last_day = min(window_last, today_day - 1)
     if last_day < first_day:
         return None
-    wide = select(ds, sel.state, window_override=(start_ns - LOOKBACK_DAYS * NS_PER_DAY, end_ns))
-    if wide.n == 0:
+    # the baseline's sessions: the selection itself (its columns are usually read already) plus
+    # the LOOKBACK_DAYS before it, instead of one wide selection reading every row again
+    parts = [sel]
+    if sel.start_ns is not None:
+        parts.insert(
+            0,
+            select(
+                ds, sel.state, window_override=(start_ns - LOOKBACK_DAYS * NS_PER_DAY, start_ns)
+            ),
+        )
+    parts = [part for part in parts if part.n]
+    if not parts:
         return None
-    days = wide.column("day").astype(np.int64)
-    keep = days <= last_day  # drop today (and anything after the last judged day)
-    base = int(days.min())  # the baseline starts with the first selected session
+    base = min(int(part.column("day").min()) for part in parts)  # the first selected session
     span = last_day - base + 1
     if span <= 0:
         return None
-    good, bad = metrics.verdict_masks(wide)
-    good, bad, days = good[keep], bad[keep], days[keep]
-    verdict = good | bad
-    offset = days - base
+    sessions = np.zeros(span, dtype=np.int64)
+    good_days = np.zeros(span, dtype=np.int64)
+    verdicts = np.zeros(span, dtype=np.int64)
+    for part in parts:
+        days = part.column("day").astype(np.int64)
+        keep = days <= last_day  # drop today (and anything after the last judged day)
+        good, bad = metrics.verdict_masks(part)
+        good, bad, offset = good[keep], bad[keep], days[keep] - base
+        sessions += np.bincount(offset, minlength=span)[:span]
+        good_days += np.bincount(offset[good & ~bad], minlength=span)[:span]
+        verdicts += np.bincount(offset[good | bad], minlength=span)[:span]
     return pd.DataFrame(
         {
             "day": np.arange(base, last_day + 1),
-            "sessions": np.bincount(offset, minlength=span)[:span],
-            "good": np.bincount(offset[good & ~bad], minlength=span)[:span],
-            "verdicts": np.bincount(offset[verdict], minlength=span)[:span],
+            "sessions": sessions,
+            "good": good_days,
+            "verdicts": verdicts,
             "judge": np.arange(base, last_day + 1) >= first_day,
         }
     )
