@@ -248,18 +248,23 @@ def _side_numbers(selection: Selection, mask: np.ndarray) -> dict:
 def _category_counts(selection: Selection, mask: np.ndarray) -> dict[str, tuple[int, int]]:
     """category → (good, n) for the masked sessions (same rules as annotation_breakdown)."""
     result = {}
-    annotated_any = metrics.annotated_mask(selection)[mask]
-    for category in metrics.annotation_categories(selection.dataset.tag_names):
+    categories = metrics.annotation_categories(selection.dataset.tag_names)
+    if not categories:
+        return result
+    # sessions per annotation pattern among the masked ones; every count is a sum over patterns
+    patterns = metrics._patterns(selection.dataset)
+    size = len(patterns.table)
+    ids = metrics._pattern_ids(selection)[mask]
+    counts = np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
+    annotated_any = int(counts[patterns.table.any(axis=1)].sum())
+    for category in categories:
+        good_pattern = patterns.column(category.good)
         if category.presence:
-            good = int((selection.tag(category.good)[mask]).sum())
-            result[category.key] = (good, int(annotated_any.sum()))
+            result[category.key] = (int(counts[good_pattern].sum()), annotated_any)
             continue
-        good_mask = (
-            selection.tag(category.good)[mask] if category.good else np.zeros(mask.sum(), bool)
-        )
-        bad_mask = selection.tag(category.bad)[mask] if category.bad else np.zeros(mask.sum(), bool)
-        good = int((good_mask & ~bad_mask).sum())
-        bad = int((bad_mask & ~good_mask).sum())
+        bad_pattern = patterns.column(category.bad)
+        good = int(counts[good_pattern & ~bad_pattern].sum())
+        bad = int(counts[bad_pattern & ~good_pattern].sum())
         result[category.key] = (good, good + bad)
     return result
 
@@ -562,13 +567,23 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     bucket = lookup[days - first]
     buckets = pd.to_datetime(labels)
     rows = []
-    for category in metrics.annotation_categories(selection.dataset.tag_names):
-        if category.presence:
-            continue
-        good = selection.tag(category.good) if category.good else np.zeros(selection.n, bool)
-        bad = selection.tag(category.bad) if category.bad else np.zeros(selection.n, bool)
-        good_n = np.bincount(bucket[good & ~bad], minlength=len(labels))
-        verdict_n = np.bincount(bucket[good ^ bad], minlength=len(labels))
+    categories = [
+        c for c in metrics.annotation_categories(selection.dataset.tag_names) if not c.presence
+    ]
+    if categories:
+        # sessions per (bucket, annotation pattern) in one pass; each category's good and
+        # verdict counts are then sums over the few patterns that qualify
+        patterns = metrics._patterns(selection.dataset)
+        size = len(patterns.table)
+        ids = metrics._pattern_ids(selection).astype(np.int64)
+        per_pattern = np.bincount(bucket * size + ids, minlength=len(labels) * size).reshape(
+            len(labels), size
+        )
+    for category in categories:
+        good = patterns.column(category.good)
+        bad = patterns.column(category.bad)
+        good_n = per_pattern[:, good & ~bad].sum(axis=1)
+        verdict_n = per_pattern[:, good ^ bad].sum(axis=1)
         for i, label in enumerate(buckets):
             k, n = int(good_n[i]), int(verdict_n[i])
             low, high = metrics.wilson_interval(k, n)
