@@ -80,3 +80,15 @@ def test_quality_over_time_equals_the_per_tag_masks(demo_dataset, state, granula
         for key, group in frame.groupby("category", sort=False)
     }
     assert got == want
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_cooccurrence_by_tag_combination_equals_the_tag_matrix(demo_dataset, state):
+    from dataclasses import replace
+
+    selection = select(demo_dataset, state, today=DEMO_ANCHOR)
+    by_combination = quality.cooccurrence(selection)
+    rows_only = replace(demo_dataset, _derived={"tag_combinations": None})  # the matrix path
+    by_rows = quality.cooccurrence(select(rows_only, state, today=DEMO_ANCHOR))
+    assert not by_combination.empty
+    assert by_combination.equals(by_rows)
