@@ -178,6 +178,13 @@ def test_byte_lru_evicts_to_its_budget():
     assert lru.get_or_compute("none", lambda: None) is None and "none" in lru
 
 
+def test_view_caches_measure_entries_by_their_pickle(demo_dataset):
+    view = engagement.engagement_view(demo_dataset, FilterState(range="all"))
+    assert cache.VIEWS.measure is cache.FIGURES.measure is cache.pickled_size
+    assert cache.pickled_size(view) >= size_of(view) > 1000
+    assert cache.pickled_size(lambda: 1) == size_of(lambda: 1)  # unpicklable: walked
+
+
 def test_size_of_counts_text_and_containers():
     short = pd.DataFrame({"t": ["a"] * 100})
     long = pd.DataFrame({"t": ["a" * 1000] * 100})  # deep: the strings count
@@ -189,7 +196,7 @@ def test_size_of_counts_text_and_containers():
 
 def test_view_cache_stays_within_its_byte_budget(demo_dataset, monkeypatch):
     """Many different views: the cache drops the oldest instead of growing without bound."""
-    one = size_of(engagement.engagement_view(demo_dataset, FilterState(range="all")))
+    one = cache.VIEWS.measure(engagement.engagement_view(demo_dataset, FilterState(range="all")))
     monkeypatch.setattr(cache.VIEWS, "max_bytes", 3 * one)
     cache.clear()
     states = [FilterState(range=r) for r in ("7d", "30d", "90d", "365d", "all")]
@@ -199,7 +206,7 @@ def test_view_cache_stays_within_its_byte_budget(demo_dataset, monkeypatch):
         overview.overview(demo_dataset, state)
         assert cache.VIEWS.bytes <= cache.VIEWS.max_bytes
     assert 0 < len(cache.VIEWS) < 2 * len(states)
-    assert cache.VIEWS.bytes == sum(size_of(cache.VIEWS.get(k)) for k in cache.VIEWS)
+    assert cache.VIEWS.bytes == sum(cache.VIEWS.measure(cache.VIEWS.get(k)) for k in cache.VIEWS)
 
 
 def test_figure_cache_is_keyed_by_view_and_theme_and_bounded(demo_dataset, monkeypatch):
@@ -209,7 +216,7 @@ def test_figure_cache_is_keyed_by_view_and_theme_and_bounded(demo_dataset, monke
     light = overview_figures(view, "light")
     assert overview_figures(view, "light") is light  # cached under (view key, theme)
     assert overview_figures(view, "dark") is not light
-    one = size_of(light)
+    one = cache.FIGURES.measure(light)
     monkeypatch.setattr(cache.FIGURES, "max_bytes", 2 * one)
     for r in ("7d", "30d", "365d", "all"):
         for theme in ("light", "dark"):
