@@ -70,3 +70,14 @@ def test_one_sort_distribution_equals_median_mean_and_histogram(values, edges):
     for a, b in ((got.median, want.median), (got.mean, want.mean)):
         assert (math.isnan(a) and math.isnan(b)) or a == b
     assert got.histogram.equals(want.histogram)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), min_size=1, max_size=400), st.sampled_from([99, 50, 90, 1, 100, 0])
+)
+def test_percentile_of_counts_equals_numpy(values, q):
+    from services.analytics.engagement import percentile_of_counts
+
+    array = np.array(values, dtype=np.int64)
+    assert percentile_of_counts(np.bincount(array), q) == float(np.percentile(array, q))
