@@ -305,7 +305,11 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument("--no-http", action="store_true", help="in-process numbers only")
     cli.add_argument("--no-browser", action="store_true", help="skip the Chromium page load")
-    cli.add_argument("--no-sync", action="store_true", help="skip the sync benchmark, the sync process and the Refresh job memory")
+    cli.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="skip the sync benchmark, the sync process and the Refresh job memory",
+    )
     cli.add_argument(
         "--first-page",
         action="store_true",
