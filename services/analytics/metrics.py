@@ -515,6 +515,15 @@ def with_spans(frame: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
         for column in SPAN_COLUMNS[1:]:
             out[column] = pd.Series(dtype=spans[column].dtype if column in spans else object)
         return out
+    if (
+        len(frame) == len(spans)
+        and not set(SPAN_COLUMNS[1:]) & set(frame.columns)
+        and np.array_equal(frame["bucket"].to_numpy(), spans["bucket"].to_numpy())
+    ):  # the usual case (both zero-filled over the window): the columns side by side
+        out = frame.reset_index(drop=True)
+        for column in SPAN_COLUMNS[1:]:
+            out[column] = spans[column].to_numpy()
+        return out
     return frame.merge(spans, on="bucket", how="left", validate="one_to_one")
 
 

@@ -28,10 +28,12 @@ import pandas as pd
 
 T = TypeVar("T")
 
-VIEW_BUDGET_BYTES = 64 * 2**20
-"""Budget of :data:`VIEWS` (64 MiB)."""
-FIGURE_BUDGET_BYTES = 64 * 2**20
-"""Budget of :data:`FIGURES` (64 MiB)."""
+VIEW_BUDGET_BYTES = 16 * 2**20
+"""Budget of :data:`VIEWS` (16 MiB per process: a view model is 10–60 KB pickled, so a few
+hundred filter sets; measured with 2 workers at 100k, 64 MiB let the soak keep growing past
+400 MB total PSS — docs/performance.md)."""
+FIGURE_BUDGET_BYTES = 16 * 2**20
+"""Budget of :data:`FIGURES` (16 MiB per process)."""
 
 
 def size_of(value, _seen: set[int] | None = None) -> int:

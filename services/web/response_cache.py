@@ -32,8 +32,9 @@ from services import runtime
 from services.views.cache import ByteLRU
 
 PATH = "/_dash-update-component"
-BUDGET_BYTES = 32 * 2**20
-"""Budget of the response cache per process (32 MiB of uncompressed JSON)."""
+BUDGET_BYTES = 8 * 2**20
+"""Budget of the response cache per process (8 MiB of uncompressed JSON: a tab's answer is
+10–100 KB, so the last hundred or more repeated views)."""
 WINDOW_S = 900
 """A cached answer is used within the same 15 minutes only (relative ranges follow the clock)."""
 CACHED_OUTPUTS = frozenset(
