@@ -59,3 +59,10 @@ def warm_imports() -> None:
     worker after the fork (wsgi.py), so no thread or socket crosses a fork.
     """
     import app  # noqa: F401
+
+
+def post_fork(server, worker) -> None:
+    """gunicorn hook, in each new worker: at most 2 malloc arenas (services/web/memory.py)."""
+    from services.web import memory
+
+    memory.limit_arenas(2)

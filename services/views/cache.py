@@ -5,10 +5,10 @@ counts, dataclasses of floats) keyed by ``(tab, data generation, dataset, filter
 …)`` — never by theme, and never holding a :class:`~services.analytics.query.Selection`, a mask
 or any other per-session array. :data:`FIGURES` holds the figures drawn from them, keyed by
 ``(tab, view key, theme)``. Each entry's size is measured when it is stored
-(:func:`pickled_size`: the bytes of its pickle — arrays at their ``nbytes``, text at its
-length, every frame and container with its own overhead; on the view models it comes out at
-or above :func:`size_of`'s ``DataFrame.memory_usage(deep=True)`` walk and takes ~1/8 of its
-time: 0.46 vs 3.6 ms for an Engagement view, paid on every cache miss); the least recently
+(views by :func:`pickled_size`: the bytes of their pickle — arrays at their ``nbytes``, text at
+its length, every frame with its own overhead; on the view models it comes out at or above
+:func:`size_of`'s ``DataFrame.memory_usage(deep=True)`` walk and takes ~1/8 of its time: 0.46
+vs 3.6 ms for an Engagement view, paid on every miss; figures by :func:`size_of`); the least recently
 used entries are dropped while the total is over the budget, and an entry larger than the
 whole budget is not kept at all.
 """
@@ -32,8 +32,10 @@ VIEW_BUDGET_BYTES = 16 * 2**20
 """Budget of :data:`VIEWS` (16 MiB per process: a view model is 10–60 KB pickled, so a few
 hundred filter sets; measured with 2 workers at 100k, 64 MiB let the soak keep growing past
 400 MB total PSS — docs/performance.md)."""
-FIGURE_BUDGET_BYTES = 16 * 2**20
-"""Budget of :data:`FIGURES` (16 MiB per process)."""
+FIGURE_BUDGET_BYTES = 8 * 2**20
+"""Budget of :data:`FIGURES` (8 MiB per process; a repeated request is answered by the
+response cache before a figure is looked up, so this mostly serves exports and theme
+switches)."""
 
 
 def size_of(value, _seen: set[int] | None = None) -> int:
@@ -144,8 +146,10 @@ _MISSING = object()
 
 VIEWS = ByteLRU(VIEW_BUDGET_BYTES, measure=pickled_size)
 """View models of every tab (numbers only; keys never name a theme)."""
-FIGURES = ByteLRU(FIGURE_BUDGET_BYTES, measure=pickled_size)
-"""Figures drawn from cached view models, keyed by ``(tab, view key, theme)``."""
+FIGURES = ByteLRU(FIGURE_BUDGET_BYTES)
+"""Figures drawn from cached view models, keyed by ``(tab, view key, theme)``; measured by
+:func:`size_of` (figures are lists of Python floats and strings, about three times their
+pickled size in memory)."""
 
 
 def clear() -> None:

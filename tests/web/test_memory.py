@@ -1,0 +1,30 @@
+"""services/web/memory.py: the malloc arena cap the gunicorn workers set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support.hosted_support import ROOT
+
+
+def test_limit_arenas_takes_effect_in_a_fresh_process():
+    code = (
+        "from services.web import memory; import sys; sys.exit(0 if memory.limit_arenas(2) else 1)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
+    )
+    assert result.returncode == 0  # this machine runs glibc: mallopt accepted the cap
+
+
+def test_gunicorn_workers_cap_their_arenas(monkeypatch):
+    import runpy
+
+    from services.web import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "limit_arenas", lambda n=2: calls.append(n) or True)
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config["post_fork"](None, None)
+    assert calls == [2]
