@@ -38,7 +38,7 @@ def batched(values: list[int], sizes: list[int]) -> pa.Table:
     st.data(),
 )
 def test_take_rows_equals_arrow_take(values, sizes, data):
-    table = batched(values, sizes + [len(values)])
+    table = batched(values, [*sizes, len(values)])
     positions = np.array(
         data.draw(st.lists(st.integers(0, table.num_rows - 1), max_size=60)), dtype=np.int64
     )
