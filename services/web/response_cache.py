@@ -10,8 +10,10 @@ and answers an equal request with it.
 
 The key is ``(sha256 of the body, data generation, 15-minute window)``: the body holds every
 input and state (filters, theme, tab, table sort and page, the triggering input); the
-generation changes with every sync that changes data; the window bounds how long a relative
-range ("last 30 days") can lag behind the clock when a day ends in the viewer's time zone. The
+generation changes with every sync that changes data; the window keeps a relative range
+("last 30 days") from outliving the day it was computed on: windows start at multiples of 15
+minutes UTC, and every time zone's offset is a multiple of 15 minutes, so a viewer's midnight
+always starts a new window. The
 request's query string (Dash's per-page ``endId``) is not part of the answer of these
 callbacks and is left out, so a second viewer hits too. Values are bytes, least recently used
 first out, at most :data:`BUDGET_BYTES` per process.
