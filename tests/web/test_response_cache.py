@@ -172,3 +172,20 @@ def test_a_hit_is_never_served_past_the_sign_in_guard(tmp_path):
         assert HIT not in stranger.headers
     finally:
         server.stop()
+
+
+def test_every_time_zone_midnight_starts_a_new_window():
+    """The key's 15-minute windows start at multiples of 900 s UTC; every current time zone
+    offset is a multiple of 15 minutes, so no cached relative range outlives its day."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo, available_timezones
+
+    from services.web.response_cache import WINDOW_S
+
+    moments = [datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC)]
+    zones = sorted(available_timezones())
+    assert len(zones) > 300
+    for name in zones:
+        for moment in moments:
+            offset = moment.astimezone(ZoneInfo(name)).utcoffset().total_seconds()
+            assert offset % WINDOW_S == 0, (name, offset)
