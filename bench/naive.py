@@ -142,7 +142,7 @@ def overview_numbers(frame: pd.DataFrame, state: FilterState, today: date, categ
     per_day = chosen["created_at"].dt.tz_localize(None).dt.floor("D").value_counts().reindex(days)
     per_day = per_day.fillna(0).astype(np.int64)
     if granularity == "week":
-        labels = days - pd.to_timedelta(days.dayofweek, unit="D")
+        labels = days - pd.to_timedelta(days.day_of_week, unit="D")
     elif granularity == "month":
         labels = days.to_period("M").to_timestamp()
     else:

@@ -221,7 +221,7 @@ def transcript_coverage(sel: Selection) -> float:
 
 
 @dataclass(frozen=True)
-class _Patterns:
+class AnnotationPatterns:
     """The distinct combinations of annotation tags a session can carry, per dataset.
 
     ``ids[row]`` numbers the combination of row ``row``; ``table[id, j]`` says whether that
@@ -241,7 +241,7 @@ class _Patterns:
         return self.table[:, self.tags.index(tag)]
 
 
-def _patterns(ds) -> _Patterns:
+def annotation_patterns(ds) -> AnnotationPatterns:
     cached = ds._derived.get("annotation_patterns")
     if cached is not None:
         return cached
@@ -260,15 +260,15 @@ def _patterns(ds) -> _Patterns:
         table = np.zeros((1, len(rows)), dtype=bool)
     ids = np.asarray(ids).reshape(-1)
     dtype = np.uint8 if len(table) <= 256 else np.uint16 if len(table) <= 65536 else np.int32
-    patterns = _Patterns(tags, ids.astype(dtype), table)
+    patterns = AnnotationPatterns(tags, ids.astype(dtype), table)
     ds._derived["annotation_patterns"] = patterns
     return patterns
 
 
-def _pattern_ids(sel: Selection) -> np.ndarray:
+def pattern_ids(sel: Selection) -> np.ndarray:
     """Annotation pattern id of every selected session (cached on the selection)."""
     if "annotation_pattern_ids" not in sel._cache:
-        ids = _patterns(sel.dataset).ids[sel.lo : sel.hi]
+        ids = annotation_patterns(sel.dataset).ids[sel.lo : sel.hi]
         sel._cache["annotation_pattern_ids"] = ids[sel.mask] if sel.mask is not None else ids
     return sel._cache["annotation_pattern_ids"]
 
@@ -276,15 +276,15 @@ def _pattern_ids(sel: Selection) -> np.ndarray:
 def _pattern_counts(sel: Selection) -> np.ndarray:
     """Selected sessions per annotation pattern (cached on the selection)."""
     if "annotation_pattern_counts" not in sel._cache:
-        size = len(_patterns(sel.dataset).table)
-        ids = _pattern_ids(sel)
+        size = len(annotation_patterns(sel.dataset).table)
+        ids = pattern_ids(sel)
         sel._cache["annotation_pattern_counts"] = (
             np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
         )
     return sel._cache["annotation_pattern_counts"]
 
 
-def _verdict_patterns(patterns: _Patterns, categories: list[Category]) -> tuple[np.ndarray, ...]:
+def _verdict_patterns(patterns: AnnotationPatterns, categories: list[Category]) -> tuple[np.ndarray, ...]:
     """Per pattern: has any ``*_good`` tag, has any ``*_bad`` tag (verdict categories only)."""
     good = np.zeros(len(patterns.table), dtype=bool)
     bad = np.zeros(len(patterns.table), dtype=bool)
@@ -300,22 +300,22 @@ def annotated_mask(sel: Selection) -> np.ndarray:
     """Selected sessions carrying at least one annotation-category tag."""
     if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
         return np.zeros(sel.n, dtype=bool)
-    return _patterns(sel.dataset).table.any(axis=1)[_pattern_ids(sel)]
+    return annotation_patterns(sel.dataset).table.any(axis=1)[pattern_ids(sel)]
 
 
 def annotated_count(sel: Selection) -> int:
     """Sessions with at least one annotation tag (any recognised category, incl. safe/accurate)."""
     if not annotation_tags(sel.dataset.tag_names) or sel.n == 0:
         return 0
-    return int(_pattern_counts(sel)[_patterns(sel.dataset).table.any(axis=1)].sum())
+    return int(_pattern_counts(sel)[annotation_patterns(sel.dataset).table.any(axis=1)].sum())
 
 
 def verdict_masks(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
     categories = annotation_categories(sel.dataset.tag_names)
     if sel.n == 0 or not any(not c.presence for c in categories):
         return np.zeros(sel.n, dtype=bool), np.zeros(sel.n, dtype=bool)
-    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
-    ids = _pattern_ids(sel)
+    good, bad = _verdict_patterns(annotation_patterns(sel.dataset), categories)
+    ids = pattern_ids(sel)
     return good[ids], bad[ids]
 
 
@@ -328,7 +328,7 @@ def rated_good(sel: Selection) -> tuple[int, int]:
     categories = annotation_categories(sel.dataset.tag_names)
     if sel.n == 0 or not any(not c.presence for c in categories):
         return 0, 0
-    good, bad = _verdict_patterns(_patterns(sel.dataset), categories)
+    good, bad = _verdict_patterns(annotation_patterns(sel.dataset), categories)
     counts = _pattern_counts(sel)
     return int(counts[good & ~bad].sum()), int(counts[good | bad].sum())
 
@@ -624,7 +624,7 @@ def annotation_breakdown(sel: Selection) -> pd.DataFrame:
     annotated = annotated_count(sel)
     categories = annotation_categories(sel.dataset.tag_names)
     if categories:
-        patterns = _patterns(sel.dataset)
+        patterns = annotation_patterns(sel.dataset)
         counts = _pattern_counts(sel)
     for category in categories:
         if category.presence:

@@ -252,9 +252,9 @@ def _category_counts(selection: Selection, mask: np.ndarray) -> dict[str, tuple[
     if not categories:
         return result
     # sessions per annotation pattern among the masked ones; every count is a sum over patterns
-    patterns = metrics._patterns(selection.dataset)
+    patterns = metrics.annotation_patterns(selection.dataset)
     size = len(patterns.table)
-    ids = metrics._pattern_ids(selection)[mask]
+    ids = metrics.pattern_ids(selection)[mask]
     counts = np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
     annotated_any = int(counts[patterns.table.any(axis=1)].sum())
     for category in categories:
@@ -610,9 +610,9 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     if categories:
         # sessions per (bucket, annotation pattern) in one pass; each category's good and
         # verdict counts are then sums over the few patterns that qualify
-        patterns = metrics._patterns(selection.dataset)
+        patterns = metrics.annotation_patterns(selection.dataset)
         size = len(patterns.table)
-        ids = metrics._pattern_ids(selection).astype(np.int64)
+        ids = metrics.pattern_ids(selection).astype(np.int64)
         per_pattern = np.bincount(bucket * size + ids, minlength=len(labels) * size).reshape(
             len(labels), size
         )
