@@ -284,7 +284,9 @@ def _pattern_counts(sel: Selection) -> np.ndarray:
     return sel._cache["annotation_pattern_counts"]
 
 
-def _verdict_patterns(patterns: AnnotationPatterns, categories: list[Category]) -> tuple[np.ndarray, ...]:
+def _verdict_patterns(
+    patterns: AnnotationPatterns, categories: list[Category]
+) -> tuple[np.ndarray, ...]:
     """Per pattern: has any ``*_good`` tag, has any ``*_bad`` tag (verdict categories only)."""
     good = np.zeros(len(patterns.table), dtype=bool)
     bad = np.zeros(len(patterns.table), dtype=bool)
