@@ -249,9 +249,15 @@ def test_read_timeout_is_retried_then_reported(fake):
     assert client.requests_made == 2
 
 
+AT_WINDOW_START = lambda: 0.0  # noqa: E731
+"""A wall clock at the start of the documented 300 s window: the client's own estimate of the
+window's end is then 300 s away, never within 5 s of the server's fixed ``X-RateLimit-Reset``
+(with the real clock it was, about 1 run in 30, and the client kept its own end: 93 s, not 90)."""
+
+
 def test_pauses_before_the_team_budget_runs_out(fake):
     sleeps = Sleeps()
-    client = client_for(fake, sleep=sleeps)
+    client = client_for(fake, sleep=sleeps, wall=AT_WINDOW_START)
     fake.rate_limit = 8  # reserve is 5: pause once remaining <= 5
     fake.rate_reset = 200
     for sid in fake.session_ids(TEAM)[:4]:
@@ -264,7 +270,7 @@ def test_a_server_that_keeps_saying_zero_is_paced_not_ignored(fake):
     """Log-only mode answers 200 with Remaining 0: the client still keeps to the budget."""
     sleeps = Sleeps()
     policy = ClientPolicy(retries=0, rate_reserve=5, max_budget_wait=100)
-    client = client_for(fake, sleep=sleeps, policy=policy)
+    client = client_for(fake, sleep=sleeps, policy=policy, wall=AT_WINDOW_START)
     fake.rate_limit = 1
     fake.rate_reset = 120
     for sid in fake.session_ids(TEAM)[:20]:
@@ -275,7 +281,9 @@ def test_a_server_that_keeps_saying_zero_is_paced_not_ignored(fake):
 
 def test_enforced_rate_limit_429_is_honoured(fake):
     sleeps = Sleeps()
-    client = client_for(fake, sleep=sleeps, policy=ClientPolicy(rate_reserve=0, retries=0))
+    client = client_for(
+        fake, sleep=sleeps, policy=ClientPolicy(rate_reserve=0, retries=0), wall=AT_WINDOW_START
+    )
     fake.rate_limit = 3
     fake.rate_enforce = True
     fake.rate_reset = 90
