@@ -221,14 +221,14 @@ def transcript_coverage(sel: Selection) -> float:
 
 
 @dataclass(frozen=True)
-class AnnotationPatterns:
-    """The distinct combinations of annotation tags a session can carry, per dataset.
+class TagCombinations:
+    """The distinct combinations of a set of session tags that sessions carry, per dataset.
 
     ``ids[row]`` numbers the combination of row ``row``; ``table[id, j]`` says whether that
-    combination holds annotation tag ``j`` (in :func:`annotation_tags` order). Counting sessions
-    per combination (one ``bincount`` over the selection) answers every annotation question —
-    annotated, verdicts, per-category good/bad/undetermined/conflicting — exactly, without one
-    masked copy of the selection per tag.
+    combination holds ``tags[j]``. Counting sessions per combination (one ``bincount`` over the
+    selection) answers every question about those tags — for annotation tags: annotated,
+    verdicts, per-category good/bad/undetermined/conflicting; for all tags: co-occurrence —
+    exactly, without one masked copy of the selection per tag.
     """
 
     tags: tuple[str, ...]
@@ -241,11 +241,7 @@ class AnnotationPatterns:
         return self.table[:, self.tags.index(tag)]
 
 
-def annotation_patterns(ds) -> AnnotationPatterns:
-    cached = ds._derived.get("annotation_patterns")
-    if cached is not None:
-        return cached
-    tags = tuple(annotation_tags(ds.tag_names))
+def _combinations(ds, tags: tuple[str, ...]) -> TagCombinations:
     rows = [ds.tag_index[t] for t in tags]
     if len(rows) <= 63:
         key = np.zeros(ds.n, dtype=np.uint64)
@@ -253,23 +249,40 @@ def annotation_patterns(ds) -> AnnotationPatterns:
             key |= ds.tag_matrix[row].astype(np.uint64) << np.uint64(bit)
         keys, ids = np.unique(key, return_inverse=True)
         table = ((keys[:, None] >> np.arange(len(rows), dtype=np.uint64)) & 1).astype(bool)
-    else:  # more annotation tags than bits in a word: unique rows of the matrix
+    else:  # more tags than bits in a word: unique rows of the matrix
         table, ids = np.unique(ds.tag_matrix[rows].T, axis=0, return_inverse=True)
         table = table.astype(bool)
     if len(table) == 0:  # no sessions
         table = np.zeros((1, len(rows)), dtype=bool)
     ids = np.asarray(ids).reshape(-1)
     dtype = np.uint8 if len(table) <= 256 else np.uint16 if len(table) <= 65536 else np.int32
-    patterns = AnnotationPatterns(tags, ids.astype(dtype), table)
-    ds._derived["annotation_patterns"] = patterns
-    return patterns
+    ids = ids.astype(dtype)
+    ids.flags.writeable = False
+    return TagCombinations(tags, ids, table)
+
+
+def annotation_patterns(ds) -> TagCombinations:
+    """Combinations of the annotation tags (:func:`annotation_tags` order), once per dataset."""
+    cached = ds._derived.get("annotation_patterns")
+    if cached is None:
+        cached = ds._derived["annotation_patterns"] = _combinations(
+            ds, tuple(annotation_tags(ds.tag_names))
+        )
+    return cached
+
+
+def tag_combinations(ds) -> TagCombinations:
+    """Combinations of all session tags (``tag_names`` order), once per dataset."""
+    cached = ds._derived.get("tag_combinations")
+    if cached is None:
+        cached = ds._derived["tag_combinations"] = _combinations(ds, tuple(ds.tag_names))
+    return cached
 
 
 def pattern_ids(sel: Selection) -> np.ndarray:
     """Annotation pattern id of every selected session (cached on the selection)."""
     if "annotation_pattern_ids" not in sel._cache:
-        ids = annotation_patterns(sel.dataset).ids[sel.lo : sel.hi]
-        sel._cache["annotation_pattern_ids"] = ids[sel.mask] if sel.mask is not None else ids
+        sel._cache["annotation_pattern_ids"] = sel.rows_of(annotation_patterns(sel.dataset).ids)
     return sel._cache["annotation_pattern_ids"]
 
 
@@ -285,7 +298,7 @@ def _pattern_counts(sel: Selection) -> np.ndarray:
 
 
 def _verdict_patterns(
-    patterns: AnnotationPatterns, categories: list[Category]
+    patterns: TagCombinations, categories: list[Category]
 ) -> tuple[np.ndarray, ...]:
     """Per pattern: has any ``*_good`` tag, has any ``*_bad`` tag (verdict categories only)."""
     good = np.zeros(len(patterns.table), dtype=bool)

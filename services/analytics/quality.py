@@ -494,31 +494,6 @@ def sample_warnings(selection: Selection, ratio_limit: float = 1.5) -> list[str]
     return warnings
 
 
-def tag_combinations(dataset: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(ids, table)``: each session's combination of session tags (``ids[row]``) and which
-    tags each combination holds (``table[id, tag]``), computed once per dataset; None with more
-    than 63 tags (then callers read the tag matrix row by row)."""
-    cached = dataset._derived.get("tag_combinations", False)
-    if cached is not False:
-        return cached
-    k = len(dataset.tag_names)
-    found = None
-    if k <= 63:
-        key = np.zeros(dataset.n, dtype=np.uint64)
-        for bit in range(k):
-            key |= dataset.tag_matrix[bit].astype(np.uint64) << np.uint64(bit)
-        keys, ids = np.unique(key, return_inverse=True)
-        table = ((keys[:, None] >> np.arange(k, dtype=np.uint64)) & 1).astype(bool)
-        if len(table) == 0:
-            table = np.zeros((1, k), dtype=bool)
-        ids = np.asarray(ids).reshape(-1)
-        ids = ids.astype(np.uint16 if len(table) <= 65536 else np.int32)
-        ids.flags.writeable = False
-        found = (ids, table)
-    dataset._derived["tag_combinations"] = found
-    return found
-
-
 def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
     """Pairs of session tags among the **annotated** selected sessions (those carrying at least
     one annotation tag, :func:`services.analytics.metrics.annotated_mask`): count of sessions
@@ -538,23 +513,15 @@ def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
     n = int(annotated.sum())
     if n == 0:
         return pd.DataFrame(columns=columns)
-    combos = tag_combinations(ds)
-    if combos is None:  # more tags than bits in a word: one row of the matrix per tag
-        matrix = selection.matrix_rows("tag_matrix", list(range(len(ds.tag_names))))[:, annotated]
-        counts = matrix.sum(axis=1)
-        order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
-        sub = matrix[order].astype(np.int64)
-        both = sub @ sub.T
-    else:
-        # annotated sessions per tag combination (one bincount), then every pair's count is a
-        # sum over the combinations holding both tags
-        ids, table = combos
-        per_combo = np.bincount(selection.rows_of(ids)[annotated], minlength=len(table))
-        holds = table.astype(np.int64)
-        counts = per_combo @ holds
-        order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
-        sub = holds[:, order]
-        both = sub.T @ (sub * per_combo[:, None])
+    # annotated sessions per tag combination (one bincount), then every pair's count is a sum
+    # over the combinations holding both tags
+    combos = metrics.tag_combinations(ds)
+    per_combo = np.bincount(selection.rows_of(combos.ids)[annotated], minlength=len(combos.table))
+    holds = combos.table.astype(np.int64)
+    counts = per_combo @ holds
+    order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
+    sub = holds[:, order]
+    both = sub.T @ (sub * per_combo[:, None])
     rows = []
     for i, a in enumerate(order):
         for j, b in enumerate(order):

@@ -82,13 +82,41 @@ def test_quality_over_time_equals_the_per_tag_masks(demo_dataset, state, granula
     assert got == want
 
 
+def tag_matrix_pairs(selection, top: int = 15):
+    """Co-occurrence counts read off the tag matrix row by row (the way before tag
+    combinations): {(tag_a, tag_b): (both, count_a, count_b)} among annotated sessions."""
+    ds = selection.dataset
+    annotated = metrics.annotated_mask(selection)
+    matrix = selection.matrix_rows("tag_matrix", list(range(len(ds.tag_names))))[:, annotated]
+    counts = matrix.sum(axis=1)
+    order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
+    sub = matrix[order].astype(np.int64)
+    both = sub @ sub.T
+    return {
+        (ds.tag_names[a], ds.tag_names[b]): (int(both[i, j]), int(counts[a]), int(counts[b]))
+        for i, a in enumerate(order)
+        for j, b in enumerate(order)
+    }
+
+
 @pytest.mark.parametrize("state", STATES)
 def test_cooccurrence_by_tag_combination_equals_the_tag_matrix(demo_dataset, state):
-    from dataclasses import replace
-
     selection = select(demo_dataset, state, today=DEMO_ANCHOR)
     by_combination = quality.cooccurrence(selection)
-    rows_only = replace(demo_dataset, _derived={"tag_combinations": None})  # the matrix path
-    by_rows = quality.cooccurrence(select(rows_only, state, today=DEMO_ANCHOR))
     assert not by_combination.empty
-    assert by_combination.equals(by_rows)
+    got = {
+        (row.tag_a, row.tag_b): (row.both, row.count_a, row.count_b)
+        for row in by_combination.itertuples()
+    }
+    want = tag_matrix_pairs(selection)
+    assert list(got) == list(want)  # same tags, same order
+    assert got == want
+    n = int(metrics.annotated_mask(selection).sum())
+    for row in by_combination.itertuples():
+        both, count_a, count_b = want[(row.tag_a, row.tag_b)]
+        assert row.lift == quality.lift(both, count_a, count_b, n) or (
+            np.isnan(row.lift) and np.isnan(quality.lift(both, count_a, count_b, n))
+        )
+        assert row.conditional == metrics.ratio(both, count_a) or (
+            np.isnan(row.conditional) and np.isnan(metrics.ratio(both, count_a))
+        )
