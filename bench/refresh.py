@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
@@ -33,6 +31,7 @@ import psutil
 
 from bench.http import CHROMIUM_ARGS
 from bench.server import ROOT, running_gunicorn, tree
+from bench.tabs import sync_peak_pss
 
 
 def role(proc: psutil.Process, master: psutil.Process) -> str:
@@ -60,28 +59,6 @@ def sample(master: psutil.Process) -> dict:
     return {"total": sum(mb for _, _, mb in rows), "processes": rows}
 
 
-def _cli_sync(env: dict) -> dict:
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.sync"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    ps, peak = psutil.Process(proc.pid), 0.0
-    while proc.poll() is None and time.perf_counter() - started < 900:
-        try:
-            peak = max(peak, ps.memory_full_info().pss / 1024**2)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            break
-        time.sleep(0.1)
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    return {"peak_pss_mb": peak, "seconds": time.perf_counter() - started, "exit": proc.returncode}
-
-
 def measure_refresh_job(
     sessions: int = 4_500, new: int = 150, teams: int = 3, limit_s: float = 900
 ) -> dict:
@@ -96,7 +73,7 @@ def measure_refresh_job(
         ocs = {"OCS_API_BASE_URL": fake.base_url, "OCS_API_KEYS": ",".join(fake.keys)}
         env = dict(os.environ, DATA_DIR=tmp, PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING", **ocs)
         env.pop("OCS_API_KEY", None)
-        result["first_sync"] = _cli_sync(env)
+        result["first_sync"] = sync_peak_pss(env)
         if result["first_sync"]["exit"] != 0:
             raise RuntimeError(f"the first sync failed: {result['first_sync']}")
         for k, team in enumerate(sorted(fake.teams)):

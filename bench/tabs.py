@@ -289,31 +289,31 @@ def measure_sync_process(sessions: int = 4_500, teams: int = 3) -> dict:
             LOG_LEVEL="WARNING",
         )
         env.pop("OCS_API_KEY", None)
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.sync"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        ps = psutil.Process(proc.pid)
-        peak = 0.0
-        while proc.poll() is None and time.perf_counter() - started < 600:
-            try:
-                peak = max(peak, ps.memory_full_info().pss / 1024**2)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                break
-            time.sleep(0.1)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        return {
-            "sessions": sessions,
-            "peak_pss_mb": peak,
-            "seconds": time.perf_counter() - started,
-            "exit": proc.returncode,
-        }
+        return {"sessions": sessions, **sync_peak_pss(env, limit_s=600)}
+
+
+def sync_peak_pss(env: dict, limit_s: float = 900) -> dict:
+    """Run ``python -m services.sync`` with ``env``; its peak PSS (sampled every 100 ms),
+    seconds and exit code (killed after ``limit_s``)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.sync"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ps, peak = psutil.Process(proc.pid), 0.0
+    while proc.poll() is None and time.perf_counter() - started < limit_s:
+        try:
+            peak = max(peak, ps.memory_full_info().pss / 1024**2)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            break
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    return {"peak_pss_mb": peak, "seconds": time.perf_counter() - started, "exit": proc.returncode}
 
 
 def measure_tab_compute(dataset, tables, anchor: date, cases: int) -> dict:
