@@ -62,7 +62,7 @@ def warm_imports() -> None:
 
 
 def post_fork(server, worker) -> None:
-    """gunicorn hook, in each new worker: at most 2 malloc arenas (services/web/memory.py)."""
-    from services.web import memory
+    """gunicorn hook, in each new worker: at most 2 malloc arenas (services/memory.py)."""
+    from services import memory
 
     memory.limit_arenas(2)

@@ -42,6 +42,7 @@ from services.store.schema import (
     EXPERIMENT_SCHEMA,
     SESSION_BASE_COLUMNS,
     SESSION_SCHEMA,
+    SYNC_STATE_SCHEMA,
     TRANSCRIPT_COLUMNS,
     VERSION_SCHEMA,
 )
@@ -54,9 +55,6 @@ WRITE_LOCK_KEY = 0x0C5_5708E
 """``pg_advisory_xact_lock`` key: generation numbers are handed out one writer at a time."""
 CONNECT_TIMEOUT = 5
 
-SYNC_STATE_SCHEMA = pa.schema(
-    [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
-)
 BASE_COLUMNS = tuple(c for c in SESSION_BASE_COLUMNS if c != "tags")
 AGGREGATE_COLUMNS = ("has_transcript", *TRANSCRIPT_COLUMNS, "transcript_fetched_at")
 

@@ -105,6 +105,10 @@ COST_SCHEMA = pa.schema(
         ("tokens", pa.int64()),
     ]
 )
+SYNC_STATE_SCHEMA = pa.schema(
+    [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
+)
+"""``sync_state``: when each stored session's transcript was last fetched (null: never)."""
 STORE_FILES = {
     "sessions": SESSION_SCHEMA,
     "experiments": EXPERIMENT_SCHEMA,

@@ -52,16 +52,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from services.settings import Settings, SettingsError, load_settings
 from services.store.backend import StoreBackend, open_store
 from services.store.parquet import StoreError
-from services.store.schema import NS_PER_DAY, SESSION_BASE_COLUMNS, TRANSCRIPT_COLUMNS
-from services.store.tables import Tables, build_tables
+from services.store.schema import NS_PER_DAY
 from services.sync import status as sync_status
 from services.sync.checkpoint import Checkpoints, open_checkpoints, team_id
 from services.sync.client import ClientPolicy, NotFound, OCSClient, OCSError
+from services.sync.previous import Previous, next_generation, tune_allocation
 from services.sync.records import (
     UNREPORTED,
     MalformedRecord,
@@ -84,9 +86,6 @@ RESUME_MAX_AGE_NS = 3 * NS_PER_DAY
 OPEN_STATUSES = frozenset({"setup", "pending", "active", UNREPORTED})
 """Sessions that may still receive messages. OCS treats pending-review, complete and unknown as
 over (docs/ocs-api.md §8); 2025 servers send no status at all, so "unreported" counts as open."""
-SYNC_STATE_SCHEMA = pa.schema(
-    [("session_id", pa.string()), ("transcript_fetched_at", pa.timestamp("ns", tz="UTC"))]
-)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -249,30 +248,10 @@ class _Reporter:
 # -- previous generation --------------------------------------------------------------------------
 
 
-def _rows(table: pa.Table) -> list[dict]:
-    """Arrow rows as dicts, timestamps as epoch nanoseconds (like services.sync.records emits)."""
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.int64())
-        columns[name] = column
-    return pa.table(columns).to_pylist()
+_NONE = np.zeros(0, dtype=np.int64)
 
 
-@dataclass
-class _Previous:
-    generation: int
-    meta: dict
-    rows: dict[str, dict[str, dict]]  # team slug → session id → base row
-    transcripts: dict[str, dict]
-    costs: dict[str, list[dict]]
-    fetched_at: dict[str, int]
-    experiments: dict[str, dict]
-    versions: dict[str, list[dict]]
-
-
-def _load_previous(store: StoreBackend, settings: Settings) -> _Previous | None:
+def _load_previous(store: StoreBackend, settings: Settings) -> Previous | None:
     """The current generation if an incremental sync may build on it, else None."""
     try:
         meta = store.read_meta()
@@ -296,36 +275,7 @@ def _load_previous(store: StoreBackend, settings: Settings) -> _Previous | None:
     except StoreError as exc:
         log.warning("previous generation unreadable (%s); doing a full sync", exc)
         return None
-    rows: dict[str, dict[str, dict]] = {}
-    transcripts: dict[str, dict] = {}
-    for row in _rows(tables.sessions):
-        sid = row["session_id"]
-        rows.setdefault(row["team_slug"], {})[sid] = {k: row[k] for k in SESSION_BASE_COLUMNS}
-        if row["has_transcript"]:
-            transcripts[sid] = {k: row[k] for k in TRANSCRIPT_COLUMNS}
-    costs: dict[str, list[dict]] = {}
-    for row in tables.session_costs.to_pylist():
-        sid = row.pop("session_id")
-        costs.setdefault(sid, []).append(row)
-    fetched_at = {}
-    if tables.sync_state is not None:
-        for row in _rows(tables.sync_state):
-            if row["transcript_fetched_at"] is not None:
-                fetched_at[row["session_id"]] = row["transcript_fetched_at"]
-    versions: dict[str, list[dict]] = {}
-    for row in tables.experiment_versions.to_pylist():
-        versions.setdefault(row["experiment_id"], []).append(row)
-    experiments = {row["experiment_id"]: row for row in tables.experiments.to_pylist()}
-    return _Previous(
-        int(meta.get("generation") or 0),
-        meta,
-        rows,
-        transcripts,
-        costs,
-        fetched_at,
-        experiments,
-        versions,
-    )
+    return Previous.from_tables(tables)
 
 
 # -- the sync -------------------------------------------------------------------------------------
@@ -333,9 +283,15 @@ def _load_previous(store: StoreBackend, settings: Settings) -> _Previous | None:
 
 @dataclass
 class _TeamResult:
+    """One team's outcome: ``rows`` (with their transcripts, costs and fetch times) are the
+    sessions built anew; ``kept`` are positions in the previous generation copied as they are,
+    ``kept_fetched`` their transcript fetch times (ns, 0 = unknown)."""
+
     team: dict
     tid: str
     rows: dict[str, dict]
+    kept: np.ndarray
+    kept_fetched: np.ndarray
     transcripts: dict[str, dict]
     costs: dict[str, list[dict]]
     fetched_at: dict[str, int]
@@ -363,7 +319,8 @@ class _Sync:
         self, settings, previous, reporter, should_cancel, policy, sleep, now_ns, checkpoints, full
     ):
         self.settings = settings
-        self.previous: _Previous | None = previous
+        self.previous: Previous | None = previous
+        self.open = previous.status_in(OPEN_STATUSES) if previous is not None else np.zeros(0, bool)
         self.reporter = reporter
         self.should_cancel = should_cancel
         self.policy = policy
@@ -405,8 +362,11 @@ class _Sync:
         finally:
             client.close()
 
-    def experiments(self, slug, records, embedded, rows) -> tuple[list, list, int]:
-        """Experiments from the list endpoint, plus referenced ones it does not list."""
+    def experiments(self, slug, records, embedded, refs) -> tuple[list, list, int]:
+        """Experiments from the list endpoint, plus referenced ones it does not list.
+
+        ``refs``: experiment id → (created_at, experiment_name) of its newest session.
+        """
         skipped = 0
         experiments: dict[str, dict] = {}
         versions: dict[str, list[dict]] = {}
@@ -420,8 +380,7 @@ class _Sync:
             experiments[row["experiment_id"]] = row
             versions[row["experiment_id"]] = version_rows
         prev = self.previous
-        for session in sorted(rows.values(), key=lambda r: r["created_at"], reverse=True):
-            exp_id = session["experiment_id"]
+        for exp_id, (_created, name) in sorted(refs.items(), key=lambda kv: -kv[1][0]):
             if exp_id in experiments:
                 continue
             # archived chatbots, or servers without /api/experiments/ (2025 sessions embed
@@ -437,7 +396,7 @@ class _Sync:
                 row = {
                     "experiment_id": exp_id,
                     "team_slug": slug,
-                    "name": session["experiment_name"],
+                    "name": name,
                     "description": "",
                     "working_version": None,
                 }
@@ -459,6 +418,33 @@ def _share(count: int, elapsed_ns: int, period_ns: int) -> int:
     if count <= 0:
         return 0
     return min(count, max(1, math.ceil(count * min(1.0, elapsed_ns / period_ns))))
+
+
+def _first_checked(
+    prev: Previous | None,
+    positions: np.ndarray,
+    checked: np.ndarray,
+    extra: list[tuple[int, str]],
+    limit: int,
+) -> list[str]:
+    """The first ``limit`` session ids by (last checked, id): previous ``positions`` with their
+    ``checked`` times, plus ``extra`` (checked, id) pairs."""
+    if limit <= 0 or not (len(positions) or extra):
+        return []
+    ids = [pa.array([sid for _, sid in extra], pa.string())]
+    if len(positions):
+        ids.insert(0, prev.id_array(positions))
+    table = pa.table(
+        {
+            "checked": pa.array(
+                np.concatenate([checked, np.array([c for c, _ in extra], dtype=np.int64)]),
+                pa.int64(),
+            ),
+            "sid": pa.concat_arrays(ids),
+        }
+    )
+    order = pc.sort_indices(table, sort_keys=[("checked", "ascending"), ("sid", "ascending")])
+    return table.column("sid").take(order[:limit]).to_pylist()
 
 
 class _TeamRun:
@@ -493,10 +479,14 @@ class _TeamRun:
         self.experiment_records: list | None = None
         self.experiments_read_ns = self.state.get("experiments_read_ns")
         self.swept: dict[str, dict] = {}
-        self.swept_gone: set[str] = set()
+        self.swept_gone: set[int] = set()  # previous positions
         self.sweep_next = self.state.get("sweep_next")
+        self.sweep_upper: int | None = self.state.get("sweep_upper")
         self.recheck_pages = 0
-        self._old_rows: dict[str, dict] | None = None
+        self._old: np.ndarray | None = None
+        self._newest: int | None = None
+        self.kept: np.ndarray = _NONE
+        self.fresh_old: dict[str, tuple[int, dict]] = {}
 
     # journal -------------------------------------------------------------------------------
 
@@ -571,27 +561,44 @@ class _TeamRun:
         return self.team["slug"] if self.team else None
 
     @property
-    def old_rows(self) -> dict[str, dict]:
-        """This team's rows in the previous generation (empty on full syncs)."""
-        if self._old_rows is None:
+    def old(self) -> np.ndarray:
+        """Positions of this team's sessions in the previous generation (none on full syncs)."""
+        if self._old is None:
             prev = self.sync.previous
             if self.full or prev is None or self.slug is None:
-                return {}
-            self._old_rows = prev.rows.get(self.slug, {})
-        return self._old_rows
+                return _NONE
+            self._old = prev.team_positions.get(self.slug, _NONE)
+        return self._old
 
     def _state_valid(self) -> bool:
         prev = self.sync.previous
         return prev is not None and self.state.get("generation") == prev.generation
 
-    def checked_at(self, sid: str) -> int:
+    def _checked_delta(self) -> dict:
+        """Check times newer than the generation's own (re-checks of syncs that wrote none)."""
+        return (self.state.get("checked") or {}) if self._state_valid() else {}
+
+    def checked_at(self, sid: str, position: int) -> int:
         """When this session's transcript was last fetched (0 = unknown)."""
-        if self._state_valid():
-            value = (self.state.get("checked") or {}).get(sid)
-            if value is not None:
-                return int(value)
+        value = self._checked_delta().get(sid)
+        if value is not None:
+            return int(value)
         prev = self.sync.previous
-        return int(prev.fetched_at.get(sid) or 0) if prev else 0
+        return int(prev.fetched[position]) if prev is not None and position >= 0 else 0
+
+    def checked_of(self, positions: np.ndarray) -> np.ndarray:
+        """:meth:`checked_at` of many previous positions at once."""
+        prev = self.sync.previous
+        checked = prev.fetched[positions].copy()
+        delta = self._checked_delta()
+        if delta and len(positions):
+            where = prev.positions(list(delta))
+            values = np.array([int(v) for v in delta.values()], dtype=np.int64)
+            found = where >= 0
+            override = dict(zip(where[found].tolist(), values[found].tolist(), strict=True))
+            hit = np.isin(positions, where[found])
+            checked[hit] = [override[p] for p in positions[hit].tolist()]
+        return checked
 
     # listing --------------------------------------------------------------------------------
 
@@ -628,10 +635,12 @@ class _TeamRun:
 
     def _head_enough(self) -> bool:
         """Incremental: every new session seen and the overlap window or page cap reached."""
-        old = self.old_rows
-        if not old or self.head_oldest is None:
+        old = self.old
+        if not len(old) or self.head_oldest is None:
             return False
-        newest = max(row["created_at"] for row in old.values())
+        if self._newest is None:
+            self._newest = int(self.sync.previous.created[old].max())
+        newest = self._newest
         if self.head_oldest > newest:
             return False  # still among new sessions
         window = newest - self.settings.sync_overlap_days * NS_PER_DAY
@@ -759,16 +768,21 @@ class _TeamRun:
 
     def sweep(self, budget: int, elapsed: int) -> int:
         """Re-list a rotating share of the older pages; returns the requests used."""
-        old = self.old_rows
-        if self.head_complete or not old or self.head_oldest is None or budget <= 0:
+        prev = self.sync.previous
+        old = self.old
+        if self.head_complete or not len(old) or self.head_oldest is None or budget <= 0:
             return 0
-        older = sum(1 for row in old.values() if row["created_at"] <= self.head_oldest)
+        created = prev.created[old]
+        older = int((created <= self.head_oldest).sum())
         pages = math.ceil(older / self.client.policy.page_size)
         want = min(budget, _share(pages, elapsed, self.sync.recheck_ns))
         start = self.sweep_next or self.head_next
         if not want or not start:
             return 0
         used = 0
+        # the walk is contiguous: sessions between the previous page's oldest (or the head's,
+        # or where the last sync's walk stopped) and this page's oldest are all on this page
+        upper = self.sweep_upper if self.sweep_next else self.head_oldest
         self.rep.update(force=True, phase="re-checking")
         for page in self.client.iter_pages("/sessions/", None, start):
             self.sync.check_cancel()
@@ -778,80 +792,178 @@ class _TeamRun:
             for exp_id, record in embedded.items():
                 self.embedded.setdefault(exp_id, record)
             listed = {row["session_id"]: row for row in rows}
-            self.swept.update(listed)
-            if rows and not skipped:  # sessions strictly inside the page's range are all listed
+            self._take_swept(listed)
+            if rows and not skipped:  # sessions strictly inside the range are all listed
                 newest = max(row["created_at"] for row in rows)
                 oldest = min(row["created_at"] for row in rows)
+                top = newest if upper is None else max(newest, upper)
+                inside = old[(created > oldest) & (created < top)]
                 self.swept_gone.update(
-                    sid
-                    for sid, row in old.items()
-                    if oldest < row["created_at"] < newest and sid not in listed
+                    position
+                    for sid, position in zip(prev.ids(inside), inside.tolist(), strict=True)
+                    if sid not in listed
                 )
+                upper = oldest
+            else:  # a record that could not be read may be any session: no range to trust
+                upper = None
             self.sweep_next = page.next  # None: the walk is done, the next one starts over
+            self.sweep_upper = upper if page.next else None
             if used >= want or page.next is None:
                 break
         self.recheck_pages = used
         return used
 
+    def _take_swept(self, listed: dict[str, dict]) -> None:
+        """Keep the re-listed sessions that differ from (or are missing in) the previous
+        generation; an unchanged one stays a kept position instead of a Python row."""
+        prev, old = self.sync.previous, self.old
+        where = prev.positions(list(listed))
+        mine = np.isin(where, old)
+        before = dict(
+            zip(
+                [sid for sid, m in zip(listed, mine.tolist(), strict=True) if m],
+                prev.base_rows(where[mine]),
+                strict=True,
+            )
+        )
+        self.swept.update((sid, row) for sid, row in listed.items() if before.get(sid) != row)
+
     # merge and transcripts ------------------------------------------------------------------
 
     def merged_rows(self) -> dict[str, dict]:
-        rows: dict[str, dict] = {}
-        cut = self.sync.history_cut
-        if not self.head_complete:
-            for sid, old in self.old_rows.items():
-                if cut is not None and old["created_at"] < cut:
-                    continue
-                if self.head_oldest is not None and old["created_at"] > self.head_oldest:
-                    continue  # inside the listed range but not listed: deleted in OCS
-                if sid in self.swept_gone:
-                    continue
-                rows[sid] = old
-        rows.update(self.swept)
+        """The sessions listed in this sync (swept pages, then the head), by id.
+
+        Sets :attr:`kept`: the positions of this team's previous sessions that stay as they
+        are (not listed again, not gone from a listed range, inside the history), and
+        :attr:`fresh_old`: for listed sessions the previous generation has, (position, row).
+        """
+        prev = self.sync.previous
+        old = self.old
+        rows: dict[str, dict] = dict(self.swept)
         rows.update(self.listed)
+        if not len(old):
+            self.kept, self.fresh_old = _NONE, {}
+            return rows
+        ids = list(rows)
+        where = prev.positions(ids)
+        mine = np.isin(where, old)
+        listed_old = where[mine]
+        self.fresh_old = dict(
+            zip(
+                [sid for sid, m in zip(ids, mine.tolist(), strict=True) if m],
+                zip(listed_old.tolist(), prev.base_rows(listed_old), strict=True),
+                strict=True,
+            )
+        )
+        if self.head_complete:
+            self.kept = _NONE
+            return rows
+        created = prev.created[old]
+        keep = ~np.isin(old, listed_old)
+        cut = self.sync.history_cut
+        if cut is not None:
+            keep &= created >= cut
+        if self.head_oldest is not None:
+            keep &= created <= self.head_oldest  # inside the listed range but not listed: deleted
+        if self.swept_gone:
+            keep &= ~np.isin(old, np.fromiter(self.swept_gone, dtype=np.int64))
+        self.kept = old[keep]
         return rows
 
+    def _wanted(self, positions: np.ndarray) -> np.ndarray:
+        """:meth:`_Sync.wants_transcript` of previous positions, as a mask."""
+        policy = self.settings.sync_transcripts
+        if policy == "none":
+            return np.zeros(len(positions), dtype=bool)
+        if policy == "recent":
+            prev, cut = self.sync.previous, self.sync.recent_cut
+            if cut is None:
+                return np.zeros(len(positions), dtype=bool)
+            return np.maximum(prev.created[positions], prev.updated[positions]) >= cut
+        return np.ones(len(positions), dtype=bool)
+
     def plan_transcripts(self, rows: dict, budget: int, elapsed: int) -> tuple[list, list, int]:
-        """(changed sessions to fetch, re-check slice, overdue left behind by the cap)."""
+        """(changed sessions to fetch, re-check slice, overdue left behind by the cap).
+
+        Listed sessions are planned one by one; kept sessions (unchanged by definition) as
+        arrays: those without a transcript are fetched, open ones join the re-check rotation.
+        """
         prev = self.sync.previous
-        old_rows = self.old_rows
-        must, overdue, recent, older = [], [], [], []
+        skip = self.journal_tx | self.gone | self.bad
+        must: list[tuple[int, str]] = []
+        classes: dict[str, list[tuple[int, str]]] = {"overdue": [], "recent": [], "older": []}
         due = self.now - self.sync.recheck_ns
         recent_cut = self.sync.recent_cut
         for sid, row in rows.items():
-            if sid in self.journal_tx or sid in self.gone or sid in self.bad:
+            if sid in skip or not self.sync.wants_transcript(row):
                 continue
-            if not self.sync.wants_transcript(row):
-                continue
-            old = old_rows.get(sid)
-            old_tx = prev.transcripts.get(sid) if prev and old is not None else None
+            position, old = self.fresh_old.get(sid, (-1, None))
             if (
                 old is None
-                or old_tx is None
+                or not prev.has_transcript[position]
                 or row["updated_at"] != old["updated_at"]
                 or row["status"] != old["status"]
             ):
-                must.append(sid)
+                must.append((row["created_at"], sid))
                 continue
             if row["status"] not in OPEN_STATUSES:
                 continue
-            checked = self.checked_at(sid)
-            activity = max(row["created_at"], row["updated_at"], old_tx.get("last_message_at") or 0)
+            checked = self.checked_at(sid, position)
+            activity = max(row["created_at"], row["updated_at"], int(prev.last_message[position]))
             if checked < due:
-                overdue.append((checked, sid))
+                classes["overdue"].append((checked, sid))
             elif recent_cut is not None and activity >= recent_cut:
-                recent.append((checked, sid))
+                classes["recent"].append((checked, sid))
             else:
-                older.append((checked, sid))
-        overdue.sort()
-        recent.sort()
-        older.sort()
-        share = _share(len(older) + len(overdue), elapsed, self.sync.recheck_ns)
-        share = max(0, share - len(overdue))
-        slice_ = [sid for _, sid in overdue + recent + older[:share]][: max(0, budget)]
-        behind = max(0, len(overdue) - max(0, budget))
-        must.sort(key=lambda s: rows[s]["created_at"], reverse=True)
-        return must, slice_, behind
+                classes["older"].append((checked, sid))
+        kept = self.kept
+        arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        empty = (_NONE, _NONE)
+        if len(kept):
+            if skip:
+                kept = kept[~np.isin(kept, prev.positions(list(skip)))]
+            kept = kept[self._wanted(kept)]
+            has = prev.has_transcript[kept]
+            missing = kept[~has]
+            must.extend(zip(prev.created[missing].tolist(), prev.ids(missing), strict=True))
+            open_ = kept[has & self.sync.open[kept]]
+            checked = self.checked_of(open_)
+            activity = np.maximum.reduce(
+                [prev.created[open_], prev.updated[open_], prev.last_message[open_]]
+            )
+            overdue = checked < due
+            recent = ~overdue & (activity >= recent_cut if recent_cut is not None else False)
+            older = ~overdue & ~recent
+            for name, mask in (("overdue", overdue), ("recent", recent), ("older", older)):
+                arrays[name] = (open_[mask], checked[mask])
+        counts = {name: len(classes[name]) + len(arrays.get(name, empty)[0]) for name in classes}
+        share = _share(counts["older"] + counts["overdue"], elapsed, self.sync.recheck_ns)
+        share = max(0, share - counts["overdue"])
+        room = max(0, budget)
+        slice_: list[str] = []
+        for name, limit in (("overdue", room), ("recent", room), ("older", share)):
+            positions, checked = arrays.get(name, empty)
+            take = min(limit, room - len(slice_))
+            slice_ += _first_checked(prev, positions, checked, classes[name], take)
+        behind = max(0, counts["overdue"] - room)
+        must.sort(key=lambda item: (-item[0], item[1]))
+        return [sid for _, sid in must], slice_, behind
+
+    def _take_refetched_kept(self, rows: dict, refetched: set[str]) -> None:
+        """Kept sessions whose transcript is fetched now (or was, before a resume) are built
+        anew: their previous row joins ``rows`` and :attr:`fresh_old`, and leaves :attr:`kept`."""
+        prev, kept = self.sync.previous, self.kept
+        if not refetched or not len(kept):
+            return
+        moved = kept[np.isin(kept, prev.positions(list(refetched)))]
+        if not len(moved):
+            return
+        self.kept = kept[~np.isin(kept, moved)]
+        for sid, position, row in zip(
+            prev.ids(moved), moved.tolist(), prev.base_rows(moved), strict=True
+        ):
+            rows[sid] = row
+            self.fresh_old[sid] = (position, dict(row))
 
     def fetch_transcripts(self, ids: list[str]) -> None:
         """Fetch session details with bounded concurrency, journalling each one."""
@@ -909,9 +1021,14 @@ class _TeamRun:
         prev = self.sync.previous
         slug = self.slug
         known = prev.experiments if prev is not None else {}
+        refs = prev.newest_experiment_names(self.kept) if prev is not None else {}
+        for row in rows.values():
+            exp_id, created = row["experiment_id"], row["created_at"]
+            if exp_id not in refs or created > refs[exp_id][0]:
+                refs[exp_id] = (created, row["experiment_name"])
         read_ns = self.experiments_read_ns if self._state_valid() else None
         fresh = read_ns is not None and self.now - int(read_ns) < EXPERIMENTS_EVERY_NS
-        unknown = any(row["experiment_id"] not in known for row in rows.values())
+        unknown = any(exp_id not in known for exp_id in refs)
         read = False
         if self.experiment_records is None and (self.full or prev is None or not fresh or unknown):
             self.experiment_records = self.client.experiments()
@@ -920,7 +1037,7 @@ class _TeamRun:
             read = True
         if self.experiment_records is not None:
             experiments, versions, skipped = self.sync.experiments(
-                slug, self.experiment_records, self.embedded, rows
+                slug, self.experiment_records, self.embedded, refs
             )
             self.skipped += skipped
             return experiments, versions, read
@@ -964,28 +1081,39 @@ class _TeamRun:
 
         prev = self.sync.previous
         must, slice_, behind = self.plan_transcripts(rows, budget, elapsed)
-        # transcripts kept from the previous generation (not re-fetched this time)
         fetching = set(must) | set(slice_)
-        for sid in rows:
-            if sid in self.journal_tx or sid in fetching or prev is None:
-                continue
-            if sid in self.old_rows and sid in prev.transcripts:
-                self.transcripts[sid] = prev.transcripts[sid]
-                self.costs[sid] = prev.costs.get(sid, [])
-                checked = self.checked_at(sid)
-                if checked:
-                    self.fetched_at[sid] = checked
+        refetched = fetching | self.journal_tx
+        if prev is not None:
+            self._take_refetched_kept(rows, refetched)
+            # listed sessions whose transcript is kept from the previous generation
+            reuse = [
+                (sid, position)
+                for sid, (position, _old) in self.fresh_old.items()
+                if sid not in refetched and prev.has_transcript[position]
+            ]
+            if reuse:
+                positions = np.array([p for _, p in reuse], dtype=np.int64)
+                old_costs = prev.costs_of(sid for sid, _ in reuse)
+                for (sid, position), tx in zip(reuse, prev.transcripts(positions), strict=True):
+                    self.transcripts[sid] = tx
+                    self.costs[sid] = old_costs.get(sid, [])
+                    checked = self.checked_at(sid, position)
+                    if checked:
+                        self.fetched_at[sid] = checked
         self.fetch_transcripts(must + slice_)
         for sid in self.gone:
             rows.pop(sid, None)
+        if self.gone and len(self.kept):  # gone in an interrupted run, not fetched again now
+            self.kept = self.kept[~np.isin(self.kept, prev.positions(list(self.gone)))]
         experiments, versions, _read = self.experiments(rows)
 
-        old_rows = self.old_rows
-        refetched = fetching | self.journal_tx
+        kept = self.kept
         result = _TeamResult(
             team=self.team,
             tid=self.tid,
             rows=rows,
+            kept=kept,
+            kept_fetched=self.checked_of(kept) if len(kept) else _NONE,
             transcripts={sid: tx for sid, tx in self.transcripts.items() if sid in rows},
             costs={sid: c for sid, c in self.costs.items() if sid in rows},
             fetched_at={sid: t for sid, t in self.fetched_at.items() if sid in rows},
@@ -1003,34 +1131,55 @@ class _TeamRun:
             recheck_transcripts=len(slice_),
             behind=behind,
         )
+        compare = [
+            (sid, position)
+            for sid, (position, _old) in self.fresh_old.items()
+            if sid in rows and sid in refetched
+        ]
+        old_tx = (
+            dict(
+                zip(
+                    [sid for sid, _ in compare],
+                    prev.transcripts(np.array([p for _, p in compare], dtype=np.int64)),
+                    strict=True,
+                )
+            )
+            if compare
+            else {}
+        )
+        old_costs = prev.costs_of(old_tx) if compare else {}
         for sid, row in rows.items():
-            old = old_rows.get(sid)
-            if old is None:
+            found = self.fresh_old.get(sid)
+            if found is None:
                 result.new += 1
-            elif old != row or (
-                sid in refetched
+            elif found[1] != row or (
+                sid in old_tx
                 and (
-                    prev.transcripts.get(sid) != result.transcripts.get(sid)
-                    or (prev.costs.get(sid) or []) != (result.costs.get(sid) or [])
+                    old_tx[sid] != result.transcripts.get(sid)
+                    or (old_costs.get(sid) or []) != (result.costs.get(sid) or [])
                 )
             ):
                 result.updated += 1
-        result.deleted = sum(1 for sid in old_rows if sid not in rows)
+        in_rows = sum(1 for sid in self.fresh_old if sid in rows)
+        result.deleted = len(self.old) - len(kept) - in_rows
         result.changed = (
             prev is None
             or self.full
             or bool(result.new or result.updated or result.deleted)
             or _experiments_differ(prev, slug, experiments, versions)
         )
+        checked = dict(self._checked_delta())
+        checked.update((sid, t) for sid, t in result.fetched_at.items() if sid in refetched)
         result.state = {
             "team": self.team,
-            "checked": dict(result.fetched_at),
+            "checked": checked,
             "sweep_next": self.sweep_next,
+            "sweep_upper": self.sweep_upper,
             "last_sync_ns": self.now,
             "experiments_read_ns": self.experiments_read_ns,
         }
         log.info(
-            "team %s: %s listed, %s re-listed, %s transcripts fetched (%s resumed), %s requests, "
+            "team %s: %s listed, %s changed among re-listed pages, %s transcripts fetched (%s resumed), %s requests, "
             "%s retries, %s skipped",
             slug,
             len(self.listed),
@@ -1044,7 +1193,7 @@ class _TeamRun:
         return result
 
 
-def _experiments_differ(prev: _Previous, slug: str, experiments: list, versions: list) -> bool:
+def _experiments_differ(prev: Previous, slug: str, experiments: list, versions: list) -> bool:
     def key(rows, name):
         return sorted((tuple(sorted(r.items())) for r in rows), key=repr), name
 
@@ -1084,6 +1233,7 @@ def run_sync(
     if not settings.ocs_api_keys:
         raise SyncError("no OCS API key configured (set OCS_API_KEY or OCS_API_KEYS)")
     checkpoints = checkpoints or open_checkpoints(settings)
+    tune_allocation()
     with sync_status.sync_lock(settings) as lock:
         started = time.time()
         reporter = _Reporter(settings, lock, progress)
@@ -1155,8 +1305,6 @@ def _run(
 ) -> SyncSummary:
     store = open_store(settings)
     previous = None if full else _load_previous(store, settings)
-    # a failed team keeps its previous data, also on --full
-    keep = previous if previous is not None or not full else _load_previous(store, settings)
     now_ns = int(clock() * 1e9)
     sync = _Sync(
         settings, previous, reporter, should_cancel, policy, sleep, now_ns, checkpoints, full
@@ -1189,6 +1337,10 @@ def _run(
         cause = type(failures[0].cause)(text)  # same kind as the first failure, all reasons
         raise TeamFailed(", ".join(f.label for f in failures), None, cause)
     reporter.update(force=True, phase="saving")
+    # a failed team keeps its previous data, also on --full
+    keep = previous
+    if keep is None and full and failures:
+        keep = _load_previous(store, settings)
 
     rows = [row for r in results for row in r.rows.values()]
     transcripts = {sid: tx for r in results for sid, tx in r.transcripts.items()}
@@ -1196,28 +1348,25 @@ def _run(
     fetched_at = {sid: t for r in results for sid, t in r.fetched_at.items()}
     experiments = [e for r in results for e in r.experiments]
     versions = [v for r in results for v in r.versions]
+    # previous sessions copied as they are: (positions, fetch times), all in ``base``
+    base = previous if previous is not None else keep
+    kept = [(r.kept, r.kept_fetched) for r in results if len(r.kept)]
     kept_teams = []
     for failure in failures:  # keep the failed team's previous data
         slug = failure.slug
-        if keep is None or slug is None or slug in seen_teams or slug not in keep.rows:
+        if keep is None or slug is None or slug in seen_teams or slug not in keep.team_positions:
             continue
         seen_teams.add(slug)
-        team_rows = keep.rows[slug]
-        rows.extend(team_rows.values())
-        for sid in team_rows:
-            if sid in keep.transcripts:
-                transcripts[sid] = keep.transcripts[sid]
-                costs[sid] = keep.costs.get(sid, [])
-            if sid in keep.fetched_at:
-                fetched_at[sid] = keep.fetched_at[sid]
+        positions = keep.team_positions[slug]
+        kept.append((positions, keep.fetched[positions]))
         team_experiments = [e for e in keep.experiments.values() if e["team_slug"] == slug]
         experiments.extend(team_experiments)
         for row in team_experiments:
             versions.extend(keep.versions.get(row["experiment_id"], []))
         kept_teams.append(next(t for t in keep.meta.get("teams", []) if t["slug"] == slug))
-    rows.sort(key=lambda r: (r["created_at"], r["session_id"]), reverse=True)
+    kept_count = sum(len(positions) for positions, _ in kept)
     removed_teams = (
-        {slug for slug in previous.rows if slug not in seen_teams} if previous else set()
+        {slug for slug in previous.team_positions if slug not in seen_teams} if previous else set()
     )
     summary = SyncSummary(
         teams=[r.team["slug"] for r in results],
@@ -1225,7 +1374,7 @@ def _run(
         sessions_new=sum(r.new for r in results),
         sessions_updated=sum(r.updated for r in results),
         sessions_deleted=sum(r.deleted for r in results),
-        sessions_total=len(rows),
+        sessions_total=len(rows) + kept_count,
         transcripts_fetched=sum(r.fetched for r in results),
         transcripts_resumed=sum(r.resumed for r in results),
         requests=sum(r.requests for r in results),
@@ -1242,7 +1391,9 @@ def _run(
         failed={f.label: str(f) for f in failures},
     )
     if previous is not None:  # teams no longer configured disappear
-        summary.sessions_deleted += sum(len(previous.rows[slug]) for slug in removed_teams)
+        summary.sessions_deleted += sum(
+            len(previous.team_positions[slug]) for slug in removed_teams
+        )
     summary.changed = (
         previous is None
         or any(r.changed for r in results)
@@ -1266,17 +1417,18 @@ def _run(
             "failed_teams": summary.failed,
             "previous_generation": previous.generation if previous else None,
         }
-        tables: Tables = build_tables(rows, transcripts, costs, experiments, versions, meta)
-        ids = [row["session_id"] for row in rows]
-        tables.sync_state = pa.table(
-            {"session_id": ids, "transcript_fetched_at": [fetched_at.get(sid) for sid in ids]},
-            schema=SYNC_STATE_SCHEMA,
+        tables = next_generation(
+            base, kept, rows, transcripts, costs, fetched_at, experiments, versions, meta
         )
+        del rows, transcripts, costs
         summary.generation = store.write(tables)
     else:
         summary.generation = previous.generation
     for result in results:  # only now: the team's data is in the store
-        checkpoints.save_state(result.tid, dict(result.state, generation=summary.generation))
+        state = dict(result.state, generation=summary.generation)
+        if summary.changed:  # the generation holds every check time
+            state["checked"] = {}
+        checkpoints.save_state(result.tid, state)
         checkpoints.clear_journal(result.tid)
     summary.duration_s = time.time() - started
     log.info("%s", summary.line())

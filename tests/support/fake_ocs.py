@@ -45,7 +45,7 @@ import socket
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -662,11 +662,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--teams", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--anchor", type=date.fromisoformat, default=None, help="the demo world's last day"
+    )
     parser.add_argument("--shape", choices=("2025", "2026"), default="2026")
     parser.add_argument("--enforce-rate-limit", action="store_true")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     args = parser.parse_args(argv)
-    fake = FakeOCS.from_demo(args.sessions, args.teams, args.seed, host=args.host, port=args.port)
+    fake = FakeOCS.from_demo(
+        args.sessions, args.teams, args.seed, args.anchor, host=args.host, port=args.port
+    )
     fake.shape = args.shape
     fake.rate_enforce = args.enforce_rate_limit
     fake.delay = args.delay

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from services.settings import Settings
@@ -511,3 +512,59 @@ def test_run_sync_is_side_effect_free_at_import():
 
 def test_demo_anchor_dates_are_as_expected():
     assert isinstance(TODAY, date) and PAST < TODAY
+
+
+def _assert_store_order(tables) -> None:
+    """Newest first (ties by id, descending), costs in session order, one fetch time each."""
+    sessions = tables.sessions.to_pylist()
+    keys = [(r["created_at"], r["session_id"]) for r in sessions]
+    assert keys == sorted(keys, reverse=True)
+    rank = {r["session_id"]: i for i, r in enumerate(sessions)}
+    cost_ranks = [rank[r["session_id"]] for r in tables.session_costs.to_pylist()]
+    assert cost_ranks == sorted(cost_ranks)
+    state = tables.sync_state.to_pylist()
+    assert [r["session_id"] for r in state] == [r["session_id"] for r in sessions]
+    assert all(
+        (s["transcript_fetched_at"] is not None) == r["has_transcript"]
+        for s, r in zip(state, sessions, strict=True)
+    )
+
+
+def test_incremental_rounds_equal_a_full_sync_in_content_and_order(tmp_path, fake):
+    """Several incremental syncs (one finding nothing) build on the columnar previous
+    generation: kept sessions are copied by position, touched ones rebuilt, and the store
+    ends exactly as a full sync of the server, in the same order."""
+    teams = [slug for slug, _ in demo.TEAMS]
+    settings = settings_for(fake, tmp_path / "a")
+    sync(settings)
+    fake.add_sessions(teams[1], 2)
+    fake.delete_session(fake.session_ids(teams[2])[3])
+    second = sync(settings)
+    assert (second.sessions_new, second.sessions_deleted) == (2, 1)
+    _assert_store_order(Store(settings.store_dir).read())
+    quiet = sync(settings)
+    assert not quiet.changed and quiet.recheck_transcripts > 0
+    fake.add_sessions(teams[0], 1, status="active")
+    chatty = fake.session_ids(teams[0])[0]
+    fake.append_messages(chatty, 3)
+    third = sync(settings)
+    assert third.changed and third.sessions_new == 1
+    got_tables = Store(settings.store_dir).read()
+    _assert_store_order(got_tables)
+    assert got_tables.meta["previous_generation"] == second.generation
+    fresh_settings = settings_for(fake, tmp_path / "b")
+    sync(fresh_settings, full=True)
+    want_tables = Store(fresh_settings.store_dir).read()
+    assert got_tables.sessions.equals(want_tables.sessions)
+    assert comparable(got_tables) == comparable(want_tables)
+
+
+def test_a_sync_tunes_its_allocation_first(tmp_path, past_fake, monkeypatch):
+    from services import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "limit_arenas", lambda n=2: calls.append(("arenas", n)))
+    monkeypatch.setattr(memory, "map_large_blocks", lambda n: calls.append(("mmap", n)))
+    sync(settings_for(past_fake, tmp_path))
+    assert pa.default_memory_pool().backend_name == "system"
+    assert calls == [("arenas", 2), ("mmap", 1 << 20)]

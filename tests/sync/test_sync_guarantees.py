@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pyarrow.compute as pc
 import pytest
@@ -396,6 +396,44 @@ def test_old_changes_land_within_the_recheck_bound_and_at_once_with_full(tmp_pat
     assert full.full
     rows = {r["session_id"] for r in Store(settings.store_dir).read().sessions.to_pylist()}
     assert gone not in rows and len(rows) == 598
+
+
+@pytest.mark.parametrize("anchor_days", [0, 1, 2])
+def test_sessions_deleted_between_two_list_pages_leave_within_the_recheck_bound(
+    tmp_path, anchor_days
+):
+    """A session deleted where two list pages now meet lies on neither page's range; the
+    rotating walk still removes it, also where one sync's walk stopped and the next goes on."""
+    recheck_days, size = 5, 20
+    policy = ClientPolicy(
+        connect_timeout=2, read_timeout=5, retries=1, backoff_factor=0.001, page_size=size
+    )
+    anchor = date.fromordinal(TODAY.toordinal() - anchor_days)
+    with FakeOCS.from_demo(n_sessions=240, seed=3, anchor=anchor) as fake:
+        settings = settings_for(
+            fake,
+            tmp_path,
+            sync_recheck_days=recheck_days,
+            sync_recheck_requests=25,
+            sync_overlap_days=1,
+            sync_transcripts="none",
+        )
+        start = time.time()
+        sync(settings, policy=policy, clock=lambda: start)
+        # newest first, as listed; deleting index k*size puts it between two pages' ranges
+        order = sorted(
+            fake.session_ids(),
+            key=lambda sid: (parse_timestamp(fake.session(sid)["created_at"]), sid),
+            reverse=True,
+        )
+        boundary = [order[k * size] for k in range(2, len(order) // size)]
+        for sid in boundary:
+            fake.delete_session(sid)
+        for day in range(1, recheck_days + 2):  # one incremental sync a day
+            summary = sync(settings, policy=policy, clock=lambda d=day: start + d * DAY)
+            assert summary.recheck_pages <= 25
+        stored = set(Store(settings.store_dir).read().sessions.column("session_id").to_pylist())
+    assert stored == set(order) - set(boundary)
 
 
 def test_full_sync_lands_old_changes_at_once(tmp_path):

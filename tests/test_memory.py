@@ -1,4 +1,5 @@
-"""services/web/memory.py: the malloc arena cap the gunicorn workers set."""
+"""services/memory.py: the malloc arena cap the gunicorn workers set, the mapping of large
+blocks a sync sets."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from tests.support.hosted_support import ROOT
 
 
 def test_limit_arenas_takes_effect_in_a_fresh_process():
-    code = (
-        "from services.web import memory; import sys; sys.exit(0 if memory.limit_arenas(2) else 1)"
-    )
+    code = "from services import memory; import sys; sys.exit(0 if memory.limit_arenas(2) else 1)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
     )
@@ -21,10 +20,21 @@ def test_limit_arenas_takes_effect_in_a_fresh_process():
 def test_gunicorn_workers_cap_their_arenas(monkeypatch):
     import runpy
 
-    from services.web import memory
+    from services import memory
 
     calls = []
     monkeypatch.setattr(memory, "limit_arenas", lambda n=2: calls.append(n) or True)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     config["post_fork"](None, None)
     assert calls == [2]
+
+
+def test_large_blocks_are_mapped_on_their_own_in_a_fresh_process():
+    code = (
+        "from services import memory; import sys; "
+        "sys.exit(0 if memory.map_large_blocks(1 << 20) else 1)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
+    )
+    assert result.returncode == 0  # glibc accepted the threshold

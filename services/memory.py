@@ -1,0 +1,53 @@
+"""glibc malloc settings for the processes that hold a million rows (elsewhere: nothing).
+
+**Web workers: at most two malloc heaps.** A worker's answers are built from short-lived NumPy
+arrays and pandas frames of up to a million rows. With several threads glibc opens one heap
+(arena) per thread and keeps what was freed in each, so a worker's resident memory grows with
+the thread count. ``mallopt(M_ARENA_MAX, 2)`` (what the ``MALLOC_ARENA_MAX`` environment
+variable does when set before a process starts) caps that; gunicorn.conf.py calls it in every
+new worker. Measured with the Procfile's gunicorn at 100k sessions after 600 interactions on
+both workers: 394 → 373 MB total PSS (docs/performance.md). Returning free pages with
+``malloc_trim`` every 25 requests on top of it changed nothing measurable (369 MB), so it is
+not done.
+
+**Syncs: large blocks mapped on their own.** A sync reads the previous generation and writes
+the next one column by column (services/sync/previous.py); with glibc's default, blocks of a
+few MB come from the heap once the first large one was freed, and what the previous generation
+freed stays in the process. ``mallopt(M_MMAP_THRESHOLD, 1 MiB)`` maps every block from 1 MiB up
+on its own, so freeing it returns the memory at once: at 1M sessions the write of a changed
+generation peaked at 1,056 instead of 1,332 MB and held 154 instead of 955 MB afterwards
+(``python -m bench.sync_memory``, together with the arena cap).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_ARENA_MAX = -8
+"""``mallopt`` parameter number of ``M_ARENA_MAX`` in glibc's malloc.h."""
+M_MMAP_THRESHOLD = -3
+"""``mallopt`` parameter number of ``M_MMAP_THRESHOLD`` in glibc's malloc.h."""
+
+
+def _mallopt():
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name).mallopt  # glibc has it; musl and macOS do not
+    except (OSError, AttributeError):
+        return None
+
+
+def limit_arenas(n: int = 2) -> bool:
+    """At most ``n`` malloc arenas in this process; False where glibc's mallopt is missing."""
+    mallopt = _mallopt()
+    return bool(mallopt is not None and mallopt(M_ARENA_MAX, int(n)))
+
+
+def map_large_blocks(threshold: int = 1 << 20) -> bool:
+    """Blocks from ``threshold`` bytes up mapped on their own (given back when freed); False
+    where glibc's mallopt is missing."""
+    mallopt = _mallopt()
+    return bool(mallopt is not None and mallopt(M_MMAP_THRESHOLD, int(threshold)))
