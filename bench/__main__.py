@@ -308,7 +308,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--no-sync",
         action="store_true",
-        help="skip the sync benchmark, the sync process and the Refresh job memory",
+        help="skip the sync benchmark, the sync process, the Refresh job and the incremental "
+        "sync memory (bench.sync_memory)",
     )
     cli.add_argument(
         "--first-page",
@@ -445,6 +446,13 @@ def main(argv: list[str] | None = None) -> None:
 
         results["refresh_job"] = refresh.measure_refresh_job()
         refresh.print_refresh(results["refresh_job"])
+        from bench import sync_memory
+
+        print("\nincremental sync at scale (bench.sync_memory):")
+        results["sync_memory"] = {}
+        for n in args.sizes:
+            results["sync_memory"][n] = sync_memory.measure(n)
+            sync_memory.print_result(n, results["sync_memory"][n])
     if not args.no_sync and not args.first_page and not args.only_tabs:
         from bench import sync_bench
 

@@ -260,6 +260,21 @@ def _line(label: str, res: dict) -> str:
     )
 
 
+def print_result(n: int, res: dict) -> None:
+    print(f"{n:,} sessions:", flush=True)
+    print(_line("load of the previous generation", res["load"]), flush=True)
+    if "sync_quiet" in res:
+        quiet, changed = res["sync_quiet"], res["sync_changed"]
+        print(_line("incremental sync, nothing changed", quiet), flush=True)
+        print(f"    {quiet['line']}", flush=True)
+        label = f"incremental sync, newest {res['changed_sessions']:,} sessions changed"
+        print(_line(label, changed), flush=True)
+        print(f"    {changed['line']}", flush=True)
+    else:
+        label = f"write of a new generation with {CHANGED_SHARE:.0%} of sessions rebuilt"
+        print(_line(label, res["write"]), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.sync_memory",
@@ -277,29 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     if any(n < 1 for n in args.sizes):
         parser.error("--sizes must be positive numbers of sessions")
     for n in args.sizes:
-        res = measure(n, args.sync_max)
-        print(f"{n:,} sessions:", flush=True)
-        print(_line("load of the previous generation", res["load"]), flush=True)
-        if "sync_quiet" in res:
-            quiet, changed = res["sync_quiet"], res["sync_changed"]
-            print(_line("incremental sync, nothing changed", quiet), flush=True)
-            print(f"    {quiet['line']}", flush=True)
-            print(
-                _line(
-                    f"incremental sync, newest {res['changed_sessions']:,} sessions changed",
-                    changed,
-                ),
-                flush=True,
-            )
-            print(f"    {changed['line']}", flush=True)
-        else:
-            print(
-                _line(
-                    f"write of a new generation with {CHANGED_SHARE:.0%} of sessions rebuilt",
-                    res["write"],
-                ),
-                flush=True,
-            )
+        print_result(n, measure(n, args.sync_max))
 
 
 if __name__ == "__main__":
