@@ -18,6 +18,9 @@ done), peak, held at the end, seconds. On a copy of the cached demo store of eac
 3. **write** — above ``--sync-max``, the sync's last step on its own: the previous generation
    plus 1% of its sessions rebuilt (``previous.next_generation``) written as a new generation,
    what a changing sync does after it has listed and fetched.
+
+``--first N …`` instead measures a first sync of N sessions into an empty store (the fake
+announcing a limit high enough that the client never waits for the next rate window).
 """
 
 from __future__ import annotations
@@ -193,8 +196,9 @@ def _env(data_dir: str, base_url: str, keys: list[str]) -> dict:
     return env
 
 
-def _start_fake(n: int) -> tuple[subprocess.Popen, str, list[str]]:
-    """The fake OCS serving the demo world of ``n`` sessions; (process, base URL, keys)."""
+def _start_fake(n: int, rate_limit: int = 2000) -> tuple[subprocess.Popen, str, list[str]]:
+    """The fake OCS serving the demo world of ``n`` sessions; (process, base URL, keys).
+    ``rate_limit``: the requests per team and 5 minutes it announces (OCS: 2,000)."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -208,6 +212,8 @@ def _start_fake(n: int) -> tuple[subprocess.Popen, str, list[str]]:
             str(SEED),
             "--anchor",
             ANCHOR.isoformat(),
+            "--rate-limit",
+            str(rate_limit),
         ],
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
@@ -253,6 +259,18 @@ def measure(n: int, sync_max: int = SYNC_MAX) -> dict:
     return results
 
 
+def measure_first(n: int) -> dict:
+    """A first sync of ``n`` sessions into an empty store, against the fake OCS announcing a
+    limit high enough that the client never waits for a rate window."""
+    proc, base_url, keys = _start_fake(n, rate_limit=10**9)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _run_child(CHILD_SYNC, _env(tmp, base_url, keys))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _line(label: str, res: dict) -> str:
     return (
         f"  {label}: {res['seconds']:.1f} s; PSS {res['before_mb']:.0f} MB before, peak "
@@ -288,9 +306,23 @@ def main(argv: list[str] | None = None) -> None:
         default=SYNC_MAX,
         help=f"largest size synced against the fake OCS (default {SYNC_MAX:,})",
     )
+    parser.add_argument(
+        "--first",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="instead: a first sync of N sessions from the fake OCS into an empty store",
+    )
     args = parser.parse_args(argv)
-    if any(n < 1 for n in args.sizes):
-        parser.error("--sizes must be positive numbers of sessions")
+    if any(n < 1 for n in args.sizes + (args.first or [])):
+        parser.error("--sizes and --first must be positive numbers of sessions")
+    if args.first:
+        for n in args.first:
+            res = measure_first(n)
+            print(f"{n:,} sessions:", flush=True)
+            print(_line("first sync into an empty store", res), flush=True)
+            print(f"    {res['line']}", flush=True)
+        return
     for n in args.sizes:
         print_result(n, measure(n, args.sync_max))
 

@@ -47,4 +47,11 @@ def test_cli_rejects_sizes_below_one(capsys):
     with pytest.raises(SystemExit) as exc:
         sync_memory.main(["--sizes", "0"])
     assert exc.value.code == 2
-    assert "--sizes must be positive" in capsys.readouterr().err
+    assert "--sizes and --first must be positive" in capsys.readouterr().err
+
+
+def test_first_sync_into_an_empty_store(monkeypatch):
+    result = sync_memory.measure_first(300)
+    assert result["full"] and result["changed"] and result["sessions"] == 300, result["line"]
+    assert "300 new" in result["line"] and "transcripts fetched 300" in result["line"]
+    assert result["peak_mb"] >= result["before_mb"] > 10

@@ -667,6 +667,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--shape", choices=("2025", "2026"), default="2026")
     parser.add_argument("--enforce-rate-limit", action="store_true")
+    parser.add_argument(
+        "--rate-limit", type=int, default=2000, help="requests per team and window it announces"
+    )
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
     args = parser.parse_args(argv)
     fake = FakeOCS.from_demo(
@@ -674,6 +677,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     fake.shape = args.shape
     fake.rate_enforce = args.enforce_rate_limit
+    fake.rate_limit = args.rate_limit
     fake.delay = args.delay
     fake.start()
     print(f"fake OCS at {fake.base_url}", flush=True)
