@@ -29,7 +29,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics
+from services.analytics import metrics, rollups
 from services.analytics.filters import NS_PER_DAY, local_days, today_in
 from services.analytics.query import Selection, select
 
@@ -71,6 +71,12 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     last_day = min(window_last, today_day - 1)
     if last_day < first_day:
         return None
+    # whole local days (the page's windows): the per-day counts of the filter set
+    before = LOOKBACK_DAYS if sel.start_ns is not None else 0
+    if before == 0 or rollups.starts_a_day(start_ns - before * NS_PER_DAY, sel.state.tz):
+        rows = rollups.window_rows(sel, "verdicts", _verdicts_rollup, before=before)
+        if rows is not None:
+            return _series_of_days(rows, first_day - before, first_day, last_day)
     # the baseline's sessions: the selection itself (its columns are usually read already) plus
     # the LOOKBACK_DAYS before it, instead of one wide selection reading every row again
     parts = [sel]
@@ -106,6 +112,44 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
             "good": good_days,
             "verdicts": verdicts,
             "judge": np.arange(base, last_day + 1) >= first_day,
+        }
+    )
+
+
+def _verdicts_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day: sessions, sessions rated good and sessions with a verdict (:func:`daily_series`)."""
+    if every.n == 0:
+        return {"verdicts": np.zeros((n_days, 3), dtype=np.int64)}
+    good, bad = metrics.verdict_masks(every)
+    columns = [
+        rollups.per_day(days, n_days),
+        rollups.per_day(days, n_days, good & ~bad),
+        rollups.per_day(days, n_days, good | bad),
+    ]
+    return {"verdicts": np.stack(columns, axis=1)}
+
+
+def _series_of_days(
+    rows: np.ndarray, first_row_day: int, first_day: int, last_day: int
+) -> pd.DataFrame | None:
+    """:func:`daily_series` from the per-day (sessions, good, verdicts) of the days
+    ``first_row_day ..`` (the lookback and the window)."""
+    present = np.flatnonzero(rows[:, 0])
+    if present.size == 0:
+        return None
+    base = first_row_day + int(present[0])  # the first selected session
+    span = last_day - base + 1
+    if span <= 0:
+        return None
+    part = rows[base - first_row_day : last_day - first_row_day + 1]
+    days = np.arange(base, last_day + 1)
+    return pd.DataFrame(
+        {
+            "day": days,
+            "sessions": part[:, 0].astype(np.int64),
+            "good": part[:, 1].astype(np.int64),
+            "verdicts": part[:, 2].astype(np.int64),
+            "judge": days >= first_day,
         }
     )
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics
+from services.analytics import metrics, rollups
 from services.analytics.metrics import (
     bucket_labels,
     engaged,
@@ -119,7 +119,16 @@ def transcript_sessions(sel: Selection) -> int:
     """Selected sessions whose transcript is synced — the base of every transcript number."""
     if sel.n == 0:
         return 0
+    known = rollups.window_sum(sel, "transcripts", _transcript_rollup)
+    if known is not None:
+        return int(known)
     return int(np.count_nonzero(_known(sel)))
+
+
+def _transcript_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day: sessions with a synced transcript (:func:`transcript_sessions`)."""
+    known = ~np.isnan(every.column("human_messages")) if every.n else np.zeros(0, bool)
+    return {"transcripts": rollups.per_day(days, n_days, known)}
 
 
 @dataclass(frozen=True)
@@ -180,14 +189,78 @@ def messages_per_session(sel: Selection) -> Distribution:
     Sessions with zero messages count (they are sessions nobody wrote in). Histogram: one bin
     per message count 0..39, then "40+".
     """
-    if sel.n == 0:
-        values = np.array([], dtype=float)
-    else:
-        known = _known(sel)
-        values = (sel.column("human_messages") + sel.column("ai_messages"))[known]
     edges = tuple(range(MAX_MESSAGE_BINS + 1))
     labels = [str(e) for e in edges[:-1]] + [f"{MAX_MESSAGE_BINS}+"]
+    if sel.n == 0:
+        return _distribution(np.array([], dtype=float), edges, labels)
+    rows = rollups.window_rows(sel, "messages", _messages_rollup)
+    if rows is not None:
+        found = _count_distribution(
+            rows.sum(axis=0), edges, labels, "messages_sum", sel, _messages_rollup
+        )
+        if found is not None:
+            return found
+    values = (sel.column("human_messages") + sel.column("ai_messages"))[_known(sel)]
     return _distribution(values, edges, labels)
+
+
+def _messages_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | None:
+    """Per day: a histogram of messages per session (:func:`messages_per_session`), their
+    sum, and (last histogram column + 1) the sessions whose count is NaN."""
+    if every.n == 0:
+        return {
+            "messages": np.zeros((n_days, rollups.HISTOGRAM_CAP + 2), np.int32),
+            "messages_sum": np.zeros((n_days,)),
+        }
+    human = every.column("human_messages")
+    values = human + every.column("ai_messages")
+    known = ~np.isnan(human)
+    missing = known & np.isnan(values)
+    counted = known & ~missing
+    if not rollups.integral(values[counted]) or (values[counted] < 0).any():
+        return None
+    histogram = rollups.count_histogram(days[counted], n_days, values[counted])
+    nan = rollups.per_day(days, n_days, missing).astype(np.int32)[:, None]
+    return {
+        "messages": np.hstack([histogram, nan]),
+        "messages_sum": rollups.per_day(days, n_days, counted, values),
+    }
+
+
+def _count_distribution(
+    counts: np.ndarray,
+    edges: tuple,
+    labels: list[str],
+    sum_feature: str,
+    sel: Selection,
+    build: rollups.Builder,
+) -> Distribution | None:
+    """:func:`_distribution` of whole-number values from their summed histogram (last column:
+    NaN values; the one before: values from the cap up) — the same numbers: the median's two
+    order statistics are read off the cumulative counts and the mean is the exact integer sum
+    over n, as NumPy's sum of whole floats is. None when a NaN or the cap is in the way."""
+    histogram, nan = counts[:-1], int(counts[-1])
+    n = int(histogram.sum())
+    if nan or n == 0:
+        return None
+    low = rollups.order_statistic(histogram, (n - 1) // 2)
+    high = rollups.order_statistic(histogram, n // 2)
+    if low is None or high is None or edges[-1] >= len(histogram) - 1:
+        return None
+    total = float(rollups.window_sum(sel, sum_feature, build))
+    cumulative = np.concatenate([[0], np.cumsum(histogram)])
+    below = cumulative[np.asarray(edges, dtype=np.int64)]  # values < each edge
+    bins = np.append(np.diff(below), n - below[-1])
+    frame = pd.DataFrame(
+        {
+            "bin": labels,
+            "low": np.asarray(edges, dtype=float),
+            "sessions": bins.astype(np.int64),
+            "share": bins / max(n, 1),
+        }
+    )
+    median = float(np.mean(np.array([low, high])))
+    return Distribution(n, median, float(np.float64(total) / n), frame)
 
 
 def words_per_user_message(sel: Selection) -> Distribution:
@@ -265,11 +338,10 @@ def turn_dropoff(sel: Selection) -> pd.DataFrame:
     columns = ["turn", "sessions", "still_going", "ended_here"]
     if sel.n == 0:
         return pd.DataFrame(columns=columns)
-    turns = sel.column("human_messages")
-    turns = turns[~np.isnan(turns)].astype(np.int64)
-    if turns.size == 0 or turns.max() == 0:
+    every = _turn_counts(sel)  # sessions per turn count: the percentile and the bins read it
+    if every.size == 0 or every.size == 1:  # no session, or none with a turn
         return pd.DataFrame(columns=columns)
-    every = np.bincount(turns)  # turns per count, once: the percentile and the bins read it
+    total = int(every.sum())
     top = int(min(max(math.ceil(percentile_of_counts(every, 99)), 1), MAX_TURNS))
     counts = np.append(every[: top + 1], every[top + 1 :].sum())
     counts = np.append(counts, np.zeros(max(0, top + 2 - len(counts)), dtype=counts.dtype))
@@ -279,10 +351,43 @@ def turn_dropoff(sel: Selection) -> pd.DataFrame:
         {
             "turn": k,
             "sessions": reached[k].astype(np.int64),
-            "still_going": reached[k] / turns.size,
-            "ended_here": counts[k] / turns.size,
+            "still_going": reached[k] / total,
+            "ended_here": counts[k] / total,
         }
     )
+
+
+def _turn_counts(sel: Selection) -> np.ndarray:
+    """``np.bincount`` of the turns of the selected sessions with a synced transcript (empty
+    without any): from the per-day histogram when the 99th percentile's order statistics are
+    below its cap (the counts above it are only summed), else from the sessions."""
+    rows = rollups.window_rows(sel, "turns", _turns_rollup)
+    if rows is not None:
+        counts = rows.sum(axis=0).astype(np.int64)
+        n = int(counts.sum())
+        position = (n - 1) * 0.99
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if (
+            rollups.order_statistic(counts, math.floor(position)) is not None
+            and rollups.order_statistic(counts, min(math.floor(position) + 1, n - 1)) is not None
+        ):
+            return counts[: int(np.flatnonzero(counts)[-1]) + 1]
+    turns = sel.column("human_messages")
+    turns = turns[~np.isnan(turns)].astype(np.int64)
+    return np.bincount(turns)
+
+
+def _turns_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | None:
+    """Per day: a histogram of turns (participant messages) per session with a synced
+    transcript (:func:`turn_dropoff`)."""
+    if every.n == 0:
+        return {"turns": np.zeros((n_days, rollups.HISTOGRAM_CAP + 1), np.int32)}
+    human = every.column("human_messages")
+    known = ~np.isnan(human)
+    if not rollups.integral(human) or (human[known] < 0).any():
+        return None
+    return {"turns": rollups.count_histogram(days[known], n_days, human[known])}
 
 
 @dataclass(frozen=True)
@@ -310,11 +415,15 @@ def ratings(sel: Selection) -> Ratings:
     """
     if sel.n == 0:
         return Ratings(0, 0, math.nan, math.nan, math.nan, 0, 0, math.nan)
-    up = sel.column("thumbs_up")
-    down = sel.column("thumbs_down")
-    n_up, n_down = int(np.nansum(up)), int(np.nansum(down))
+    summed = rollups.window_sum(sel, "ratings", _ratings_rollup)
+    if summed is not None:
+        n_up, n_down, rated = (int(x) for x in summed)
+    else:
+        up = sel.column("thumbs_up")
+        down = sel.column("thumbs_down")
+        n_up, n_down = int(np.nansum(up)), int(np.nansum(down))
+        rated = int(np.count_nonzero((up > 0) | (down > 0)))
     low, high = wilson_interval(n_up, n_up + n_down)
-    rated = int(np.count_nonzero((up > 0) | (down > 0)))
     base = transcript_sessions(sel)
     return Ratings(
         n_up,
@@ -326,6 +435,22 @@ def ratings(sel: Selection) -> Ratings:
         base,
         ratio(rated, base),
     )
+
+
+def _ratings_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | None:
+    """Per day: 👍, 👎 and sessions with any rating (:func:`ratings`)."""
+    if every.n == 0:
+        return {"ratings": np.zeros((n_days, 3))}
+    up = every.column("thumbs_up")
+    down = every.column("thumbs_down")
+    if not (rollups.integral(up) and rollups.integral(down)):
+        return None
+    columns = [
+        rollups.per_day(days, n_days, ~np.isnan(up), up),
+        rollups.per_day(days, n_days, ~np.isnan(down), down),
+        rollups.per_day(days, n_days, (up > 0) | (down > 0)).astype(float),
+    ]
+    return {"ratings": np.stack(columns, axis=1)}
 
 
 @dataclass(frozen=True)
@@ -376,14 +501,22 @@ def lexicon(sel: Selection) -> Lexicon:
     """
     if sel.n == 0:
         return Lexicon(0, 0, 0, math.nan, math.nan, 0, 0, 0, math.nan, math.nan, 0)
-    base, liked, disliked = _lexicon_columns(sel)
-    n = int(np.count_nonzero(base))
-    n_liked = int(np.count_nonzero(liked[base] > 0))
-    n_disliked = int(np.count_nonzero(disliked[base] > 0))
-    uncounted = int(np.count_nonzero(_known(sel) & np.isnan(liked)))
-    liked_messages = int(np.nansum(liked[base]))
-    disliked_messages = int(np.nansum(disliked[base]))
-    messages = int(np.nansum(sel.column("human_messages")[base]))
+    summed = rollups.window_sum(sel, "lexicon", _lexicon_rollup)
+    if summed is not None:
+        # columns: base sessions by side (neither, liked, disliked, both), then the sums
+        neither, only_liked, only_disliked, both = (int(x) for x in summed[:4])
+        n = neither + only_liked + only_disliked + both
+        n_liked, n_disliked = only_liked + both, only_disliked + both
+        liked_messages, disliked_messages, messages, uncounted = (int(x) for x in summed[4:])
+    else:
+        base, liked, disliked = _lexicon_columns(sel)
+        n = int(np.count_nonzero(base))
+        n_liked = int(np.count_nonzero(liked[base] > 0))
+        n_disliked = int(np.count_nonzero(disliked[base] > 0))
+        uncounted = int(np.count_nonzero(_known(sel) & np.isnan(liked)))
+        liked_messages = int(np.nansum(liked[base]))
+        disliked_messages = int(np.nansum(disliked[base]))
+        messages = int(np.nansum(sel.column("human_messages")[base]))
     return Lexicon(
         n,
         n_liked,
@@ -397,6 +530,25 @@ def lexicon(sel: Selection) -> Lexicon:
         ratio(disliked_messages, messages),
         uncounted,
     )
+
+
+def _lexicon_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | None:
+    """Per day (:func:`lexicon`, :func:`lexicon_over_time`): base sessions with neither side,
+    appreciation only, dissatisfaction only, both; then appreciation messages,
+    dissatisfaction messages and participant messages of the base, and uncounted sessions."""
+    if every.n == 0:
+        return {"lexicon": np.zeros((n_days, 8))}
+    base, liked, disliked = _lexicon_columns(every)
+    human = every.column("human_messages")
+    if not all(rollups.integral(c) for c in (liked, disliked, human)):
+        return None
+    sides = (liked > 0).astype(np.int64) + 2 * (disliked > 0)
+    columns = [rollups.per_day(days, n_days, base & (sides == k)).astype(float) for k in range(4)]
+    for values in (liked, disliked, human):
+        columns.append(rollups.per_day(days, n_days, base & ~np.isnan(values), values))
+    uncounted = ~np.isnan(human) & np.isnan(liked)
+    columns.append(rollups.per_day(days, n_days, uncounted).astype(float))
+    return {"lexicon": np.stack(columns, axis=1)}
 
 
 def lexicon_over_time(sel: Selection) -> pd.DataFrame:
@@ -417,7 +569,15 @@ def lexicon_over_time(sel: Selection) -> pd.DataFrame:
     )
     size = len(buckets)
     sessions = liked_n = disliked_n = np.zeros(size, dtype=np.int64)
-    if sel.n:
+    rows = rollups.window_rows(sel, "lexicon", _lexicon_rollup) if sel.n else None
+    if rows is not None:  # base sessions per day and side, into buckets
+        per = np.zeros((size, 4), dtype=np.int64)
+        for side in range(4):
+            per[:, side] = np.bincount(day_to_bucket, weights=rows[:, side], minlength=size)
+        sessions = per.sum(axis=1)
+        liked_n = per[:, 1] + per[:, 3]
+        disliked_n = per[:, 2] + per[:, 3]
+    elif sel.n:
         base, liked, disliked = _lexicon_columns(sel)
         bucket = day_to_bucket[sel.column("day")[base].astype(np.int64) - first_day]
         # one bincount of (bucket, liked?, disliked?) instead of three over masked copies

@@ -1,0 +1,212 @@
+"""Per-day roll-ups: counts per calendar day of one filter set, so a date range sums days.
+
+A date change (the common interaction) keeps every filter but the window, and the windows of
+the page are whole calendar days in the viewer's time zone. So a metric that is a **sum over
+sessions** (sessions, transcripts, 👍/👎, lexicon hits, verdicts, a histogram of an integer
+count…) is the sum over the window's days of the same sum per day. The per-day sums of a
+filter set are computed once, over all time (the date range left out, like
+:func:`services.analytics.engagement.first_session_day`), the first time a metric asks for
+them; every later window with the same filters reads a few hundred rows instead of scanning
+up to a million sessions.
+
+* **Lazily, per feature**: a metric names its feature and passes the function that builds it
+  from the all-time :class:`~services.analytics.query.Selection` (:class:`Builder`); a feature is
+  built the first time it is asked for, so a tab pays only for the features it reads.
+* **Small**: a feature is an array ``[day, k]`` over the data's days (365 days × a few
+  columns, or × :data:`HISTOGRAM_CAP` for a histogram of counts: ~0.4 MB at most). At most
+  :data:`FILTER_SETS` filter sets are kept per dataset (least recently used first out), and
+  they go with the dataset when a new generation is loaded.
+* **Exact or nothing**: :func:`window_rows` answers only for a window of whole local days (the
+  page's presets and custom ranges; not, say, a previous period cut at the data's last
+  moment); a builder returns None when its sum would not be exact (e.g. non-integral values,
+  whose float sum depends on the order). The metric then scans its selection as before, and
+  the tests compare both paths (``tests/analytics/test_rollups.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import numpy as np
+
+from services.analytics.filters import day_start_ns, local_days
+from services.analytics.query import Selection, select
+
+FILTER_SETS = 4
+"""Filter sets (without their dates) whose roll-ups are kept per dataset."""
+HISTOGRAM_CAP = 256
+"""Histograms of counts (:func:`count_histogram`) keep one column per value below this; the
+values from here up share the last column (an order statistic there needs the sessions)."""
+
+Builder = Callable[[Selection, np.ndarray, int], "dict[str, np.ndarray] | None"]
+"""``build(every, day_offsets, n_days)`` → feature name → ``[n_days, k]`` array (None: the
+feature cannot be exact for this data). ``every`` is the filter set's all-time selection and
+``day_offsets`` its sessions' local days minus the roll-up's first day."""
+
+_EPOCH = date(1970, 1, 1)
+_lock = threading.Lock()
+_enabled = threading.local()
+
+
+class Rollup:
+    """The features of one filter set over the days ``first_day .. first_day + n_days - 1``."""
+
+    def __init__(self, first_day: int, n_days: int):
+        self.first_day = first_day
+        self.n_days = n_days
+        self.features: dict[str, np.ndarray | None] = {}
+        self.lock = threading.Lock()
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Within this block (this thread) every metric scans its selection: the tests compare
+    the roll-up path with the scan it replaces."""
+    before = getattr(_enabled, "off", False)
+    _enabled.off = True
+    try:
+        yield
+    finally:
+        _enabled.off = before
+
+
+def whole_days(sel: Selection) -> tuple[int, int] | None:
+    """``(first, last)`` local day of the selection's window when it is whole local days in
+    its time zone (or unbounded on a side); None otherwise or for an empty window."""
+    from services.analytics.metrics import window_days  # metrics reads the roll-ups too
+
+    span = window_days(sel)
+    if span is None:
+        return None
+    first, last = span
+    tz = sel.state.tz
+    if sel.start_ns is not None and sel.start_ns != day_start_ns(
+        _EPOCH + timedelta(days=first), tz
+    ):
+        return None
+    if sel.end_ns is not None and sel.end_ns != day_start_ns(_EPOCH + timedelta(days=last + 1), tz):
+        return None
+    return first, last
+
+
+def starts_a_day(ns: int, tz: str) -> bool:
+    """Whether epoch ns ``ns`` is a local midnight in ``tz``."""
+    day = int(local_days(np.array([ns]), tz)[0])
+    return day_start_ns(_EPOCH + timedelta(days=day), tz) == ns
+
+
+def _rollup(sel: Selection) -> Rollup | None:
+    ds = sel.dataset
+    if ds.n == 0:
+        return None
+    key = sel.state.with_changes(range="all", start=None, end=None)
+    with _lock:
+        cache = ds._derived.setdefault("daily_rollups", OrderedDict())
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+    extent = local_days(np.array([ds.data_start_ns, ds.data_end_ns]), sel.state.tz)
+    made = Rollup(int(extent[0]), int(extent[1]) - int(extent[0]) + 1)
+    with _lock:
+        found = cache.setdefault(key, made)
+        cache.move_to_end(key)
+        while len(cache) > FILTER_SETS:
+            cache.popitem(last=False)
+    return found
+
+
+def _feature(sel: Selection, rollup: Rollup, name: str, build: Builder) -> np.ndarray | None:
+    with rollup.lock:
+        if name in rollup.features:
+            return rollup.features[name]
+        key = sel.state.with_changes(range="all", start=None, end=None)
+        every = select(sel.dataset, key)
+        offsets = (
+            every.column("day").astype(np.int64) - rollup.first_day
+            if every.n
+            else np.zeros(0, dtype=np.int64)
+        )
+        built = build(every, offsets, rollup.n_days)
+        if built is None:
+            rollup.features[name] = None
+        else:
+            for feature, array in built.items():
+                array.flags.writeable = False
+                rollup.features[feature] = array
+        return rollup.features.get(name)
+
+
+def window_rows(sel: Selection, name: str, build: Builder, before: int = 0) -> np.ndarray | None:
+    """The feature ``name``'s rows for the selection's days (first .. last day of its window,
+    and ``before`` more days ahead of it), zero rows for days without data; None when the
+    window is not whole days or the feature cannot be exact (scan the selection instead)."""
+    if getattr(_enabled, "off", False):
+        return None
+    span = whole_days(sel)
+    if span is None:
+        return None
+    rollup = _rollup(sel)
+    if rollup is None:
+        return None
+    feature = _feature(sel, rollup, name, build)
+    if feature is None:
+        return None
+    first, last = span[0] - before - rollup.first_day, span[1] - rollup.first_day
+    size = last - first + 1
+    out = np.zeros((size, *feature.shape[1:]), dtype=feature.dtype)
+    lo, hi = max(first, 0), min(last + 1, rollup.n_days)
+    if hi > lo:
+        out[lo - first : hi - first] = feature[lo:hi]
+    return out
+
+
+def window_sum(sel: Selection, name: str, build: Builder) -> np.ndarray | None:
+    """The feature's sum over the selection's window (:func:`window_rows`)."""
+    rows = window_rows(sel, name, build)
+    return None if rows is None else rows.sum(axis=0)
+
+
+# ---- building blocks of features ------------------------------------------------------------
+
+
+def per_day(
+    offsets: np.ndarray,
+    n_days: int,
+    where: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per day: the sessions (``where`` True, all without it), or the sum of their
+    ``weights`` (exact: callers pass integral weights, see :func:`integral`)."""
+    if where is not None:
+        offsets = offsets[where]
+        weights = weights[where] if weights is not None else None
+    counts = np.bincount(offsets, weights=weights, minlength=n_days)[:n_days]
+    return counts if weights is not None else counts.astype(np.int64)
+
+
+def integral(values: np.ndarray) -> bool:
+    """Whether every non-NaN value is a whole number small enough for an exact float sum."""
+    finite = values[~np.isnan(values)]
+    return bool(np.all(finite == np.floor(finite)) and np.all(np.abs(finite) < 2**40))
+
+
+def count_histogram(offsets: np.ndarray, n_days: int, values: np.ndarray) -> np.ndarray:
+    """``[day, value]`` sessions per whole-number value 0..:data:`HISTOGRAM_CAP` − 1, the
+    values from the cap up in the last column (int32; callers pass non-negative integers)."""
+    clipped = np.minimum(values, HISTOGRAM_CAP).astype(np.int64)
+    width = HISTOGRAM_CAP + 1
+    flat = np.bincount(offsets * width + clipped, minlength=n_days * width)
+    return flat[: n_days * width].reshape(n_days, width).astype(np.int32)
+
+
+def order_statistic(counts: np.ndarray, k: int) -> float | None:
+    """The ``k``-th smallest (0-based) of the values whose histogram is ``counts`` (see
+    :func:`count_histogram`), None when it is in the last (capped) column."""
+    cumulative = np.cumsum(counts)
+    value = int(np.searchsorted(cumulative, k, side="right"))
+    return None if value >= len(counts) - 1 else float(value)
