@@ -712,12 +712,39 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     if sel.n == 0 or span is None:
         return empty
     first_day, last_day = span
+    base_week = _monday(np.int64(first_day))
+    base_number = (int(base_week) + 3) // 7  # week number of the first cohort
+    width = max_weeks + 1
+    active = None
+    if max_weeks == MAX_COHORT_WEEKS:
+        active = _cohort_activity_of_pairs(sel, first_day, last_day, base_number)
+    if active is None:
+        active = _cohort_activity(sel, first_day, base_number, width)
+    if active.shape[0] == 0:
+        return empty
+    sizes = active[:, 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = active / sizes[:, None]
+    cohort_starts = base_week + 7 * np.arange(active.shape[0])
+    last_week = _monday(np.int64(last_day))
+    observable = (cohort_starts[:, None] + 7 * np.arange(width)[None, :]) <= last_week
+    shares = np.where(observable, shares, np.nan)
+    frame = pd.DataFrame(shares, columns=week_cols)
+    frame.insert(0, "size", sizes.astype(np.int64))
+    frame.insert(0, "cohort", pd.to_datetime(cohort_starts.astype("datetime64[D]")))
+    return frame[frame["size"] > 0].reset_index(drop=True)
+
+
+def _cohort_activity(sel: Selection, first_day: int, base_number: int, width: int) -> np.ndarray:
+    """``[cohort, k]`` new participants of each cohort (week ``base_number + cohort``) with a
+    selected session k weeks after their first (no rows: no new participant), from the
+    selected sessions."""
     first = first_session_day(sel)
     codes = sel.column("participant_codes")
     their_first = first[codes]
     new = their_first >= first_day
     if not new.any():
-        return empty
+        return np.zeros((0, width), dtype=np.int64)
     codes = codes[new]
     # week numbers (Monday-based, int32) through a table over the few distinct days instead of
     # int64 modulo and floor division over every selected session
@@ -727,11 +754,8 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     week_of = ((np.arange(lowest, highest + 1, dtype=np.int64) + 3) // 7).astype(np.int32)
     first_week = week_of[their_first[new] - lowest]
     weeks_since = week_of[days - lowest] - first_week
-    keep = weeks_since <= max_weeks
-    base_week = _monday(np.int64(first_day))
-    base_number = (int(base_week) + 3) // 7  # week number of the first cohort
+    keep = weeks_since <= width - 1
     n_cohorts = int(first_week.max()) - base_number + 1
-    width = max_weeks + 1
     # one row per (participant, weeks since): participant → cohort is fixed
     pairs = metrics.distinct_pairs(
         codes[keep], weeks_since[keep], sel.dataset.n_participants, width
@@ -739,20 +763,63 @@ def retention_cohorts(sel: Selection, max_weeks: int = MAX_COHORT_WEEKS) -> pd.D
     pair_codes = pairs // width
     pair_k = pairs % width
     pair_cohort = week_of[first[pair_codes] - lowest].astype(np.int64) - base_number
-    active = np.bincount(pair_cohort * width + pair_k, minlength=n_cohorts * width).reshape(
+    return np.bincount(pair_cohort * width + pair_k, minlength=n_cohorts * width).reshape(
         n_cohorts, width
     )
-    sizes = active[:, 0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = active / sizes[:, None]
-    cohort_starts = base_week + 7 * np.arange(n_cohorts)
-    last_week = _monday(np.int64(last_day))
-    observable = (cohort_starts[:, None] + 7 * np.arange(width)[None, :]) <= last_week
-    shares = np.where(observable, shares, np.nan)
-    frame = pd.DataFrame(shares, columns=week_cols)
-    frame.insert(0, "size", sizes.astype(np.int64))
-    frame.insert(0, "cohort", pd.to_datetime(cohort_starts.astype("datetime64[D]")))
-    return frame[frame["size"] > 0].reset_index(drop=True)
+
+
+def _cohort_pairs_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """The filter set's distinct (participant, weeks since their first session) pairs for
+    weeks 0..:data:`MAX_COHORT_WEEKS`, sorted by the participant's first day: per pair that
+    first day, the pair's earliest day (both as offsets from the roll-up's first day, int16)
+    and the weeks since (int8). A window's cohorts are then one slice (first days inside it)
+    less the pairs whose earliest day is after it. ~5 bytes per pair (~3.5 MB at 1M)."""
+    if every.n == 0:
+        empty = np.zeros(0, dtype=np.int16)
+        return {"cohort_first": empty, "cohort_day": empty, "cohort_k": empty.astype(np.int8)}
+    codes = every.column("participant_codes").astype(np.int64)
+    first = first_session_day(every)[codes].astype(np.int64)
+    day = every.column("day").astype(np.int64)
+    k = (day + 3) // 7 - (first + 3) // 7
+    keep = k <= MAX_COHORT_WEEKS
+    width = MAX_COHORT_WEEKS + 1
+    flat = codes[keep] * width + k[keep]
+    # rows are time-sorted: a pair's first row is its earliest day
+    _, at = np.unique(flat, return_index=True)
+    rows = np.flatnonzero(keep)[at]
+    origin = day[0] - days[0]  # the roll-up's first day
+    order = np.argsort(first[rows], kind="stable")
+    rows = rows[order]
+    offset_type = np.int16 if n_days < 2**15 else np.int32
+    return {
+        "cohort_first": (first[rows] - origin).astype(offset_type),
+        "cohort_day": (day[rows] - origin).astype(offset_type),
+        "cohort_k": k[rows].astype(np.int8),
+    }
+
+
+def _cohort_activity_of_pairs(
+    sel: Selection, first_day: int, last_day: int, base_number: int
+) -> np.ndarray | None:
+    """:func:`_cohort_activity` (weeks 0..:data:`MAX_COHORT_WEEKS`) from the filter set's
+    :func:`_cohort_pairs_rollup`; None when the window is not whole local days."""
+    found = rollups.feature(sel, "cohort_first", _cohort_pairs_rollup)
+    if found is None:
+        return None
+    cohort_first, origin = found
+    cohort_day, _ = rollups.feature(sel, "cohort_day", _cohort_pairs_rollup)
+    cohort_k, _ = rollups.feature(sel, "cohort_k", _cohort_pairs_rollup)
+    width = MAX_COHORT_WEEKS + 1
+    lo = int(np.searchsorted(cohort_first, first_day - origin, side="left"))
+    hi = int(np.searchsorted(cohort_first, last_day - origin, side="right"))
+    inside = cohort_day[lo:hi] <= last_day - origin
+    if not inside.any():
+        return np.zeros((0, width), dtype=np.int64)
+    first = cohort_first[lo:hi][inside].astype(np.int64) + origin
+    cohort = (first + 3) // 7 - base_number
+    n_cohorts = int(cohort.max()) + 1
+    k = cohort_k[lo:hi][inside].astype(np.int64)
+    return np.bincount(cohort * width + k, minlength=n_cohorts * width).reshape(n_cohorts, width)
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,19 @@ def window_rows(sel: Selection, name: str, build: Builder, before: int = 0) -> n
     return out
 
 
+def feature(sel: Selection, name: str, build: Builder) -> tuple[np.ndarray, int] | None:
+    """The whole feature ``name`` of the selection's filter set and the day its day offsets
+    count from, for a window of whole local days (None otherwise, as :func:`window_rows`):
+    for features that are not one row per day."""
+    if getattr(_enabled, "off", False) or whole_days(sel) is None:
+        return None
+    rollup = _rollup(sel)
+    if rollup is None:
+        return None
+    found = _feature(sel, rollup, name, build)
+    return None if found is None else (found, rollup.first_day)
+
+
 def window_sum(sel: Selection, name: str, build: Builder) -> np.ndarray | None:
     """The feature's sum over the selection's window (:func:`window_rows`)."""
     rows = window_rows(sel, name, build)

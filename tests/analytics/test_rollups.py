@@ -43,6 +43,7 @@ ROLLUP_METRICS = [
     engagement.ratings,
     engagement.lexicon,
     engagement.lexicon_over_time,
+    engagement.retention_cohorts,
     lambda sel: anomalies.daily_series(sel, DEMO_ANCHOR),
     lambda sel: anomalies.anomalies(sel, DEMO_ANCHOR),
 ]
@@ -86,6 +87,7 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("messages", engagement._messages_rollup),
         ("lexicon", engagement._lexicon_rollup),
         ("verdicts", anomalies._verdicts_rollup),
+        ("cohort_first", engagement._cohort_pairs_rollup),
     ):
         assert rollups.window_rows(sel, name, build) is not None  # the roll-up answers
     both_ways(demo_dataset, state)
