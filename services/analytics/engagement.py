@@ -619,7 +619,10 @@ def active_participants_over_time(sel: Selection) -> pd.DataFrame:
     bucket_of_day = bucket_labels(all_days, sel.granularity)
     buckets, day_to_bucket = np.unique(bucket_of_day, return_inverse=True)
     counts = np.zeros(len(buckets), dtype=np.int64)
-    if sel.n:
+    found = _participants_of_rollup(sel, first_day, last_day, buckets, day_to_bucket)
+    if found is not None:
+        counts = found
+    elif sel.n:
         wrote = engaged(sel)
         days = sel.column("day")[wrote].astype(np.int64) - first_day
         codes = sel.column("participant_codes")[wrote].astype(np.int64)
@@ -627,6 +630,104 @@ def active_participants_over_time(sel: Selection) -> pd.DataFrame:
             day_to_bucket[days], codes, len(buckets), sel.dataset.n_participants
         )
     return pd.DataFrame({"bucket": pd.to_datetime(buckets), "participants": counts})
+
+
+BUCKET_WIDTH = {"week": 7, "month": 31}
+"""Most days in a week or month bucket (the participants' roll-up keeps a column per day)."""
+
+
+def _participants_rollup(granularity: str) -> rollups.Builder:
+    """Builder of the filter set's active participants per bucket of ``granularity``
+    (:func:`active_participants_over_time`): per day, the distinct participants; per week or
+    month, how many of its distinct participants were first (``…_first``) and last
+    (``…_last``) active on each of its days — a window that holds only the start or the end
+    of a bucket counts those first active up to its end, or last active from its start."""
+
+    def build(every: Selection, days: np.ndarray, n_days: int) -> dict:
+        n_codes = every.dataset.n_participants
+        if every.n:
+            wrote = engaged(every)
+            codes = every.column("participant_codes")[wrote].astype(np.int64)
+            origin = int(every.column("day")[0]) - int(days[0])  # the roll-up's first day
+        else:
+            wrote, codes, origin = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), 0
+        offsets = days[wrote]
+        if granularity == "day":
+            pairs = np.unique(offsets * n_codes + codes)
+            return {"participants_day": np.bincount(pairs // n_codes, minlength=n_days)[:n_days]}
+        width = BUCKET_WIDTH[granularity]
+        day = offsets + origin
+        bucket_start = bucket_labels(day, granularity).astype("datetime64[D]").astype(np.int64)
+        starts = np.unique(bucket_start)
+        bucket = np.searchsorted(starts, bucket_start)
+        pairs, inverse = np.unique(bucket * n_codes + codes, return_inverse=True)
+        low = np.full(len(pairs), np.iinfo(np.int64).max)
+        high = np.full(len(pairs), np.iinfo(np.int64).min)
+        np.minimum.at(low, inverse, day)
+        np.maximum.at(high, inverse, day)
+        pair_bucket = pairs // n_codes
+        size = len(starts) * width
+
+        def histogram(values: np.ndarray) -> np.ndarray:
+            flat = pair_bucket * width + values - starts[pair_bucket]
+            return np.bincount(flat, minlength=size)[:size].reshape(len(starts), width)
+
+        return {
+            f"participants_{granularity}_starts": starts,
+            f"participants_{granularity}_first": histogram(low),
+            f"participants_{granularity}_last": histogram(high),
+        }
+
+    return build
+
+
+_PARTICIPANT_BUILDERS = {g: _participants_rollup(g) for g in ("day", "week", "month")}
+
+
+def _participants_of_rollup(
+    sel: Selection, first_day: int, last_day: int, buckets: np.ndarray, day_to_bucket: np.ndarray
+) -> np.ndarray | None:
+    """Distinct active participants per bucket of the window from the roll-up; None when
+    the window is not whole local days or lies inside one week or month without its start
+    or end (then the sessions are counted)."""
+    granularity = sel.granularity if sel.granularity in _PARTICIPANT_BUILDERS else None
+    if sel.n == 0 or granularity is None:
+        return None
+    build = _PARTICIPANT_BUILDERS[granularity]
+    if granularity == "day":
+        rows = rollups.window_rows(sel, "participants_day", build)
+        return None if rows is None else rows.astype(np.int64)
+    found = rollups.feature(sel, f"participants_{granularity}_starts", build)
+    if found is None:
+        return None
+    starts, _ = found
+    first_hist, _ = rollups.feature(sel, f"participants_{granularity}_first", build)
+    last_hist, _ = rollups.feature(sel, f"participants_{granularity}_last", build)
+    bucket_starts = buckets.astype("datetime64[D]").astype(np.int64)
+    if granularity == "week":
+        bucket_ends = bucket_starts + 6
+    else:
+        months = buckets.astype("datetime64[M]")
+        bucket_ends = (months + 1).astype("datetime64[D]").astype(np.int64) - 1
+    # the window's days in each bucket (day_to_bucket ascends with the days)
+    edges = np.searchsorted(day_to_bucket, np.arange(len(buckets) + 1))
+    inside_from = first_day + edges[:-1]
+    inside_to = first_day + edges[1:] - 1
+    index = np.searchsorted(starts, bucket_starts)
+    counts = np.zeros(len(buckets), dtype=np.int64)
+    for i in range(len(buckets)):
+        j = int(index[i])
+        if j >= len(starts) or starts[j] != bucket_starts[i]:
+            continue  # no active participant in this bucket at all
+        starts_inside = inside_from[i] == bucket_starts[i]
+        ends_inside = inside_to[i] == bucket_ends[i]
+        if starts_inside:  # the bucket's start up to the window's day in it
+            counts[i] = first_hist[j, : inside_to[i] - bucket_starts[i] + 1].sum()
+        elif ends_inside:  # from the window's first day in it to the bucket's end
+            counts[i] = last_hist[j, inside_from[i] - bucket_starts[i] :].sum()
+        else:
+            return None
+    return counts
 
 
 def sessions_per_participant(sel: Selection) -> Distribution:
@@ -783,18 +884,17 @@ def _cohort_pairs_rollup(every: Selection, days: np.ndarray, n_days: int) -> dic
     k = (day + 3) // 7 - (first + 3) // 7
     keep = k <= MAX_COHORT_WEEKS
     width = MAX_COHORT_WEEKS + 1
-    flat = codes[keep] * width + k[keep]
-    # rows are time-sorted: a pair's first row is its earliest day
-    _, at = np.unique(flat, return_index=True)
-    rows = np.flatnonzero(keep)[at]
+    pairs, inverse = np.unique(codes[keep] * width + k[keep], return_inverse=True)
+    earliest = np.full(len(pairs), np.iinfo(np.int64).max)
+    np.minimum.at(earliest, inverse, day[keep])  # (local days need not follow the row order)
+    pair_first = first_session_day(every)[pairs // width].astype(np.int64)
+    order = np.argsort(pair_first, kind="stable")
     origin = day[0] - days[0]  # the roll-up's first day
-    order = np.argsort(first[rows], kind="stable")
-    rows = rows[order]
     offset_type = np.int16 if n_days < 2**15 else np.int32
     return {
-        "cohort_first": (first[rows] - origin).astype(offset_type),
-        "cohort_day": (day[rows] - origin).astype(offset_type),
-        "cohort_k": k[rows].astype(np.int8),
+        "cohort_first": (pair_first[order] - origin).astype(offset_type),
+        "cohort_day": (earliest[order] - origin).astype(offset_type),
+        "cohort_k": (pairs[order] % width).astype(np.int8),
     }
 
 

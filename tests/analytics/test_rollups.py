@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.analytics import anomalies, engagement, rollups
+from services.analytics import anomalies, engagement, metrics, rollups
 from services.analytics.filters import FilterState
 from services.analytics.query import select, shared_selections
 from tests.analytics.test_query import demo_states
@@ -44,6 +44,7 @@ ROLLUP_METRICS = [
     engagement.lexicon,
     engagement.lexicon_over_time,
     engagement.retention_cohorts,
+    engagement.active_participants_over_time,
     lambda sel: anomalies.daily_series(sel, DEMO_ANCHOR),
     lambda sel: anomalies.anomalies(sel, DEMO_ANCHOR),
 ]
@@ -90,7 +91,21 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("cohort_first", engagement._cohort_pairs_rollup),
     ):
         assert rollups.window_rows(sel, name, build) is not None  # the roll-up answers
-    both_ways(demo_dataset, state)
+    span = (sel.start_ns, sel.end_ns)
+    for granularity in ("day", "week", "month"):
+        state = state.with_changes(granularity=granularity)
+        sel = select(demo_dataset, state, today=DEMO_ANCHOR)
+        assert (sel.start_ns, sel.end_ns) == span
+        if days >= 30 or granularity == "day":  # a window inside one bucket may need the scan
+            first, last = rollups.whole_days(sel)
+            every_day = np.arange(first, last + 1)
+            buckets, to_bucket = np.unique(
+                metrics.bucket_labels(every_day, granularity), return_inverse=True
+            )
+            assert (
+                engagement._participants_of_rollup(sel, first, last, buckets, to_bucket) is not None
+            )
+        both_ways(demo_dataset, state)
     both_ways(demo_dataset, FilterState(range=f"{min(days, 365)}d", tz=tz))
 
 
