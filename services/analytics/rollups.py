@@ -223,3 +223,41 @@ def order_statistic(counts: np.ndarray, k: int) -> float | None:
     cumulative = np.cumsum(counts)
     value = int(np.searchsorted(cumulative, k, side="right"))
     return None if value >= len(counts) - 1 else float(value)
+
+
+def sparse_per_day(
+    name: str, offsets: np.ndarray, n_days: int, codes: np.ndarray, width: int
+) -> dict[str, np.ndarray]:
+    """Sessions per (day, code) for ``0 <= code < width``, kept as the nonzero cells only (a
+    day × code table would be mostly zeros, e.g. 365 days × 1,266 tag combinations):
+    ``<name>.starts`` (each day's first cell, and the end), ``<name>.codes`` and
+    ``<name>.counts`` — read by :func:`window_cells`."""
+    flat = offsets.astype(np.int64) * width + codes.astype(np.int64)
+    cells, counts = np.unique(flat, return_counts=True)
+    days = cells // width
+    code_type = np.uint16 if width <= 65536 else np.int64
+    return {
+        f"{name}.starts": np.searchsorted(days, np.arange(n_days + 1)).astype(np.int64),
+        f"{name}.codes": (cells % width).astype(code_type),
+        f"{name}.counts": counts.astype(np.int32),
+    }
+
+
+def window_cells(
+    sel: Selection, name: str, build: Builder
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The window's cells of a :func:`sparse_per_day` feature: (day in the window counted from
+    its first day, code, sessions); None as :func:`window_rows`."""
+    span = whole_days(sel) if not getattr(_enabled, "off", False) else None
+    found = feature(sel, f"{name}.starts", build) if span is not None else None
+    if found is None:
+        return None
+    starts, origin = found
+    codes, _ = feature(sel, f"{name}.codes", build)
+    counts, _ = feature(sel, f"{name}.counts", build)
+    first = span[0] - origin
+    lo_day = min(max(first, 0), len(starts) - 1)
+    hi_day = min(max(span[1] - origin + 1, 0), len(starts) - 1)
+    lo, hi = int(starts[lo_day]), int(starts[hi_day])
+    days = np.repeat(np.arange(lo_day, hi_day) - first, np.diff(starts[lo_day : hi_day + 1]))
+    return days, codes[lo:hi].astype(np.int64), counts[lo:hi].astype(np.int64)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.analytics import anomalies, engagement, metrics, rollups
+from services.analytics import anomalies, engagement, metrics, quality, rollups
 from services.analytics.filters import FilterState
-from services.analytics.query import select, shared_selections
+from services.analytics.query import select, select_previous, shared_selections
 from tests.analytics.test_query import demo_states
 from tests.conftest import DEMO_ANCHOR
 
@@ -30,6 +30,10 @@ def same(a, b) -> None:
     elif dataclasses.is_dataclass(a):
         for f in dataclasses.fields(a):
             same(getattr(a, f.name), getattr(b, f.name))
+    elif isinstance(a, list | tuple):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            same(x, y)
     elif isinstance(a, float) and math.isnan(a):
         assert isinstance(b, float) and math.isnan(b)
     else:
@@ -45,6 +49,23 @@ ROLLUP_METRICS = [
     engagement.lexicon_over_time,
     engagement.retention_cohorts,
     engagement.active_participants_over_time,
+    metrics.annotated_count,
+    metrics.annotation_breakdown,
+    metrics.rated_good,
+    metrics.sessions_over_time,
+    lambda sel: metrics.sessions_by(sel, "experiment"),
+    lambda sel: metrics.sessions_by(sel, "team"),
+    lambda sel: metrics.sessions_by(sel, "platform"),
+    lambda sel: metrics.sessions_by(sel, "status"),
+    lambda sel: metrics.kpis(sel, select_previous(sel.dataset, sel)),
+    lambda sel: quality.quality_over_time(sel, "day"),
+    lambda sel: quality.quality_over_time(sel, "week"),
+    lambda sel: quality.quality_over_time(sel, "month"),
+    quality.coverage_over_time,
+    quality.coverage_by_experiment,
+    quality.cooccurrence,
+    quality.sample_warnings,
+    quality.version_session_counts,
     lambda sel: anomalies.daily_series(sel, DEMO_ANCHOR),
     lambda sel: anomalies.anomalies(sel, DEMO_ANCHOR),
 ]
@@ -207,3 +228,32 @@ def test_order_statistics_of_a_capped_histogram(values, cap):
             assert got == ordered[k]
         else:
             assert got is None
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        FilterState(range="30d"),
+        FilterState(range="365d"),
+        FilterState(range="90d", tz="America/New_York", compare="periods"),
+        FilterState(range="custom", start=date(2026, 6, 1), end=date(2026, 9, 30)),
+        FilterState(range="all", tags=("safe",)),
+    ],
+)
+def test_every_view_model_equals_the_scans(demo_dataset, state):
+    """Each tab's whole view model, computed with the roll-ups and without."""
+    from services.views import cache
+    from services.views.cost import cost_view
+    from services.views.engagement import engagement_view
+    from services.views.overview import overview
+    from services.views.quality import quality_view
+
+    views = (overview, engagement_view, quality_view, cost_view)
+    cache.clear()
+    fast = [view(demo_dataset, state, today=DEMO_ANCHOR) for view in views]
+    cache.clear()
+    with rollups.disabled():
+        slow = [view(demo_dataset, state, today=DEMO_ANCHOR) for view in views]
+    cache.clear()
+    for got, want in zip(fast, slow, strict=True):
+        same(got, want)
