@@ -217,7 +217,7 @@ def _messages_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | 
     known = ~np.isnan(human)
     missing = known & np.isnan(values)
     counted = known & ~missing
-    if not rollups.integral(values[counted]) or (values[counted] < 0).any():
+    if not rollups.counts(every.dataset, "human_messages", "ai_messages"):
         return None
     histogram = rollups.count_histogram(days[counted], n_days, values[counted])
     nan = rollups.per_day(days, n_days, missing).astype(np.int32)[:, None]
@@ -385,7 +385,7 @@ def _turns_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | Non
         return {"turns": np.zeros((n_days, rollups.HISTOGRAM_CAP + 1), np.int32)}
     human = every.column("human_messages")
     known = ~np.isnan(human)
-    if not rollups.integral(human) or (human[known] < 0).any():
+    if not rollups.counts(every.dataset, "human_messages"):
         return None
     return {"turns": rollups.count_histogram(days[known], n_days, human[known])}
 
@@ -443,7 +443,7 @@ def _ratings_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | N
         return {"ratings": np.zeros((n_days, 3))}
     up = every.column("thumbs_up")
     down = every.column("thumbs_down")
-    if not (rollups.integral(up) and rollups.integral(down)):
+    if not rollups.counts(every.dataset, "thumbs_up", "thumbs_down"):
         return None
     columns = [
         rollups.per_day(days, n_days, ~np.isnan(up), up),
@@ -540,10 +540,12 @@ def _lexicon_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | N
         return {"lexicon": np.zeros((n_days, 8))}
     base, liked, disliked = _lexicon_columns(every)
     human = every.column("human_messages")
-    if not all(rollups.integral(c) for c in (liked, disliked, human)):
+    names = ("appreciation_hits", "dissatisfaction_hits", "human_messages")
+    if not rollups.counts(every.dataset, *names):
         return None
-    sides = (liked > 0).astype(np.int64) + 2 * (disliked > 0)
-    columns = [rollups.per_day(days, n_days, base & (sides == k)).astype(float) for k in range(4)]
+    sides = (liked[base] > 0).astype(np.int64) + 2 * (disliked[base] > 0)
+    flat = np.bincount(days[base] * 4 + sides, minlength=n_days * 4)[: n_days * 4]
+    columns = list(flat.reshape(n_days, 4).astype(float).T)
     for values in (liked, disliked, human):
         columns.append(rollups.per_day(days, n_days, base & ~np.isnan(values), values))
     uncounted = ~np.isnan(human) & np.isnan(liked)
@@ -656,15 +658,15 @@ def _participants_rollup(granularity: str) -> rollups.Builder:
             pairs = np.unique(offsets * n_codes + codes)
             return {"participants_day": np.bincount(pairs // n_codes, minlength=n_days)[:n_days]}
         width = BUCKET_WIDTH[granularity]
-        day = offsets + origin
-        bucket_start = bucket_labels(day, granularity).astype("datetime64[D]").astype(np.int64)
-        starts = np.unique(bucket_start)
-        bucket = np.searchsorted(starts, bucket_start)
-        pairs, inverse = np.unique(bucket * n_codes + codes, return_inverse=True)
-        low = np.full(len(pairs), np.iinfo(np.int64).max)
-        high = np.full(len(pairs), np.iinfo(np.int64).min)
-        np.minimum.at(low, inverse, day)
-        np.maximum.at(high, inverse, day)
+        # bucket of each day through a table over the roll-up's days (not per session)
+        every_day = np.arange(n_days, dtype=np.int64) + origin
+        labels = bucket_labels(every_day, granularity).astype("datetime64[D]").astype(np.int64)
+        starts, day_bucket = np.unique(labels, return_inverse=True)
+        bucket = day_bucket[offsets]
+        cells = bucket * n_codes + codes
+        pairs, low = rollups.earliest_per_cell(cells, len(starts) * n_codes, offsets)
+        _, high = rollups.earliest_per_cell(cells, len(starts) * n_codes, -offsets)
+        low, high = low + origin, origin - high  # the latest day: minus the smallest minus
         pair_bucket = pairs // n_codes
         size = len(starts) * width
 
@@ -672,10 +674,11 @@ def _participants_rollup(granularity: str) -> rollups.Builder:
             flat = pair_bucket * width + values - starts[pair_bucket]
             return np.bincount(flat, minlength=size)[:size].reshape(len(starts), width)
 
-        return {
-            f"participants_{granularity}_starts": starts,
-            f"participants_{granularity}_first": histogram(low),
-            f"participants_{granularity}_last": histogram(high),
+        present = np.bincount(pair_bucket, minlength=len(starts)) > 0
+        return {  # buckets with an active participant
+            f"participants_{granularity}_starts": starts[present],
+            f"participants_{granularity}_first": histogram(low)[present],
+            f"participants_{granularity}_last": histogram(high)[present],
         }
 
     return build
@@ -884,12 +887,14 @@ def _cohort_pairs_rollup(every: Selection, days: np.ndarray, n_days: int) -> dic
     k = (day + 3) // 7 - (first + 3) // 7
     keep = k <= MAX_COHORT_WEEKS
     width = MAX_COHORT_WEEKS + 1
-    pairs, inverse = np.unique(codes[keep] * width + k[keep], return_inverse=True)
-    earliest = np.full(len(pairs), np.iinfo(np.int64).max)
-    np.minimum.at(earliest, inverse, day[keep])  # (local days need not follow the row order)
+    # a pair's earliest day (local days need not follow the row order in every time zone)
+    origin = day[0] - days[0]  # the roll-up's first day
+    pairs, earliest = rollups.earliest_per_cell(
+        codes[keep] * width + k[keep], every.dataset.n_participants * width, days[keep]
+    )
+    earliest = earliest + origin
     pair_first = first_session_day(every)[pairs // width].astype(np.int64)
     order = np.argsort(pair_first, kind="stable")
-    origin = day[0] - days[0]  # the roll-up's first day
     offset_type = np.int16 if n_days < 2**15 else np.int32
     return {
         "cohort_first": (pair_first[order] - origin).astype(offset_type),

@@ -530,7 +530,7 @@ def _messages_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | 
         return rollups.sparse_per_day("sample_messages", days, n_days, days, 2 * width)
     messages = every.column("human_messages") + every.column("ai_messages")
     counted = ~np.isnan(messages)
-    if not rollups.integral(messages) or (messages[counted] < 0).any():
+    if not rollups.counts(every.dataset, "human_messages", "ai_messages"):
         return None
     mask = metrics.annotated_mask(every)[counted]
     codes = np.minimum(messages[counted], rollups.HISTOGRAM_CAP).astype(np.int64)

@@ -42,6 +42,10 @@ HISTOGRAM_CAP = 256
 """Histograms of counts (:func:`count_histogram`) keep one column per value below this; the
 values from here up share the last column (an order statistic there needs the sessions)."""
 
+DENSE_CELLS = 32 * 2**20
+"""Largest transient table (cells) a builder fills instead of sorting (as
+:data:`services.analytics.metrics.DISTINCT_BITMAP_CELLS`)."""
+
 Builder = Callable[[Selection, np.ndarray, int], "dict[str, np.ndarray] | None"]
 """``build(every, day_offsets, n_days)`` → feature name → ``[n_days, k]`` array (None: the
 feature cannot be exact for this data). ``every`` is the filter set's all-time selection and
@@ -194,7 +198,7 @@ def per_day(
     weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per day: the sessions (``where`` True, all without it), or the sum of their
-    ``weights`` (exact: callers pass integral weights, see :func:`integral`)."""
+    ``weights`` (exact: callers pass whole-number weights, see :func:`counts`)."""
     if where is not None:
         offsets = offsets[where]
         weights = weights[where] if weights is not None else None
@@ -202,10 +206,21 @@ def per_day(
     return counts if weights is not None else counts.astype(np.int64)
 
 
-def integral(values: np.ndarray) -> bool:
-    """Whether every non-NaN value is a whole number small enough for an exact float sum."""
-    finite = values[~np.isnan(values)]
-    return bool(np.all(finite == np.floor(finite)) and np.all(np.abs(finite) < 2**40))
+def counts(dataset, *names: str) -> bool:
+    """Whether the dataset's per-session columns ``names`` hold only whole numbers from 0 to
+    2**40 (or NaN): their sums over any sessions are exact in float64 whatever the order, and
+    they fit a histogram of counts. Checked once per dataset and column."""
+    with _lock:
+        known = dataset._derived.setdefault("whole_counts", {})
+    for name in names:
+        if name not in known:
+            values = getattr(dataset, name)
+            with np.errstate(invalid="ignore"):
+                whole = np.array_equal(values, np.floor(values), equal_nan=True)
+                known[name] = bool(whole and not (values < 0).any() and not (values >= 2**40).any())
+        if not known[name]:
+            return False
+    return True
 
 
 def count_histogram(offsets: np.ndarray, n_days: int, values: np.ndarray) -> np.ndarray:
@@ -233,7 +248,12 @@ def sparse_per_day(
     ``<name>.starts`` (each day's first cell, and the end), ``<name>.codes`` and
     ``<name>.counts`` — read by :func:`window_cells`."""
     flat = offsets.astype(np.int64) * width + codes.astype(np.int64)
-    cells, counts = np.unique(flat, return_counts=True)
+    if n_days * width <= DENSE_CELLS:  # a bincount of every cell, then its nonzero ones
+        dense = np.bincount(flat, minlength=n_days * width)
+        cells = np.flatnonzero(dense)
+        counts = dense[cells]
+    else:
+        cells, counts = np.unique(flat, return_counts=True)
     days = cells // width
     code_type = np.uint16 if width <= 65536 else np.int64
     return {
@@ -261,3 +281,20 @@ def window_cells(
     lo, hi = int(starts[lo_day]), int(starts[hi_day])
     days = np.repeat(np.arange(lo_day, hi_day) - first, np.diff(starts[lo_day : hi_day + 1]))
     return days, codes[lo:hi].astype(np.int64), counts[lo:hi].astype(np.int64)
+
+
+def earliest_per_cell(
+    cells: np.ndarray, n_cells: int, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``cells`` (ascending) and the smallest of ``values`` in each — a table of
+    every cell filled by ``np.minimum.at`` up to :data:`DENSE_CELLS`, else a sort."""
+    values = values.astype(np.int64)
+    if n_cells <= DENSE_CELLS:
+        table = np.full(n_cells, np.iinfo(np.int32).max, dtype=np.int32)
+        np.minimum.at(table, cells, values.astype(np.int32))
+        present = np.flatnonzero(table != np.iinfo(np.int32).max)
+        return present, table[present].astype(np.int64)
+    distinct, inverse = np.unique(cells, return_inverse=True)
+    lowest = np.full(len(distinct), np.iinfo(np.int64).max)
+    np.minimum.at(lowest, inverse, values)
+    return distinct, lowest

@@ -257,3 +257,20 @@ def test_every_view_model_equals_the_scans(demo_dataset, state):
     cache.clear()
     for got, want in zip(fast, slow, strict=True):
         same(got, want)
+
+
+def test_columns_that_are_not_whole_counts_are_scanned(make_dataset):
+    ds = make_dataset(
+        [
+            {"id": f"s{i}", "created": f"2026-11-{1 + i % 9:02d}T10:00:00Z", "human": 2, "up": 1}
+            for i in range(20)
+        ]
+    )
+    halves = dataclasses.replace(ds, thumbs_up=ds.thumbs_up + 0.5, _derived={})
+    state = FilterState(range="custom", start=date(2026, 11, 2), end=date(2026, 11, 6))
+    for dataset, answers in ((ds, True), (halves, False)):
+        assert rollups.counts(dataset, "thumbs_up") is answers
+        sel = select(dataset, state, today=date(2026, 11, 30))
+        found = rollups.window_sum(sel, "ratings", engagement._ratings_rollup)
+        assert (found is not None) is answers
+        both_ways(dataset, state, today=date(2026, 11, 30))
