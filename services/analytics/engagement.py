@@ -240,14 +240,23 @@ def _count_distribution(
     order statistics are read off the cumulative counts and the mean is the exact integer sum
     over n, as NumPy's sum of whole floats is. None when a NaN or the cap is in the way."""
     histogram, nan = counts[:-1], int(counts[-1])
-    n = int(histogram.sum())
-    if nan or n == 0:
+    if nan or int(histogram.sum()) == 0 or edges[-1] >= len(histogram) - 1:
         return None
+    total = rollups.window_sum(sel, sum_feature, build)
+    return _whole_distribution(histogram, total, edges, labels)
+
+
+def _whole_distribution(
+    histogram: np.ndarray, total: float, edges: tuple, labels: list[str]
+) -> Distribution | None:
+    """:func:`_distribution` of whole numbers ≥ 0 given as ``histogram[value]`` (the last
+    column may hold every value from there up, :func:`~services.analytics.rollups.count_histogram`)
+    and their exact ``total``; None when a median's order statistic is in that last column."""
+    n = int(histogram.sum())
     low = rollups.order_statistic(histogram, (n - 1) // 2)
     high = rollups.order_statistic(histogram, n // 2)
     if low is None or high is None or edges[-1] >= len(histogram) - 1:
         return None
-    total = float(rollups.window_sum(sel, sum_feature, build))
     cumulative = np.concatenate([[0], np.cumsum(histogram)])
     below = cumulative[np.asarray(edges, dtype=np.int64)]  # values < each edge
     bins = np.append(np.diff(below), n - below[-1])
@@ -740,11 +749,19 @@ def sessions_per_participant(sel: Selection) -> Distribution:
     """
     labels = ["1", "2", "3", "4", "5", "6–10", "11–20", "21–50", "51+"]
     if sel.n == 0:
-        values = np.array([], dtype=float)
+        summary = _distribution(np.array([], dtype=float), SESSIONS_PER_PARTICIPANT_EDGES, labels)
     else:
-        counts = np.bincount(sel.column("participant_codes"))
-        values = counts[counts > 0].astype(float)
-    summary = _distribution(values, SESSIONS_PER_PARTICIPANT_EDGES, labels)
+        # participants per number of sessions (a bincount of the bincount) instead of sorting
+        # every participant's count: the same order statistics, bins and (whole) sum
+        per_participant = np.bincount(sel.column("participant_codes"))
+        histogram = np.bincount(per_participant)
+        histogram[0] = 0  # participants without a selected session are not in the base
+        edges = SESSIONS_PER_PARTICIPANT_EDGES
+        # an empty last column: no value is capped
+        padding = np.zeros(max(edges[-1] + 2 - len(histogram), 1), dtype=histogram.dtype)
+        summary = _whole_distribution(
+            np.concatenate([histogram, padding]), int(per_participant.sum()), edges, labels
+        )
     return replace(
         summary, histogram=summary.histogram.rename(columns={"sessions": "participants"})
     )

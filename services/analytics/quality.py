@@ -125,6 +125,16 @@ def single_version_mask(dataset: Dataset, label: str) -> np.ndarray:
     return single_version_codes(dataset) == dataset.version_names.index(label)
 
 
+def single_version_sides(selection: Selection, labels: tuple[str, ...]) -> list[np.ndarray]:
+    """Per label: which selected sessions used exactly that version —
+    ``single_version_mask(dataset, label)[selection.positions()]``, read through the
+    selection's index once instead of a full-length mask per label."""
+    dataset = selection.dataset
+    single = selection.rows_of(single_version_codes(dataset))
+    names = dataset.version_names
+    return [single == (names.index(label) if label in names else -2) for label in labels]
+
+
 def version_options(dataset: Dataset, experiment: str | None) -> list[dict]:
     """Version choices, labelled with the experiment's version descriptions and default flag."""
     described = {}
@@ -322,9 +332,7 @@ def compare(
             return None
         scoped = base_state.with_changes(experiments=(experiment,))
         selection = select(dataset, scoped, today=today)
-        positions = selection.positions()
-        side_a = single_version_mask(dataset, version_a)[positions]
-        side_b = single_version_mask(dataset, version_b)[positions]
+        side_a, side_b = single_version_sides(selection, (version_a, version_b))
         sides = [(version_a, selection, side_a), (version_b, selection, side_b)]
     else:
         current = select(dataset, state, today=today)

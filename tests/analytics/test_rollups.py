@@ -49,6 +49,7 @@ ROLLUP_METRICS = [
     engagement.lexicon_over_time,
     engagement.retention_cohorts,
     engagement.active_participants_over_time,
+    engagement.sessions_per_participant,
     metrics.annotated_count,
     metrics.annotation_breakdown,
     metrics.rated_good,
@@ -66,6 +67,7 @@ ROLLUP_METRICS = [
     quality.cooccurrence,
     quality.sample_warnings,
     quality.version_session_counts,
+    lambda sel: quality.compare(sel.dataset, sel.state, "periods", None, None, None, DEMO_ANCHOR),
     lambda sel: anomalies.daily_series(sel, DEMO_ANCHOR),
     lambda sel: anomalies.anomalies(sel, DEMO_ANCHOR),
 ]
