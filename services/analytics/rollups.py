@@ -42,8 +42,8 @@ HISTOGRAM_CAP = 256
 """Histograms of counts (:func:`count_histogram`) keep one column per value below this; the
 values from here up share the last column (an order statistic there needs the sessions)."""
 
-DENSE_CELLS = 32 * 2**20
-"""Largest transient table (cells) a builder fills instead of sorting (as
+DENSE_BYTES = 32 * 2**20
+"""Largest transient table (bytes) a builder fills instead of sorting (as
 :data:`services.analytics.metrics.DISTINCT_BITMAP_CELLS`)."""
 
 Builder = Callable[[Selection, np.ndarray, int], "dict[str, np.ndarray] | None"]
@@ -248,7 +248,7 @@ def sparse_per_day(
     ``<name>.starts`` (each day's first cell, and the end), ``<name>.codes`` and
     ``<name>.counts`` — read by :func:`window_cells`."""
     flat = offsets.astype(np.int64) * width + codes.astype(np.int64)
-    if n_days * width <= DENSE_CELLS:  # a bincount of every cell, then its nonzero ones
+    if n_days * width * 8 <= DENSE_BYTES:  # a bincount of every cell, then its nonzero ones
         dense = np.bincount(flat, minlength=n_days * width)
         cells = np.flatnonzero(dense)
         counts = dense[cells]
@@ -287,12 +287,16 @@ def earliest_per_cell(
     cells: np.ndarray, n_cells: int, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``cells`` (ascending) and the smallest of ``values`` in each — a table of
-    every cell filled by ``np.minimum.at`` up to :data:`DENSE_CELLS`, else a sort."""
+    every cell filled by ``np.minimum.at`` while it fits :data:`DENSE_BYTES` (int16 for day
+    offsets: 16 Mi cells), else a sort."""
     values = values.astype(np.int64)
-    if n_cells <= DENSE_CELLS:
-        table = np.full(n_cells, np.iinfo(np.int32).max, dtype=np.int32)
-        np.minimum.at(table, cells, values.astype(np.int32))
-        present = np.flatnonzero(table != np.iinfo(np.int32).max)
+    small = values.size == 0 or (values.min() > -(2**15) and values.max() < 2**15 - 1)
+    dtype = np.int16 if small else np.int32
+    if n_cells * np.dtype(dtype).itemsize <= DENSE_BYTES:
+        empty = np.iinfo(dtype).max
+        table = np.full(n_cells, empty, dtype=dtype)
+        np.minimum.at(table, cells, values.astype(dtype))
+        present = np.flatnonzero(table != empty)
         return present, table[present].astype(np.int64)
     distinct, inverse = np.unique(cells, return_inverse=True)
     lowest = np.full(len(distinct), np.iinfo(np.int64).max)

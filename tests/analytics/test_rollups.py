@@ -276,3 +276,47 @@ def test_columns_that_are_not_whole_counts_are_scanned(make_dataset):
         found = rollups.window_sum(sel, "ratings", engagement._ratings_rollup)
         assert (found is not None) is answers
         both_ways(dataset, state, today=date(2026, 11, 30))
+
+
+@given(
+    cells=st.lists(st.integers(0, 50), max_size=200),
+    spread=st.sampled_from([10, 2**20]),
+    dense=st.booleans(),
+)
+def test_earliest_per_cell_equals_a_groupby_min(cells, spread, dense):
+    rng = np.random.default_rng(len(cells))
+    values = rng.integers(-spread, spread, size=len(cells))
+    before = rollups.DENSE_BYTES
+    rollups.DENSE_BYTES = before if dense else 0  # 0: always the sort
+    try:
+        got_cells, got = rollups.earliest_per_cell(np.array(cells, np.int64), 51, values)
+    finally:
+        rollups.DENSE_BYTES = before
+    want = pd.Series(values).groupby(np.array(cells, np.int64)).min()
+    assert got_cells.tolist() == want.index.tolist()
+    assert got.tolist() == want.tolist()
+
+
+@given(
+    offsets=st.lists(st.integers(0, 9), max_size=200),
+    width=st.integers(1, 7),
+    dense=st.booleans(),
+)
+def test_sparse_per_day_cells_equal_the_sessions(offsets, width, dense):
+    days = np.array(offsets, dtype=np.int64)
+    codes = (days * 7 + 3) % width
+    before = rollups.DENSE_BYTES
+    rollups.DENSE_BYTES = before if dense else 0
+    try:
+        built = rollups.sparse_per_day("x", days, 10, codes, width)
+    finally:
+        rollups.DENSE_BYTES = before
+    starts, found_codes, counts = built["x.starts"], built["x.codes"], built["x.counts"]
+    table = np.zeros((10, width), dtype=np.int64)
+    for day in range(10):
+        for k in range(int(starts[day]), int(starts[day + 1])):
+            table[day, int(found_codes[k])] += int(counts[k])
+    want = np.zeros((10, width), dtype=np.int64)
+    np.add.at(want, (days, codes), 1)
+    assert np.array_equal(table, want)
+    assert (counts > 0).all()
