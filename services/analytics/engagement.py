@@ -283,7 +283,8 @@ def words_per_user_message(sel: Selection) -> Distribution:
     else:
         human = sel.column("human_messages")
         has = human >= 1  # NaN compares False
-        values = sel.column("user_words")[has] / human[has]
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows without: dropped next
+            values = (sel.column("user_words") / human)[has]  # one gather, not two
     return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
 
 
@@ -300,7 +301,8 @@ def words_per_bot_message(sel: Selection) -> Distribution:
         ai = sel.column("ai_messages")
         words = sel.column("ai_words")
         has = (ai >= 1) & ~np.isnan(words)  # NaN compares False
-        values = words[has] / ai[has]
+        with np.errstate(invalid="ignore", divide="ignore"):  # rows without: dropped next
+            values = (words / ai)[has]  # one gather, not two
     return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
 
 

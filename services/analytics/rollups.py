@@ -114,8 +114,10 @@ def _rollup(sel: Selection) -> Rollup | None:
         if found is not None:
             cache.move_to_end(key)
             return found
+    # the data's local days, a day more on each side: a local day need not follow the UTC
+    # order of the sessions exactly where a clock change happens at midnight
     extent = local_days(np.array([ds.data_start_ns, ds.data_end_ns]), sel.state.tz)
-    made = Rollup(int(extent[0]), int(extent[1]) - int(extent[0]) + 1)
+    made = Rollup(int(extent[0]) - 1, int(extent[1]) - int(extent[0]) + 3)
     with _lock:
         found = cache.setdefault(key, made)
         cache.move_to_end(key)

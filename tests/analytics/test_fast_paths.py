@@ -193,3 +193,18 @@ def test_single_version_sides_equal_the_full_masks(demo_dataset, state):
     for label, side in zip(labels, sides, strict=True):
         want = quality.single_version_mask(demo_dataset, label)[selection.positions()]
         assert np.array_equal(side, want)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_words_per_message_equal_the_masked_division(demo_dataset, state):
+    """One division then one gather gives the values of the former gather-then-divide."""
+    selection = select(demo_dataset, state, today=TODAY)
+    edges, labels = engagement.WORD_EDGES, engagement._range_labels(engagement.WORD_EDGES)
+    human = selection.column("human_messages")
+    has = human >= 1
+    user = engagement._distribution(selection.column("user_words")[has] / human[has], edges, labels)
+    same(engagement.words_per_user_message(selection), user)
+    ai, words = selection.column("ai_messages"), selection.column("ai_words")
+    has = (ai >= 1) & ~np.isnan(words)
+    bot = engagement._distribution(words[has] / ai[has], edges, labels)
+    same(engagement.words_per_bot_message(selection), bot)

@@ -20,7 +20,7 @@ from services.analytics.query import select, select_previous, shared_selections
 from tests.analytics.test_query import demo_states
 from tests.conftest import DEMO_ANCHOR
 
-TZS = ("UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham")
+TZS = ("UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "America/Havana")
 
 
 def same(a, b) -> None:
