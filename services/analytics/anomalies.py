@@ -29,7 +29,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics
+from services.analytics import metrics, rollups
 from services.analytics.filters import NS_PER_DAY, local_days, today_in
 from services.analytics.query import Selection, select
 
@@ -71,6 +71,12 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     last_day = min(window_last, today_day - 1)
     if last_day < first_day:
         return None
+    # whole local days (the page's windows): the per-day counts of the filter set
+    before = LOOKBACK_DAYS if sel.start_ns is not None else 0
+    if before == 0 or rollups.starts_a_day(start_ns - before * NS_PER_DAY, sel.state.tz):
+        rows = rollups.window_rows(sel, "verdicts", _verdicts_rollup, before=before)
+        if rows is not None:
+            return _series_of_days(rows, first_day - before, first_day, last_day)
     # the baseline's sessions: the selection itself (its columns are usually read already) plus
     # the LOOKBACK_DAYS before it, instead of one wide selection reading every row again
     parts = [sel]
@@ -110,6 +116,44 @@ def daily_series(sel: Selection, today: date | None = None) -> pd.DataFrame | No
     )
 
 
+def _verdicts_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day: sessions, sessions rated good and sessions with a verdict (:func:`daily_series`)."""
+    if every.n == 0:
+        return {"verdicts": np.zeros((n_days, 3), dtype=np.int64)}
+    good, bad = metrics.verdict_masks(every)
+    columns = [
+        rollups.per_day(days, n_days),
+        rollups.per_day(days, n_days, good & ~bad),
+        rollups.per_day(days, n_days, good | bad),
+    ]
+    return {"verdicts": np.stack(columns, axis=1)}
+
+
+def _series_of_days(
+    rows: np.ndarray, first_row_day: int, first_day: int, last_day: int
+) -> pd.DataFrame | None:
+    """:func:`daily_series` from the per-day (sessions, good, verdicts) of the days
+    ``first_row_day ..`` (the lookback and the window)."""
+    present = np.flatnonzero(rows[:, 0])
+    if present.size == 0:
+        return None
+    base = first_row_day + int(present[0])  # the first selected session
+    span = last_day - base + 1
+    if span <= 0:
+        return None
+    part = rows[base - first_row_day : last_day - first_row_day + 1]
+    days = np.arange(base, last_day + 1)
+    return pd.DataFrame(
+        {
+            "day": days,
+            "sessions": part[:, 0].astype(np.int64),
+            "good": part[:, 1].astype(np.int64),
+            "verdicts": part[:, 2].astype(np.int64),
+            "judge": days >= first_day,
+        }
+    )
+
+
 def _same_weekday_median(counts: pd.Series, days: pd.Series) -> pd.Series:
     """Median of the same weekday in the previous 4 weeks (≥ 3 of them), NaN before that.
 
@@ -137,56 +181,93 @@ def _same_weekday_median(counts: pd.Series, days: pd.Series) -> pd.Series:
     return pd.Series(expected, index=counts.index, name=counts.name)
 
 
+def rolling_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods).median()`` in NumPy (NaN ignored,
+    fewer than ``min_periods`` values: NaN): the same two order statistics averaged the same
+    way, without pandas' per-call overhead on a few hundred days."""
+    size = len(values)
+    if size == 0:
+        return np.zeros(0)
+    padded = np.concatenate([np.full(window - 1, np.nan), np.asarray(values, dtype=float)])
+    ordered = np.sort(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    count = np.count_nonzero(~np.isnan(ordered), axis=1)  # NaN sorts last
+    rows = np.arange(size)
+    low = ordered[rows, np.maximum(count - 1, 0) // 2]
+    high = ordered[rows, count // 2 - (count == 0)]
+    return np.where(count >= max(min_periods, 1), (high + low) / 2, np.nan)
+
+
+def rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """``pd.Series(values).rolling(window, min_periods=1).sum()`` for whole numbers (exact
+    sums: the order does not matter), NaN where the window holds no value."""
+    if len(values) == 0:
+        return np.zeros(0)
+    padded = np.concatenate([np.full(window - 1, np.nan), np.asarray(values, dtype=float)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, window)
+    count = np.count_nonzero(~np.isnan(windows), axis=1)
+    return np.where(count > 0, np.nansum(windows, axis=1), np.nan)
+
+
+def _shifted(values: np.ndarray) -> np.ndarray:
+    """``Series.shift(1)`` of a float array."""
+    return np.concatenate([[np.nan], values[:-1]]) if len(values) else values
+
+
 def _session_flags(series: pd.DataFrame) -> pd.DataFrame:
-    counts = series["sessions"].astype(float)
-    expected = _same_weekday_median(counts, series["day"])
-    residual = (counts - expected).abs()
-    mad = residual.shift(1).rolling(BASELINE_DAYS, min_periods=14).median()
-    sigma = np.maximum(np.maximum(MAD_SCALE * mad.fillna(0), np.sqrt(expected.clip(lower=0))), 1)
-    low = (expected - K * sigma).clip(lower=0)
+    counts = series["sessions"].to_numpy(dtype=float)
+    expected = _same_weekday_median(series["sessions"].astype(float), series["day"]).to_numpy()
+    residual = np.abs(counts - expected)
+    mad = rolling_median(_shifted(residual), BASELINE_DAYS, 14)
+    sigma = np.maximum(
+        np.maximum(MAD_SCALE * np.nan_to_num(mad, nan=0.0), np.sqrt(np.clip(expected, 0, None))),
+        1,
+    )
+    low = np.clip(expected - K * sigma, 0, None)
     high = expected + K * sigma
     loud = np.maximum(counts, expected) >= MIN_SESSIONS
-    flagged = series["judge"] & expected.notna() & loud & ((counts > high) | (counts < low))
+    with np.errstate(invalid="ignore"):
+        outside = (counts > high) | (counts < low)
+    flagged = series["judge"].to_numpy() & ~np.isnan(expected) & loud & outside
     return pd.DataFrame(
         {
-            "day": series["day"],
+            "day": series["day"].to_numpy()[flagged],
             "metric": "sessions",
-            "value": counts,
-            "expected": expected,
-            "low": low,
-            "high": high,
-            "direction": np.where(counts > high, "up", "down"),
-            "n": series["sessions"],
+            "value": counts[flagged],
+            "expected": expected[flagged],
+            "low": low[flagged],
+            "high": high[flagged],
+            "direction": np.where(counts > high, "up", "down")[flagged],
+            "n": series["sessions"].to_numpy()[flagged],
         }
-    )[flagged]
+    )
 
 
 def _rate_flags(series: pd.DataFrame) -> pd.DataFrame:
-    good = series["good"].astype(float)
-    n = series["verdicts"].astype(float)
-    base_good = good.shift(1).rolling(BASELINE_DAYS, min_periods=1).sum()
-    base_n = n.shift(1).rolling(BASELINE_DAYS, min_periods=1).sum()
-    expected = (base_good / base_n).where(base_n >= MIN_BASELINE_VERDICTS)
+    good = series["good"].to_numpy(dtype=float)
+    n = series["verdicts"].to_numpy(dtype=float)
+    base_good = rolling_sum(_shifted(good), BASELINE_DAYS)
+    base_n = rolling_sum(_shifted(n), BASELINE_DAYS)
     with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(base_n >= MIN_BASELINE_VERDICTS, base_good / base_n, np.nan)
         rate = good / n
         sigma = np.sqrt(expected * (1 - expected) / n)
-    low = (expected - K * sigma).clip(lower=0)
-    high = (expected + K * sigma).clip(upper=1)
-    flagged = (
-        series["judge"] & expected.notna() & (n >= MIN_VERDICTS) & ((rate > high) | (rate < low))
-    )
+        low = np.clip(expected - K * sigma, 0, None)
+        high = np.clip(expected + K * sigma, None, 1)
+        outside = (rate > high) | (rate < low)
+        direction = np.where(rate > high, "up", "down")
+    flagged = series["judge"].to_numpy() & ~np.isnan(expected) & (n >= MIN_VERDICTS) & outside
     return pd.DataFrame(
         {
-            "day": series["day"],
+            "day": series["day"].to_numpy()[flagged],
             "metric": "good_rate",
-            "value": rate,
-            "expected": expected,
-            "low": low,
-            "high": high,
-            "direction": np.where(rate > high, "up", "down"),
-            "n": series["verdicts"],
+            "value": rate[flagged],
+            "expected": expected[flagged],
+            "low": low[flagged],
+            "high": high[flagged],
+            "direction": direction[flagged],
+            "n": series["verdicts"].to_numpy()[flagged],
         }
-    )[flagged]
+    )
 
 
 def anomalies(selection: Selection, today: date | None = None) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from services.analytics import query
+from services.analytics import query, rollups
 from services.analytics.filters import day_start_ns, local_days
 from services.analytics.query import Selection
 from services.store.dataset import ROW_COLUMNS
@@ -290,11 +290,26 @@ def _pattern_counts(sel: Selection) -> np.ndarray:
     """Selected sessions per annotation pattern (cached on the selection)."""
     if "annotation_pattern_counts" not in sel._cache:
         size = len(annotation_patterns(sel.dataset).table)
-        ids = pattern_ids(sel)
-        sel._cache["annotation_pattern_counts"] = (
-            np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
-        )
+        cells = rollups.window_cells(sel, "patterns", pattern_rollup) if sel.n else None
+        if cells is not None:
+            _, codes, counts = cells
+            found = np.bincount(codes, weights=counts, minlength=size)[:size].astype(np.int64)
+        else:
+            ids = pattern_ids(sel)
+            found = (
+                np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
+            )
+        sel._cache["annotation_pattern_counts"] = found
     return sel._cache["annotation_pattern_counts"]
+
+
+def pattern_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day and annotation pattern: the filter set's sessions (a roll-up,
+    :mod:`services.analytics.rollups`; every session has a pattern, so a day's cells also
+    count its sessions)."""
+    size = len(annotation_patterns(every.dataset).table)
+    ids = pattern_ids(every) if every.n else np.zeros(0, dtype=np.int64)
+    return rollups.sparse_per_day("patterns", days, n_days, ids, size)
 
 
 def _verdict_patterns(
@@ -555,8 +570,14 @@ def sessions_over_time(sel: Selection) -> pd.DataFrame:
         )
     first_day, last_day = span_days
     span = int(last_day - first_day + 1)
-    days = sel.column("day").astype(np.int64) - first_day
-    per_day = np.bincount(days, minlength=span)[:span] if days.size else np.zeros(span, np.int64)
+    rows = rollups.window_rows(sel, "sessions_by_status", _DIMENSION_ROLLUPS["status"])
+    if rows is not None:  # any dimension's per-day values add up to the day's sessions
+        per_day = rows.sum(axis=1, dtype=np.int64)
+    else:
+        days = sel.column("day").astype(np.int64) - first_day
+        per_day = (
+            np.bincount(days, minlength=span)[:span] if days.size else np.zeros(span, np.int64)
+        )
     all_days = np.arange(first_day, last_day + 1, dtype=np.int64)
     buckets = bucket_labels(all_days, sel.granularity)
     frame = pd.DataFrame({"bucket": buckets, "sessions": per_day})
@@ -574,6 +595,22 @@ _DIMENSIONS = {
     "platform": ("platform_codes", "platforms"),
     "status": ("status_codes", "statuses"),
 }
+
+
+def _dimension_rollup(dimension: str) -> rollups.Builder:
+    """Builder of the filter set's sessions per day and value of ``dimension``."""
+    codes_name, labels_name = _DIMENSIONS[dimension]
+
+    def build(every: Selection, days: np.ndarray, n_days: int) -> dict:
+        width = len(getattr(every.dataset, labels_name))
+        codes = every.column(codes_name).astype(np.int64) if every.n else days
+        flat = np.bincount(days * width + codes, minlength=n_days * width)[: n_days * width]
+        return {f"sessions_by_{dimension}": flat.reshape(n_days, width).astype(np.int32)}
+
+    return build
+
+
+_DIMENSION_ROLLUPS = {dimension: _dimension_rollup(dimension) for dimension in _DIMENSIONS}
 
 
 def label_for(ds, dimension: str, value: str) -> str:
@@ -598,7 +635,11 @@ def sessions_by(sel: Selection, dimension: str) -> pd.DataFrame:
     """
     codes_name, labels_name = _DIMENSIONS[dimension]
     labels = getattr(sel.dataset, labels_name)
-    counts = np.bincount(sel.column(codes_name), minlength=len(labels))[: len(labels)]
+    summed = rollups.window_sum(sel, f"sessions_by_{dimension}", _DIMENSION_ROLLUPS[dimension])
+    if summed is not None:
+        counts = summed.astype(np.int64)
+    else:
+        counts = np.bincount(sel.column(codes_name), minlength=len(labels))[: len(labels)]
     present = np.nonzero(counts)[0]
     frame = pd.DataFrame(
         {

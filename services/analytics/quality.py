@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics
+from services.analytics import metrics, rollups
 from services.analytics.filters import NS_PER_DAY, FilterState
 from services.analytics.query import Selection, select
 from services.store.dataset import Dataset
@@ -125,6 +125,16 @@ def single_version_mask(dataset: Dataset, label: str) -> np.ndarray:
     return single_version_codes(dataset) == dataset.version_names.index(label)
 
 
+def single_version_sides(selection: Selection, labels: tuple[str, ...]) -> list[np.ndarray]:
+    """Per label: which selected sessions used exactly that version —
+    ``single_version_mask(dataset, label)[selection.positions()]``, read through the
+    selection's index once instead of a full-length mask per label."""
+    dataset = selection.dataset
+    single = selection.rows_of(single_version_codes(dataset))
+    names = dataset.version_names
+    return [single == (names.index(label) if label in names else -2) for label in labels]
+
+
 def version_options(dataset: Dataset, experiment: str | None) -> list[dict]:
     """Version choices, labelled with the experiment's version descriptions and default flag."""
     described = {}
@@ -186,21 +196,52 @@ def version_session_counts(selection: Selection) -> pd.DataFrame:
     ds = selection.dataset
     if not ds.version_names or selection.n == 0:
         return pd.DataFrame(columns=VERSION_COUNT_COLUMNS)
-    used = selection.matrix_rows("version_matrix", list(range(len(ds.version_names))))
-    codes = selection.column("experiment_codes").astype(np.int64)
     size, n_versions = len(ds.experiments), len(ds.version_names)
-    single = selection.rows_of(single_version_codes(ds)).astype(np.int64)
-    keep = single >= 0
-    only_all = np.bincount(single[keep] * size + codes[keep], minlength=n_versions * size)
+    summed = rollups.window_sum(selection, "version_counts", _version_rollup)
+    if summed is not None:  # [used by version and experiment…, single…]
+        used_all = summed[: n_versions * size].astype(np.int64)
+        only_all = summed[n_versions * size :].astype(np.int64)
+    else:
+        used = selection.matrix_rows("version_matrix", list(range(n_versions)))
+        codes = selection.column("experiment_codes").astype(np.int64)
+        single = selection.rows_of(single_version_codes(ds)).astype(np.int64)
+        keep = single >= 0
+        only_all = np.bincount(single[keep] * size + codes[keep], minlength=n_versions * size)
+        used_all = np.concatenate(
+            [np.bincount(codes[used[index]], minlength=size) for index in range(n_versions)]
+        )
     rows = []
     for index, label in enumerate(ds.version_names):
-        sessions = np.bincount(codes[used[index]], minlength=size)
+        sessions = used_all[index * size : (index + 1) * size]
         only = only_all[index * size : (index + 1) * size]
         for code in np.flatnonzero(sessions):
             rows.append((ds.experiments[code], label, int(sessions[code]), int(only[code])))
     frame = pd.DataFrame(rows, columns=VERSION_COUNT_COLUMNS)
     order = sorted(range(len(frame)), key=lambda i: (rows[i][0], version_key(rows[i][1])))
     return frame.iloc[order].reset_index(drop=True)
+
+
+def _version_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day (:func:`version_session_counts`): sessions per (version, experiment) that used
+    the version, then those that used only it (int32, versions × experiments columns each)."""
+    ds = every.dataset
+    size, n_versions = len(ds.experiments), len(ds.version_names)
+    cells = n_versions * size
+    if every.n == 0:
+        return {"version_counts": np.zeros((n_days, 2 * cells), dtype=np.int32)}
+    codes = every.column("experiment_codes").astype(np.int64)
+    used = every.matrix_rows("version_matrix", list(range(n_versions)))
+    parts = []
+    for index in range(n_versions):
+        flat = days[used[index]] * size + codes[used[index]]
+        parts.append(np.bincount(flat, minlength=n_days * size)[: n_days * size])
+    per_version = np.stack([p.reshape(n_days, size) for p in parts], axis=1)
+    single = every.rows_of(single_version_codes(ds)).astype(np.int64)
+    keep = single >= 0
+    flat = days[keep] * cells + single[keep] * size + codes[keep]
+    only = np.bincount(flat, minlength=n_days * cells)[: n_days * cells].reshape(n_days, cells)
+    table = np.hstack([per_version.reshape(n_days, cells), only])
+    return {"version_counts": table.astype(np.int32)}
 
 
 def versions_seen(dataset: Dataset) -> list[tuple[int, str]]:
@@ -291,9 +332,7 @@ def compare(
             return None
         scoped = base_state.with_changes(experiments=(experiment,))
         selection = select(dataset, scoped, today=today)
-        positions = selection.positions()
-        side_a = single_version_mask(dataset, version_a)[positions]
-        side_b = single_version_mask(dataset, version_b)[positions]
+        side_a, side_b = single_version_sides(selection, (version_a, version_b))
         sides = [(version_a, selection, side_a), (version_b, selection, side_b)]
     else:
         current = select(dataset, state, today=today)
@@ -424,13 +463,24 @@ def coverage_over_time(selection: Selection) -> pd.DataFrame:
 
 def annotated_subselection_counts(selection: Selection, over_time: pd.DataFrame) -> np.ndarray:
     """Annotated sessions per bucket of ``over_time`` (same buckets)."""
-    mask = metrics.annotated_mask(selection)
-    days = selection.column("day")[mask].astype("int64")
-    if days.size == 0:
-        return np.zeros(len(over_time), dtype=np.int64)
-    # per day first (bincount), then the few days into buckets
-    first = int(days.min())
-    per_day = np.bincount(days - first)
+    cells = rollups.window_cells(selection, "patterns", metrics.pattern_rollup)
+    if cells is not None:  # annotated sessions per day of the window from the roll-up
+        day, codes, counts = cells
+        annotated = metrics.annotation_patterns(selection.dataset).table.any(axis=1)
+        keep = annotated[codes] & (counts > 0)
+        if not keep.any():
+            return np.zeros(len(over_time), dtype=np.int64)
+        first = rollups.whole_days(selection)[0] + int(day[keep].min())
+        offset = day[keep] - int(day[keep].min())
+        per_day = np.bincount(offset, weights=counts[keep]).astype(np.int64)
+    else:
+        mask = metrics.annotated_mask(selection)
+        days = selection.column("day")[mask].astype("int64")
+        if days.size == 0:
+            return np.zeros(len(over_time), dtype=np.int64)
+        # per day first (bincount), then the few days into buckets
+        first = int(days.min())
+        per_day = np.bincount(days - first)
     present = np.flatnonzero(per_day)
     buckets = metrics.bucket_labels(present + first, selection.granularity)
     counts = pd.Series(per_day[present], index=pd.to_datetime(buckets)).groupby(level=0).sum()
@@ -440,10 +490,15 @@ def annotated_subselection_counts(selection: Selection, over_time: pd.DataFrame)
 def coverage_by_experiment(selection: Selection) -> pd.DataFrame:
     """Per experiment: sessions, annotated sessions and the annotated share."""
     ds = selection.dataset
-    codes = selection.column("experiment_codes")
-    mask = metrics.annotated_mask(selection)
-    total = np.bincount(codes, minlength=len(ds.experiments))
-    annotated = np.bincount(codes[mask], minlength=len(ds.experiments))
+    summed = rollups.window_sum(selection, "annotated_by_experiment", _annotated_rollup)
+    if summed is not None:  # [not annotated per experiment…, annotated per experiment…]
+        annotated = summed[len(ds.experiments) :].astype(np.int64)
+        total = summed[: len(ds.experiments)].astype(np.int64) + annotated
+    else:
+        codes = selection.column("experiment_codes")
+        mask = metrics.annotated_mask(selection)
+        total = np.bincount(codes, minlength=len(ds.experiments))
+        annotated = np.bincount(codes[mask], minlength=len(ds.experiments))
     present = np.nonzero(total)[0]
     frame = pd.DataFrame(
         {
@@ -457,21 +512,101 @@ def coverage_by_experiment(selection: Selection) -> pd.DataFrame:
     return frame.sort_values("sessions", ascending=False, ignore_index=True)
 
 
+def _annotated_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day, the filter set's sessions per experiment that are not annotated, then those
+    that are (:func:`coverage_by_experiment`); the same per platform (:func:`sample_warnings`)."""
+    out = {}
+    mask = metrics.annotated_mask(every) if every.n else np.zeros(0, dtype=bool)
+    for name, codes_name, labels in (
+        ("annotated_by_experiment", "experiment_codes", every.dataset.experiments),
+        ("annotated_by_platform", "platform_codes", every.dataset.platforms),
+    ):
+        width = len(labels)
+        codes = every.column(codes_name).astype(np.int64) if every.n else days
+        flat = days * 2 * width + codes + width * mask
+        table = np.bincount(flat, minlength=n_days * 2 * width)[: n_days * 2 * width]
+        out[name] = table.reshape(n_days, 2 * width).astype(np.int32)
+    return out
+
+
+def _messages_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict | None:
+    """Per day (:func:`sample_warnings`): messages per session, of all sessions then of the
+    annotated ones, as cells of whole-number counts (the cap's column holds the counts from
+    :data:`~services.analytics.rollups.HISTOGRAM_CAP` up; NaN, not counted, has none)."""
+    width = rollups.HISTOGRAM_CAP + 1
+    if every.n == 0:
+        return rollups.sparse_per_day("sample_messages", days, n_days, days, 2 * width)
+    messages = every.column("human_messages") + every.column("ai_messages")
+    counted = ~np.isnan(messages)
+    if not rollups.counts(every.dataset, "human_messages", "ai_messages"):
+        return None
+    mask = metrics.annotated_mask(every)[counted]
+    codes = np.minimum(messages[counted], rollups.HISTOGRAM_CAP).astype(np.int64)
+    return rollups.sparse_per_day(
+        "sample_messages", days[counted], n_days, codes + width * mask, 2 * width
+    )
+
+
+def _median_of_counts(counts: np.ndarray) -> float | None:
+    """``np.nanmedian`` of the whole numbers whose capped histogram is ``counts``: NaN for
+    none, None when an order statistic is in the cap's column."""
+    n = int(counts.sum())
+    if n == 0:
+        return math.nan
+    low = rollups.order_statistic(counts, (n - 1) // 2)
+    high = rollups.order_statistic(counts, n // 2)
+    if low is None or high is None:
+        return None
+    return float(np.mean(np.array([low, high])))
+
+
+def _sample_numbers(selection: Selection) -> tuple | None:
+    """(annotated, median messages of all, of annotated, sessions per platform, annotated per
+    platform) from the roll-ups; None when they cannot answer."""
+    platforms = len(selection.dataset.platforms)
+    summed = rollups.window_sum(selection, "annotated_by_platform", _annotated_rollup)
+    cells = rollups.window_cells(selection, "sample_messages", _messages_rollup)
+    if summed is None or cells is None:
+        return None
+    width = rollups.HISTOGRAM_CAP + 1
+    _, codes, counts = cells
+    histogram = np.bincount(codes, weights=counts, minlength=2 * width).astype(np.int64)
+    annotated_histogram = histogram[width:]
+    all_median = _median_of_counts(histogram[:width] + annotated_histogram)
+    annotated_median = _median_of_counts(annotated_histogram)
+    if all_median is None or annotated_median is None:
+        return None
+    annotated_by_platform = summed[platforms:].astype(np.int64)
+    by_platform = summed[:platforms].astype(np.int64) + annotated_by_platform
+    annotated = int(annotated_by_platform.sum())
+    return annotated, all_median, annotated_median, by_platform, annotated_by_platform
+
+
 def sample_warnings(selection: Selection, ratio_limit: float = 1.5) -> list[str]:
     """Where annotated sessions differ from all selected sessions, so rates need care.
 
     Compares the median messages per session and the platform mix of annotated sessions with
     the whole selection.
     """
-    mask = metrics.annotated_mask(selection)
-    if mask.sum() < 5 or selection.n < 20:
+    found = _sample_numbers(selection) if selection.n >= 20 else None
+    if found is not None:
+        annotated, all_median, annotated_median, by_platform, annotated_by_platform = found
+    else:
+        mask = metrics.annotated_mask(selection)
+        annotated = int(mask.sum())
+    if annotated < 5 or selection.n < 20:
         return []
     warnings = []
-    messages = selection.column("human_messages") + selection.column("ai_messages")
-    all_median = float(np.nanmedian(messages)) if np.isfinite(messages).any() else math.nan
-    annotated_median = (
-        float(np.nanmedian(messages[mask])) if np.isfinite(messages[mask]).any() else math.nan
-    )
+    if found is None:
+        messages = selection.column("human_messages") + selection.column("ai_messages")
+        all_median = float(np.nanmedian(messages)) if np.isfinite(messages).any() else math.nan
+        annotated_median = (
+            float(np.nanmedian(messages[mask])) if np.isfinite(messages[mask]).any() else math.nan
+        )
+        platforms = selection.column("platform_codes")
+        size = len(selection.dataset.platforms)
+        by_platform = np.bincount(platforms, minlength=size)
+        annotated_by_platform = np.bincount(platforms[mask], minlength=size)
     if all_median and not math.isnan(all_median) and not math.isnan(annotated_median):
         ratio_value = annotated_median / all_median
         if ratio_value >= ratio_limit or ratio_value <= 1 / ratio_limit:
@@ -480,11 +615,8 @@ def sample_warnings(selection: Selection, ratio_limit: float = 1.5) -> list[str]
                 f"(median {annotated_median:.0f} vs {all_median:.0f} messages): good rates describe "
                 "the reviewed sample, not every session."
             )
-    platforms = selection.column("platform_codes")
-    share_all = np.bincount(platforms, minlength=len(selection.dataset.platforms)) / selection.n
-    share_annotated = (
-        np.bincount(platforms[mask], minlength=len(selection.dataset.platforms)) / mask.sum()
-    )
+    share_all = by_platform / selection.n
+    share_annotated = annotated_by_platform / annotated
     worst = int(np.argmax(np.abs(share_annotated - share_all)))
     if abs(share_annotated[worst] - share_all[worst]) >= 0.2:
         warnings.append(
@@ -509,14 +641,23 @@ def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
     columns = ["tag_a", "tag_b", "both", "count_a", "count_b", "lift", "conditional"]
     if not ds.tag_names or selection.n == 0:
         return pd.DataFrame(columns=columns)
-    annotated = metrics.annotated_mask(selection)
-    n = int(annotated.sum())
+    combos = metrics.tag_combinations(ds)
+    cells = rollups.window_cells(selection, "annotated_combinations", _combinations_rollup)
+    if cells is not None:
+        _, codes, counts = cells
+        per_combo = np.bincount(codes, weights=counts, minlength=len(combos.table))
+        per_combo = per_combo.astype(np.int64)
+        n = int(per_combo.sum())
+    else:
+        annotated = metrics.annotated_mask(selection)
+        n = int(annotated.sum())
+        if n:
+            ids = selection.rows_of(combos.ids)[annotated]
+            per_combo = np.bincount(ids, minlength=len(combos.table))
     if n == 0:
         return pd.DataFrame(columns=columns)
     # annotated sessions per tag combination (one bincount), then every pair's count is a sum
     # over the combinations holding both tags
-    combos = metrics.tag_combinations(ds)
-    per_combo = np.bincount(selection.rows_of(combos.ids)[annotated], minlength=len(combos.table))
     holds = combos.table.astype(np.int64)
     counts = per_combo @ holds
     order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:top]
@@ -539,6 +680,17 @@ def cooccurrence(selection: Selection, top: int = 15) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _combinations_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day: the filter set's annotated sessions per combination of all session tags
+    (:func:`cooccurrence`), nonzero cells only."""
+    combos = metrics.tag_combinations(every.dataset)
+    annotated = metrics.annotated_mask(every) if every.n else np.zeros(0, dtype=bool)
+    ids = every.rows_of(combos.ids)[annotated] if every.n else days
+    return rollups.sparse_per_day(
+        "annotated_combinations", days[annotated], n_days, ids, len(combos.table)
+    )
+
+
 def over_time_granularity(selection: Selection) -> str:
     """Bucket of the quality-over-time chart: weeks for windows up to 200 days (and an
     unbounded window counts as a year), months beyond."""
@@ -559,30 +711,39 @@ def quality_over_time(selection: Selection, granularity: str = "week") -> pd.Dat
     columns = ["bucket", "category", "label", "good", "n", "rate", "ci_low", "ci_high"]
     if selection.n == 0:
         return pd.DataFrame(columns=columns)
-    # one bucket index per row via the (few) distinct days: bincounts instead of a pandas
-    # groupby per category over every selected row
-    days = selection.column("day").astype(np.int64)
-    first = int(days.min())
-    day_counts = np.bincount(days - first)
+    categories = [
+        c for c in metrics.annotation_categories(selection.dataset.tag_names) if not c.presence
+    ]
+    patterns = metrics.annotation_patterns(selection.dataset)
+    size = len(patterns.table)
+    cells = rollups.window_cells(selection, "patterns", metrics.pattern_rollup)
+    if cells is not None:  # sessions per (day, pattern) of the window from the roll-up
+        day, ids, counts = cells
+        first = rollups.whole_days(selection)[0] + int(day.min())
+        day = day - int(day.min())
+    else:
+        # one bucket index per row via the (few) distinct days: bincounts instead of a pandas
+        # groupby per category over every selected row
+        days = selection.column("day").astype(np.int64)
+        first = int(days.min())
+        day, counts = days - first, None
+        ids = metrics.pattern_ids(selection).astype(np.int64) if categories else None
+    day_counts = np.bincount(day, weights=counts)
     present = np.flatnonzero(day_counts) + first
     labels, day_bucket = np.unique(metrics.bucket_labels(present, granularity), return_inverse=True)
     lookup = np.zeros(len(day_counts), dtype=np.int64)
     lookup[present - first] = day_bucket
-    bucket = lookup[days - first]
+    bucket = lookup[day]
     buckets = pd.to_datetime(labels)
     rows = []
-    categories = [
-        c for c in metrics.annotation_categories(selection.dataset.tag_names) if not c.presence
-    ]
     if categories:
         # sessions per (bucket, annotation pattern) in one pass; each category's good and
         # verdict counts are then sums over the few patterns that qualify
-        patterns = metrics.annotation_patterns(selection.dataset)
-        size = len(patterns.table)
-        ids = metrics.pattern_ids(selection).astype(np.int64)
-        per_pattern = np.bincount(bucket * size + ids, minlength=len(labels) * size).reshape(
-            len(labels), size
-        )
+        per_pattern = np.bincount(
+            bucket * size + ids, weights=counts, minlength=len(labels) * size
+        ).reshape(len(labels), size)
+        if counts is not None:
+            per_pattern = per_pattern.astype(np.int64)
     for category in categories:
         good = patterns.column(category.good)
         bad = patterns.column(category.bad)

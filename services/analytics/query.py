@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -180,8 +181,44 @@ def select(
     return found
 
 
+FILTER_MASKS = 4
+"""Filter sets (without their dates) whose mask over every session is kept per dataset: a bool
+per session (1 MB at 1M sessions) each, least recently used out."""
+_masks_lock = threading.Lock()
+
+
 def _select(dataset: Dataset, state: FilterState, start: int | None, end: int | None) -> Selection:
     lo, hi = _bounds(dataset, start, end)
+    whole = _filter_mask(dataset, state)
+    mask = None if whole is None else whole[lo:hi]
+    return Selection(
+        dataset, lo, hi, mask, start, end, _granularity(dataset, state, start, end), state
+    )
+
+
+def _filter_mask(dataset: Dataset, state: FilterState) -> np.ndarray | None:
+    """Which sessions (all rows) pass every filter of ``state`` but its dates, None when all
+    do; built once per filter set and dataset (a date change — the common interaction —
+    slices it instead of testing every selected row again), read-only."""
+    key = state.with_changes(range="all", start=None, end=None)
+    with _masks_lock:
+        cache = dataset._derived.setdefault("filter_masks", OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    mask = _rows_mask(dataset, state, 0, dataset.n)
+    if mask is not None:
+        mask.flags.writeable = False
+    with _masks_lock:
+        cache[key] = mask
+        cache.move_to_end(key)
+        while len(cache) > FILTER_MASKS:
+            cache.popitem(last=False)
+    return mask
+
+
+def _rows_mask(dataset: Dataset, state: FilterState, lo: int, hi: int) -> np.ndarray | None:
+    """The filters but the dates over rows ``[lo, hi)`` (None: every row passes)."""
     mask: np.ndarray | None = None
 
     def combine(part: np.ndarray) -> None:
@@ -217,7 +254,10 @@ def _select(dataset: Dataset, state: FilterState, start: int | None, end: int | 
             combine(dataset.version_matrix[rows, lo:hi].any(axis=0))
         else:
             combine(np.zeros(hi - lo, dtype=bool))
+    return mask
 
+
+def _granularity(dataset: Dataset, state: FilterState, start: int | None, end: int | None) -> str:
     granularity = state.granularity
     if granularity == "auto":
         span_start = start if start is not None else dataset.data_start_ns
@@ -226,7 +266,7 @@ def _select(dataset: Dataset, state: FilterState, start: int | None, end: int | 
         if start is None and span_start is not None and span_end is not None:
             # all time: bucket by the data's own extent
             granularity = auto_granularity(span_start, span_end + NS_PER_DAY)
-    return Selection(dataset, lo, hi, mask, start, end, granularity, state)
+    return granularity
 
 
 def data_as_of_ns(dataset: Dataset) -> int | None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from services.analytics import cost, metrics, quality
+from services.analytics import cost, engagement, metrics, quality
 from services.analytics.filters import FilterState
 from services.analytics.query import select
+from tests.analytics.test_rollups import same
 
 TODAY = date(2026, 11, 22)
 STATES = [
@@ -143,3 +147,64 @@ def test_first_session_day_equals_first_occurrence(demo_dataset, state):
     # another date range with the same other filters reuses it
     other = select(demo_dataset, state.with_changes(range="7d", start=None, end=None), today=TODAY)
     assert engagement.first_session_day(other) is got
+
+
+def reference_sessions_per_participant(selection) -> engagement.Distribution:
+    """The former implementation: every participant's count, sorted by _distribution."""
+    labels = ["1", "2", "3", "4", "5", "6–10", "11–20", "21–50", "51+"]
+    if selection.n == 0:
+        values = np.array([], dtype=float)
+    else:
+        counts = np.bincount(selection.column("participant_codes"))
+        values = counts[counts > 0].astype(float)
+    summary = engagement._distribution(values, engagement.SESSIONS_PER_PARTICIPANT_EDGES, labels)
+    return dataclasses.replace(
+        summary, histogram=summary.histogram.rename(columns={"sessions": "participants"})
+    )
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_sessions_per_participant_equals_the_sort(demo_dataset, state):
+    selection = select(demo_dataset, state, today=TODAY)
+    same(
+        engagement.sessions_per_participant(selection),
+        reference_sessions_per_participant(selection),
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(codes=st.lists(st.integers(0, 5), max_size=300))
+def test_sessions_per_participant_on_any_counts(make_dataset, codes):
+    ds = make_dataset([{"id": f"s{i}", "pid": f"p{c}"} for i, c in enumerate(codes)])
+    selection = select(ds, FilterState(range="all"), today=TODAY)
+    same(
+        engagement.sessions_per_participant(selection),
+        reference_sessions_per_participant(selection),
+    )
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_single_version_sides_equal_the_full_masks(demo_dataset, state):
+    selection = select(demo_dataset, state, today=TODAY)
+    labels = (*demo_dataset.version_names, "v99")
+    sides = quality.single_version_sides(selection, labels)
+    for label, side in zip(labels, sides, strict=True):
+        want = quality.single_version_mask(demo_dataset, label)[selection.positions()]
+        assert np.array_equal(side, want)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_words_per_message_equal_the_masked_division(demo_dataset, state):
+    """One division then one gather gives the values of the former gather-then-divide."""
+    selection = select(demo_dataset, state, today=TODAY)
+    edges, labels = engagement.WORD_EDGES, engagement._range_labels(engagement.WORD_EDGES)
+    human = selection.column("human_messages")
+    has = human >= 1
+    user = engagement._distribution(selection.column("user_words")[has] / human[has], edges, labels)
+    same(engagement.words_per_user_message(selection), user)
+    ai, words = selection.column("ai_messages"), selection.column("ai_words")
+    has = (ai >= 1) & ~np.isnan(words)
+    bot = engagement._distribution(words[has] / ai[has], edges, labels)
+    same(engagement.words_per_bot_message(selection), bot)
