@@ -55,6 +55,13 @@ def miss_window(anchor: date, i: int) -> tuple[date, date]:
     return end - timedelta(days=WINDOW_DAYS[i % len(WINDOW_DAYS)] - 1), end
 
 
+def data_window(anchor: date, i: int) -> tuple[date, date]:
+    """The soak's ``i``-th custom range, inside the data: ends ``i mod 97`` days before the
+    anchor, lengths cycling through :data:`WINDOW_DAYS` (distinct for ``i`` < 776)."""
+    end = anchor - timedelta(days=i % 97)
+    return end - timedelta(days=WINDOW_DAYS[i % len(WINDOW_DAYS)] - 1), end
+
+
 def dates(start: date, end: date) -> dict:
     return {
         ("f-dates", "start_date"): start.isoformat(),
@@ -116,7 +123,7 @@ def soak_changes(client: DashClient, dataset, anchor: date, i: int) -> dict:
     if step == 0:
         return {("tabs", "active_tab"): tab}
     if step in (1, 2):
-        return dates(*miss_window(anchor, 1000 + i))
+        return dates(*data_window(anchor, i))
     if step == 3:
         experiments = sorted(dataset.experiments)
         return {("f-experiment", "value"): [experiments[i % len(experiments)]]}
@@ -132,7 +139,7 @@ def soak_changes(client: DashClient, dataset, anchor: date, i: int) -> dict:
     if step == 6 and tab == "quality":
         return {("q-mode", "value"): "periods" if (i // 8) % 2 else "versions"}
     if step == 6:
-        return dates(*miss_window(anchor, 2000 + i))
+        return dates(*data_window(anchor, i))
     return {("f-reset", "n_clicks"): None}
 
 
@@ -329,7 +336,9 @@ def measure_tab_compute(dataset, tables, anchor: date, cases: int) -> dict:
     categories = metrics.annotation_categories(dataset.tag_names)
     states = [
         FilterState(range="custom", start=s, end=e)
-        for s, e in (miss_window(anchor, 500 + i) for i in range(cases))
+        # ranges ending 60+ days before the anchor: inside the data, none of them the gunicorn
+        # part's (which end 0-40 days before it)
+        for s, e in (miss_window(anchor, 30 + i) for i in range(cases))
     ]
     states.append(FilterState(range="365d"))
     out = {}

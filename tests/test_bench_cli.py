@@ -64,3 +64,15 @@ def test_bad_values_get_a_usage_message(args, capsys):
         bench_cli.main(args)
     assert stop.value.code == 2
     assert "python -m bench: error:" in capsys.readouterr().err
+
+
+def test_soak_windows_are_distinct_and_end_near_the_anchor():
+    from datetime import date, timedelta
+
+    from bench.tabs import data_window
+
+    anchor = date(2026, 9, 30)
+    windows = [data_window(anchor, i) for i in range(776)]
+    assert len(set(windows)) == len(windows)  # every one defeats the response cache
+    assert all(anchor - timedelta(days=96) <= end <= anchor for _, end in windows)
+    assert all(7 <= (end - start).days + 1 <= 365 for start, end in windows)
