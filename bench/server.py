@@ -94,20 +94,28 @@ def tree(master: psutil.Process) -> list[psutil.Process]:
 
 
 def pss_mb(master: psutil.Process) -> dict:
-    """Total PSS (``memory_full_info().pss``) of the process tree, and per process, in MB.
+    """Total PSS (``memory_full_info().pss``) of the process tree, per process, and split into
+    file-backed pages (``files``: mapped data and libraries) and the rest (``anon``), in MB.
 
     PSS divides every shared page by the number of processes mapping it, so pages of a file
     mapped by both workers count once in the total.
     """
     per = {}
+    files = 0.0
     for proc in tree(master):
         try:
             info = proc.memory_full_info()
             name = "master" if proc.pid == master.pid else f"{proc.name()} {proc.pid}"
             per[name] = info.pss / 1024**2
+            files += (
+                sum(m.pss for m in proc.memory_maps(grouped=True) if m.path.startswith("/"))
+                / 1024**2
+            )
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return {"total": sum(per.values()), "processes": per}
+    total = sum(per.values())
+    # file-backed: the memory-mapped data and the libraries; the rest is heap, stacks, caches
+    return {"total": total, "files": files, "anon": total - files, "processes": per}
 
 
 def workers(master: psutil.Process) -> list[psutil.Process]:

@@ -403,7 +403,8 @@ def print_results(n: int, compute: dict | None, res: dict | None) -> None:
     ):
         pss = res[key]
         parts = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
-        print(f"  {label:<40} {pss['total']:7.0f}  ({parts})")
+        split = f"; files {pss['files']:.0f}, anon {pss['anon']:.0f}" if "files" in pss else ""
+        print(f"  {label:<40} {pss['total']:7.0f}  ({parts}{split})")
     growth = res["pss_soak2"]["total"] / res["pss_soak1"]["total"] - 1
     print(
         f"  soak growth {growth:+.1%} (flat < 5%); soak peaks {res['soak1']['peak_total']:.0f} / "

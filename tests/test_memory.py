@@ -23,10 +23,11 @@ def test_gunicorn_workers_cap_their_arenas(monkeypatch):
     from services import memory
 
     calls = []
-    monkeypatch.setattr(memory, "limit_arenas", lambda n=2: calls.append(n) or True)
+    monkeypatch.setattr(memory, "limit_arenas", lambda n=2: calls.append(("arenas", n)) or True)
+    monkeypatch.setattr(memory, "map_large_blocks", lambda n: calls.append(("mmap", n)) or True)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     config["post_fork"](None, None)
-    assert calls == [2]
+    assert calls == [("arenas", 2), ("mmap", 1 << 20)]
 
 
 def test_large_blocks_are_mapped_on_their_own_in_a_fresh_process():
