@@ -62,9 +62,7 @@ def warm_imports() -> None:
 
 
 def post_fork(server, worker) -> None:
-    """gunicorn hook, in each new worker: at most 2 malloc arenas, blocks from 1 MiB up mapped
-    on their own (services/memory.py)."""
+    """gunicorn hook, in each new worker: at most 2 malloc arenas (services/memory.py)."""
     from services import memory
 
     memory.limit_arenas(2)
-    memory.map_large_blocks(1 << 20)

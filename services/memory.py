@@ -10,16 +10,18 @@ both workers: 394 → 373 MB total PSS (docs/performance.md). Returning free pag
 ``malloc_trim`` every 25 requests on top of it changed nothing measurable (369 MB), so it is
 not done.
 
-**Large blocks mapped on their own** (syncs and web workers). A sync reads the previous generation and writes
+**Syncs: large blocks mapped on their own.** A sync reads the previous generation and writes
 the next one column by column (services/sync/previous.py); with glibc's default, blocks of a
 few MB come from the heap once the first large one was freed, and what the previous generation
 freed stays in the process. ``mallopt(M_MMAP_THRESHOLD, 1 MiB)`` maps every block from 1 MiB up
 on its own, so freeing it returns the memory at once: at 1M sessions the write of a changed
 generation peaked at 1,056 instead of 1,332 MB and held 154 instead of 955 MB afterwards
-(``python -m bench.sync_memory``, together with the arena cap). In the web workers
-(gunicorn.conf.py) the same setting took the 100k soak from 416 to 407–409 MB after 300
-interactions and from 459–463 to 446–447 MB after 600, with unchanged server times
-(``python -m bench --sizes 100000 --only-tabs --no-sync``).
+(``python -m bench.sync_memory``, together with the arena cap). Not in the web workers: there
+it saved memory (1M soak 928–973 → 713–770 MB; 100k 416 → 407 MB after 300 interactions) but
+every request at 1M allocates many arrays of a few MB, each then mapped and zeroed anew, and
+server times rose by 10–30 % (Engagement miss p95 141 → 185–195 ms; ``python -m bench --sizes
+1000000 --only-tabs --no-sync --tab-parts gunicorn``, 2026-12-06), so the workers keep glibc's
+default.
 """
 
 from __future__ import annotations
