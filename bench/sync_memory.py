@@ -66,9 +66,7 @@ def measured(fn):
                  "seconds": seconds}
 """
 
-CHILD_LOAD = (
-    SAMPLER
-    + """
+STORE = """
 from services.settings import load_settings
 from services.store.backend import open_store
 from services.sync import engine
@@ -76,6 +74,12 @@ from services.sync.previous import tune_allocation
 tune_allocation()  # as run_sync does
 settings = load_settings()
 store = open_store(settings)
+"""
+
+CHILD_LOAD = (
+    SAMPLER
+    + STORE
+    + """
 previous, res = measured(lambda: engine._load_previous(store, settings))
 assert previous is not None, "the store was not taken as a previous OCS generation"
 print(json.dumps(dict(res, sessions=len(previous))))
@@ -97,15 +101,10 @@ print(json.dumps(dict(res, sessions=summary.sessions_total, changed=summary.chan
 
 CHILD_WRITE = (
     SAMPLER
+    + STORE
     + """
 import numpy as np
-from services.settings import load_settings
-from services.store.backend import open_store
-from services.sync import engine
-from services.sync.previous import next_generation, tune_allocation
-tune_allocation()  # as run_sync does
-settings = load_settings()
-store = open_store(settings)
+from services.sync.previous import next_generation
 share = float(__import__("os").environ["BENCH_CHANGED_SHARE"])
 
 def write():

@@ -813,20 +813,23 @@ class _TeamRun:
         self.recheck_pages = used
         return used
 
+    def _previous_rows(self, ids: list[str]) -> dict[str, tuple[int, dict]]:
+        """For those of ``ids`` this team's previous sessions hold: (position, base row)."""
+        prev = self.sync.previous
+        where = prev.positions(ids)
+        mine = np.isin(where, self.old)
+        found = where[mine]
+        chosen = [sid for sid, m in zip(ids, mine.tolist(), strict=True) if m]
+        pairs = zip(found.tolist(), prev.base_rows(found), strict=True)
+        return dict(zip(chosen, pairs, strict=True))
+
     def _take_swept(self, listed: dict[str, dict]) -> None:
         """Keep the re-listed sessions that differ from (or are missing in) the previous
         generation; an unchanged one stays a kept position instead of a Python row."""
-        prev, old = self.sync.previous, self.old
-        where = prev.positions(list(listed))
-        mine = np.isin(where, old)
-        before = dict(
-            zip(
-                [sid for sid, m in zip(listed, mine.tolist(), strict=True) if m],
-                prev.base_rows(where[mine]),
-                strict=True,
-            )
+        before = self._previous_rows(list(listed))
+        self.swept.update(
+            (sid, row) for sid, row in listed.items() if before.get(sid, (-1, None))[1] != row
         )
-        self.swept.update((sid, row) for sid, row in listed.items() if before.get(sid) != row)
 
     # merge and transcripts ------------------------------------------------------------------
 
@@ -844,17 +847,8 @@ class _TeamRun:
         if not len(old):
             self.kept, self.fresh_old = _NONE, {}
             return rows
-        ids = list(rows)
-        where = prev.positions(ids)
-        mine = np.isin(where, old)
-        listed_old = where[mine]
-        self.fresh_old = dict(
-            zip(
-                [sid for sid, m in zip(ids, mine.tolist(), strict=True) if m],
-                zip(listed_old.tolist(), prev.base_rows(listed_old), strict=True),
-                strict=True,
-            )
-        )
+        self.fresh_old = self._previous_rows(list(rows))
+        listed_old = np.array([p for p, _ in self.fresh_old.values()], dtype=np.int64)
         if self.head_complete:
             self.kept = _NONE
             return rows
