@@ -4,27 +4,28 @@ One implementation for every tab. :data:`VIEWS` holds view models (numbers: smal
 counts, dataclasses of floats) keyed by ``(tab, data generation, dataset, filter state, today,
 …)`` — never by theme, and never holding a :class:`~services.analytics.query.Selection`, a mask
 or any other per-session array. :data:`FIGURES` holds the figures drawn from them, keyed by
-``(tab, view key, theme)``. Each entry's size is measured when it is stored
-(views by :func:`pickled_size`: the bytes of their pickle — arrays at their ``nbytes``, text at
-its length, every frame with its own overhead; on the view models it comes out at or above
-:func:`size_of`'s ``DataFrame.memory_usage(deep=True)`` walk and takes ~1/8 of its time: 0.46
-vs 3.6 ms for an Engagement view, paid on every miss; figures by :func:`size_of`); the least recently
-used entries are dropped while the total is over the budget, and an entry larger than the
-whole budget is not kept at all.
+``(tab, view key, theme)``. The least recently used entries are dropped while the total is over
+the budget, and an entry larger than the whole budget is not kept at all.
+
+**Both keep each value as its pickle** (:class:`PickledLRU`), one ``bytes`` object per entry,
+and unpickle it on a hit (a fresh copy each time). A view model in memory is many small Python
+objects (every frame brings its index, block manager and reference lists; a figure is lists of
+floats and strings): kept as they are, the 1,838 views of a 600-interaction soak at 100k
+sessions held ~55 MB of small objects for 9.3 MB of pickle, and once evicted they left
+CPython's small-object arenas ~30 % empty but not returnable. Kept as bytes, the budget is the
+memory actually held and nothing fragments: one process's heap after that soak went from
+193 to 140 MB (docs/performance.md, 2026-12-07). A hit costs the unpickling, ~0.1–1 ms; every
+repeated request is answered before that by the response cache
+(:mod:`services.web.response_cache`), so a hit here serves theme switches, exports and the API.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
-
-import numpy as np
-import pandas as pd
 
 T = TypeVar("T")
 
@@ -38,46 +39,11 @@ response cache before a figure is looked up, so this mostly serves exports and t
 switches)."""
 
 
-def size_of(value, _seen: set[int] | None = None) -> int:
-    """Bytes held by ``value``: frames by ``memory_usage(deep=True)``, arrays by ``nbytes``,
-    dicts, lists, tuples, sets and dataclasses by their own size plus their contents (an object
-    reachable twice counts once)."""
-    seen = _seen if _seen is not None else set()
-    if id(value) in seen:
-        return 0
-    seen.add(id(value))
-    if isinstance(value, pd.DataFrame):
-        return int(value.memory_usage(deep=True, index=True).sum())
-    if isinstance(value, pd.Series | pd.Index):
-        return int(value.memory_usage(deep=True))
-    if isinstance(value, np.ndarray):
-        size = int(value.nbytes)
-        if value.dtype == object:
-            size += sum(size_of(item, seen) for item in value.ravel())
-        return size
-    size = sys.getsizeof(value)
-    if isinstance(value, dict):
-        size += sum(size_of(k, seen) + size_of(v, seen) for k, v in value.items())
-    elif isinstance(value, list | tuple | set | frozenset):
-        size += sum(size_of(item, seen) for item in value)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        size += sum(size_of(getattr(value, f.name), seen) for f in dataclasses.fields(value))
-    return size
-
-
-def pickled_size(value) -> int:
-    """Bytes of ``value``'s pickle (protocol 5); :func:`size_of` for what cannot be pickled."""
-    try:
-        return len(pickle.dumps(value, protocol=5))
-    except Exception:  # any unpicklable value is still measured, by the walk
-        return size_of(value)
-
-
 class ByteLRU:
     """A thread-safe least-recently-used mapping whose values together stay under
-    ``max_bytes`` (as measured by ``measure``, :func:`size_of` by default)."""
+    ``max_bytes`` (as measured by ``measure``)."""
 
-    def __init__(self, max_bytes: int, measure: Callable[[object], int] = size_of):
+    def __init__(self, max_bytes: int, measure: Callable[[object], int]):
         self.max_bytes = int(max_bytes)
         self.measure = measure
         self._data: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
@@ -144,12 +110,31 @@ class ByteLRU:
 
 _MISSING = object()
 
-VIEWS = ByteLRU(VIEW_BUDGET_BYTES, measure=pickled_size)
+
+class PickledLRU(ByteLRU):
+    """A :class:`ByteLRU` that keeps each value as its pickle (protocol 5) and measures it by
+    the pickle's length; :meth:`get` returns a new copy of the value each time. A value that
+    cannot be pickled is not kept (``put`` returns False)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(max_bytes, measure=len)
+
+    def get(self, key: Hashable, default=None):
+        found = super().get(key, _MISSING)
+        return default if found is _MISSING else pickle.loads(found)
+
+    def put(self, key: Hashable, value) -> bool:
+        try:
+            data = pickle.dumps(value, protocol=5)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return False
+        return super().put(key, data)
+
+
+VIEWS = PickledLRU(VIEW_BUDGET_BYTES)
 """View models of every tab (numbers only; keys never name a theme)."""
-FIGURES = ByteLRU(FIGURE_BUDGET_BYTES)
-"""Figures drawn from cached view models, keyed by ``(tab, view key, theme)``; measured by
-:func:`size_of` (figures are lists of Python floats and strings, about three times their
-pickled size in memory)."""
+FIGURES = PickledLRU(FIGURE_BUDGET_BYTES)
+"""Figures drawn from cached view models, keyed by ``(tab, view key, theme)``."""
 
 
 def clear() -> None:
