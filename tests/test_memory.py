@@ -39,3 +39,16 @@ def test_large_blocks_are_mapped_on_their_own_in_a_fresh_process():
         [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
     )
     assert result.returncode == 0  # glibc accepted the threshold
+
+
+def test_the_gunicorn_master_freezes_what_it_imported_before_forking():
+    """warm_imports leaves the imported objects in the collector's permanent generation, so
+    the workers' collections do not write to (and unshare) their pages."""
+    code = (
+        "import gc, runpy, sys; config = runpy.run_path('gunicorn.conf.py'); "
+        "config['warm_imports'](); sys.exit(0 if gc.get_freeze_count() > 50_000 else 1)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=120
+    )
+    assert result.returncode == 0

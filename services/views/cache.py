@@ -29,14 +29,14 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-VIEW_BUDGET_BYTES = 16 * 2**20
-"""Budget of :data:`VIEWS` (16 MiB per process: a view model is 10–60 KB pickled, so a few
-hundred filter sets; measured with 2 workers at 100k, 64 MiB let the soak keep growing past
-400 MB total PSS — docs/performance.md)."""
-FIGURE_BUDGET_BYTES = 8 * 2**20
-"""Budget of :data:`FIGURES` (8 MiB per process; a repeated request is answered by the
-response cache before a figure is looked up, so this mostly serves exports and theme
-switches)."""
+VIEW_BUDGET_BYTES = 4 * 2**20
+"""Budget of :data:`VIEWS` (4 MiB per process: a view model is 2–25 KB pickled, so several
+hundred filter sets). With 2 workers at 100k sessions, 16 MiB made the soak's second 300
+interactions add 5.3 % (the cache was still filling); 4 MiB adds 3.7 % (docs/performance.md)."""
+FIGURE_BUDGET_BYTES = 4 * 2**20
+"""Budget of :data:`FIGURES` (4 MiB per process, several hundred figure sets; a repeated request
+is answered by the response cache before a figure is looked up, so this mostly serves theme
+switches and exports)."""
 
 
 class ByteLRU:
