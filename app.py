@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 
 import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
-from services import runtime
+from services import memory, runtime
 from services.settings import Settings, SettingsError, load_settings
 from services.web import not_found, response_cache, timing
 from services.web.api import create_blueprint as api_blueprint
@@ -196,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     app = build_app(settings, hosted=False)
+    memory.freeze_long_lived()  # full collections skip the built app (services/memory.py)
     # werkzeug's threaded server without Flask's banner and development-server warning: this
     # serves one person on 127.0.0.1; the hosted entry is gunicorn (wsgi.py).
     server = make_server("127.0.0.1", settings.port, app.server, threaded=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from services import memory
 from services.auth.users import hosted_problems
 from services.settings import SettingsError, load_settings
 
@@ -39,3 +40,5 @@ except SettingsError as exc:
 
 server = application.server
 """The Flask server gunicorn serves."""
+
+memory.freeze_long_lived()  # the built app lives as long as the worker (services/memory.py)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.support.hosted_support import ROOT
+from tests.support.hosted_support import ROOT, clean_env
 
 
 def test_limit_arenas_takes_effect_in_a_fresh_process():
@@ -50,5 +50,27 @@ def test_the_gunicorn_master_freezes_what_it_imported_before_forking():
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=120
+    )
+    assert result.returncode == 0
+
+
+def test_a_built_worker_freezes_the_app_it_serves(tmp_path):
+    """wsgi.py (each gunicorn worker) freezes the built app: full collections skip it."""
+    env = clean_env(DATA_DIR=str(tmp_path / "data"), DEMO_SESSIONS="300", AUTH_DISABLED="true")
+    code = "import gc, sys, wsgi; sys.exit(0 if gc.get_freeze_count() > 50_000 else 1)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_freeze_long_lived_moves_what_is_alive_out_of_the_collections():
+    code = (
+        "import gc, sys; from services import memory; keep = [[i] for i in range(10_000)]; "
+        "n = memory.freeze_long_lived(); sys.exit(0 if n >= 10_000 and not any("
+        "gc.is_tracked(x) and x in gc.get_objects(2) for x in keep[:1]) else 1)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
     )
     assert result.returncode == 0
