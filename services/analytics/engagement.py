@@ -649,53 +649,54 @@ BUCKET_WIDTH = {"week": 7, "month": 31}
 """Most days in a week or month bucket (the participants' roll-up keeps a column per day)."""
 
 
-def _participants_rollup(granularity: str) -> rollups.Builder:
-    """Builder of the filter set's active participants per bucket of ``granularity``
-    (:func:`active_participants_over_time`): per day, the distinct participants; per week or
-    month, how many of its distinct participants were first (``…_first``) and last
+def _participants_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """The filter set's active participants per bucket (:func:`active_participants_over_time`)
+    for every granularity at once: per day, the distinct participants; per week and per month,
+    how many of a bucket's distinct participants were first (``…_first``) and last
     (``…_last``) active on each of its days — a window that holds only the start or the end
-    of a bucket counts those first active up to its end, or last active from its start."""
+    of a bucket counts those first active up to its end, or last active from its start.
 
-    def build(every: Selection, days: np.ndarray, n_days: int) -> dict:
-        n_codes = every.dataset.n_participants
-        if every.n:
-            wrote = engaged(every)
-            codes = every.column("participant_codes")[wrote].astype(np.int64)
-            origin = int(every.column("day")[0]) - int(days[0])  # the roll-up's first day
-        else:
-            wrote, codes, origin = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), 0
-        offsets = days[wrote]
-        if granularity == "day":
-            pairs = np.unique(offsets * n_codes + codes)
-            return {"participants_day": np.bincount(pairs // n_codes, minlength=n_days)[:n_days]}
-        width = BUCKET_WIDTH[granularity]
+    One sort serves all three: the distinct (participant, day) pairs in participant-major
+    order, so each participant's days within a week or month are one run (its first and last
+    pair). At 1M sessions ~40 ms for the three instead of 34 + 150–270 + 60 ms one by one.
+    """
+    if every.n:
+        wrote = engaged(every)
+        codes = every.column("participant_codes")[wrote].astype(np.int64)
+        origin = int(every.column("day")[0]) - int(days[0])  # the roll-up's first day
+    else:
+        wrote, codes, origin = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), 0
+    pairs = metrics.distinct(codes * n_days + days[wrote].astype(np.int64))
+    pair_code = pairs // n_days
+    pair_day = pairs - pair_code * n_days
+    out = {"participants_day": np.bincount(pair_day, minlength=n_days)[:n_days]}
+    every_day = np.arange(n_days, dtype=np.int64) + origin
+    for granularity, width in BUCKET_WIDTH.items():
         # bucket of each day through a table over the roll-up's days (not per session)
-        every_day = np.arange(n_days, dtype=np.int64) + origin
         labels = bucket_labels(every_day, granularity).astype("datetime64[D]").astype(np.int64)
         starts, day_bucket = np.unique(labels, return_inverse=True)
-        bucket = day_bucket[offsets]
-        cells = bucket * n_codes + codes
-        pairs, low = rollups.earliest_per_cell(cells, len(starts) * n_codes, offsets)
-        _, high = rollups.earliest_per_cell(cells, len(starts) * n_codes, -offsets)
-        low, high = low + origin, origin - high  # the latest day: minus the smallest minus
-        pair_bucket = pairs // n_codes
+        bucket = day_bucket[pair_day]
+        new_run = np.ones(pairs.size, dtype=bool)
+        new_run[1:] = (pair_code[1:] != pair_code[:-1]) | (bucket[1:] != bucket[:-1])
+        first = np.flatnonzero(new_run)
+        last = np.append(first[1:] - 1, pairs.size - 1) if first.size else first
+        run_bucket = bucket[first]
         size = len(starts) * width
 
-        def histogram(values: np.ndarray) -> np.ndarray:
-            flat = pair_bucket * width + values - starts[pair_bucket]
+        def histogram(
+            day: np.ndarray, run_bucket=run_bucket, starts=starts, width=width, size=size
+        ):
+            flat = run_bucket * width + day + origin - starts[run_bucket]
             return np.bincount(flat, minlength=size)[:size].reshape(len(starts), width)
 
-        present = np.bincount(pair_bucket, minlength=len(starts)) > 0
-        return {  # buckets with an active participant
-            f"participants_{granularity}_starts": starts[present],
-            f"participants_{granularity}_first": histogram(low)[present],
-            f"participants_{granularity}_last": histogram(high)[present],
-        }
-
-    return build
+        present = np.bincount(run_bucket, minlength=len(starts)) > 0
+        out[f"participants_{granularity}_starts"] = starts[present]  # buckets with one active
+        out[f"participants_{granularity}_first"] = histogram(pair_day[first])[present]
+        out[f"participants_{granularity}_last"] = histogram(pair_day[last])[present]
+    return out
 
 
-_PARTICIPANT_BUILDERS = {g: _participants_rollup(g) for g in ("day", "week", "month")}
+_PARTICIPANT_BUILDERS = dict.fromkeys(("day", "week", "month"), _participants_rollup)
 
 
 def _participants_of_rollup(

@@ -113,7 +113,7 @@ def release_markers(dataset: Dataset, selection: Selection, limit: int = 8) -> R
     tz = selection.state.tz
     first_day, last_day = span
     data_first_day = int(local_days(np.array([dataset.data_start_ns]), tz)[0])
-    present = set(np.unique(selection.column("experiment_codes")).tolist())
+    present = set(np.flatnonzero(np.bincount(selection.column("experiment_codes"))).tolist())
     rows = []
     for (code, version), moment in first_seen(dataset).items():
         if code not in present or version.endswith("-unreleased"):

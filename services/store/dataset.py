@@ -160,7 +160,8 @@ def take_rows(table: pa.Table, positions: np.ndarray) -> pa.Table:
     which = np.searchsorted(starts, positions, side="right") - 1
     order = np.argsort(which, kind="stable")
     pieces = [
-        batches[b].take(pa.array(positions[which == b] - starts[b])) for b in np.unique(which)
+        batches[b].take(pa.array(positions[which == b] - starts[b]))
+        for b in np.flatnonzero(np.bincount(which))  # (not np.unique: a hash set, slow)
     ]
     gathered = pa.Table.from_batches(pieces, schema=table.schema).combine_chunks()
     inverse = np.empty_like(order)
