@@ -56,11 +56,13 @@ def warm_imports() -> None:
     already imported instead of spending seconds on imports (docs/performance.md, restart),
     and the imported code's memory pages are shared copy-on-write between the workers.
 
-    Then ``gc.freeze()`` (:func:`services.memory.freeze_long_lived`): the imported objects move to the collector's permanent generation,
-    so a worker's garbage collections never write to them and their pages stay shared (at
-    100k sessions: 287 → 248 MB total PSS right after start, 368 → 339 MB after 300
-    interactions; docs/performance.md, 2026-12-07). Nothing is *built* here: ``app.build_app`` (store, connections, watcher threads) runs in each
-    worker after the fork (wsgi.py), so no thread or socket crosses a fork.
+    Then ``gc.freeze()`` (:func:`services.memory.freeze_long_lived`): the imported objects
+    move to the collector's permanent generation, so a worker's garbage collections never
+    write to them and their pages stay shared (at 100k sessions: 287 → 248 MB total PSS right
+    after start, 368 → 339 MB after 300 interactions; docs/performance.md, 2026-12-06, second
+    session). Nothing is *built* here: ``app.build_app`` (store, connections, watcher
+    threads) runs in each worker after the fork (wsgi.py), so no thread or socket crosses a
+    fork.
     """
     import app  # noqa: F401
     from services import memory

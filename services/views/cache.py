@@ -14,7 +14,7 @@ floats and strings): kept as they are, the 1,838 views of a 600-interaction soak
 sessions held ~55 MB of small objects for 9.3 MB of pickle, and once evicted they left
 CPython's small-object arenas ~30 % empty but not returnable. Kept as bytes, the budget is the
 memory actually held and nothing fragments: one process's heap after that soak went from
-193 to 140 MB (docs/performance.md, 2026-12-07). A hit costs the unpickling, ~0.1–1 ms; every
+193 to 140 MB (docs/performance.md, 2026-12-06, second session). A hit costs the unpickling, ~0.1–1 ms; every
 repeated request is answered before that by the response cache
 (:mod:`services.web.response_cache`), so a hit here serves theme switches, exports and the API.
 """
