@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -278,14 +279,15 @@ def words_per_user_message(sel: Selection) -> Distribution:
     Only sessions with ≥1 participant message (and a synced transcript). The median and mean
     are over sessions (each session weighs the same, however long), not over messages.
     """
-    if sel.n == 0:
-        values = np.array([], dtype=float)
-    else:
-        human = sel.column("human_messages")
-        has = human >= 1  # NaN compares False
-        with np.errstate(invalid="ignore", divide="ignore"):  # rows without: dropped next
-            values = (sel.column("user_words") / human)[has]  # one gather, not two
-    return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
+    return _float_distribution(
+        sel, "user_words", _user_word_values, WORD_EDGES, _range_labels(WORD_EDGES)
+    )
+
+
+def _user_word_values(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    human = sel.column("human_messages")
+    with np.errstate(invalid="ignore", divide="ignore"):  # rows without: not kept
+        return human >= 1, sel.column("user_words") / human  # NaN compares False
 
 
 def words_per_bot_message(sel: Selection) -> Distribution:
@@ -295,15 +297,16 @@ def words_per_bot_message(sel: Selection) -> Distribution:
     the count existed have none until a full sync). Median and mean are over sessions, like
     :func:`words_per_user_message`.
     """
-    if sel.n == 0:
-        values = np.array([], dtype=float)
-    else:
-        ai = sel.column("ai_messages")
-        words = sel.column("ai_words")
-        has = (ai >= 1) & ~np.isnan(words)  # NaN compares False
-        with np.errstate(invalid="ignore", divide="ignore"):  # rows without: dropped next
-            values = (words / ai)[has]  # one gather, not two
-    return _distribution(values, WORD_EDGES, _range_labels(WORD_EDGES))
+    return _float_distribution(
+        sel, "bot_words", _bot_word_values, WORD_EDGES, _range_labels(WORD_EDGES)
+    )
+
+
+def _bot_word_values(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    ai = sel.column("ai_messages")
+    words = sel.column("ai_words")
+    with np.errstate(invalid="ignore", divide="ignore"):  # rows without: not kept
+        return (ai >= 1) & ~np.isnan(words), words / ai  # NaN compares False
 
 
 def session_duration(sel: Selection) -> Distribution:
@@ -313,9 +316,144 @@ def session_duration(sel: Selection) -> Distribution:
     A session with a single message lasts 0 minutes. Sessions that stay open for days on a
     messaging channel land in the last bin.
     """
-    values = sel.column("duration_s") if sel.n else np.array([], dtype=float)
-    values = values[~np.isnan(values)] / 60.0
-    return _distribution(values, DURATION_EDGES_MIN, list(DURATION_LABELS))
+    return _float_distribution(
+        sel, "duration", _duration_values, DURATION_EDGES_MIN, list(DURATION_LABELS)
+    )
+
+
+def _duration_values(sel: Selection) -> tuple[np.ndarray, np.ndarray]:
+    minutes = sel.column("duration_s") / 60.0
+    return ~np.isnan(minutes), minutes
+
+
+# ---- distributions of real numbers from the roll-ups ----------------------------------------
+
+FINE_BINS = 128
+"""A real-valued distribution's roll-up counts its values per day in about this many bins
+(:func:`_fine_rollup`); a window's median is then looked for among the values of one bin."""
+
+FINE_STEP = 0.125
+"""The fine bins' edges are multiples of this (a power of two, so a value's bin is exact
+arithmetic): the charts' edges must be too."""
+
+ValuesOf = Callable[[Selection], "tuple[np.ndarray, np.ndarray]"]
+"""``values_of(sel)`` → (which selected sessions count, their value): the distribution's values
+are ``value[kept]``, in the selection's order."""
+
+
+def _float_distribution(
+    sel: Selection, name: str, values_of: ValuesOf, edges: tuple, labels: list[str]
+) -> Distribution:
+    """:func:`_distribution` of the kept values of ``values_of``, its histogram and median read
+    from the filter set's fine per-day bins (:func:`_fine_rollup`) when the window is whole
+    days: the bins give each chart bin's count and which fine bin holds the median's two order
+    statistics, so only that bin's values (about 1/:data:`FINE_BINS` of them) are ordered,
+    instead of sorting every value (up to 40 ms at 1M sessions). The mean is ``np.mean`` of
+    the same values in the same order, as in :func:`_distribution`: the same numbers to the
+    last bit either way."""
+    if sel.n == 0:
+        return _distribution(np.array([], dtype=float), edges, labels)
+    kept, value = values_of(sel)
+    values = value[kept]
+    if values.size:
+        found = _binned_distribution(sel, name, values_of, values, edges, labels)
+        if found is not None:
+            return found
+    return _distribution(values, edges, labels)
+
+
+def _binned_distribution(
+    sel: Selection,
+    name: str,
+    values_of: ValuesOf,
+    values: np.ndarray,
+    edges: tuple,
+    labels: list[str],
+) -> Distribution | None:
+    build = _fine_rollup(name, values_of, edges)
+    rows = rollups.window_rows(sel, name, build)
+    if rows is None:
+        return None
+    fine = rollups.feature(sel, f"{name}.edges", build)[0]
+    counts = rows.sum(axis=0, dtype=np.int64)
+    n = int(values.size)
+    if counts[-1] or int(counts.sum()) != n:  # a NaN value (the scan's median is NaN)
+        return None
+    cumulative = np.cumsum(counts[:-1])  # [i]: values below fine[i]; [-1]: every value
+    chart = np.asarray(edges, dtype=float)
+    below = cumulative[np.searchsorted(fine, chart)]  # values < each chart edge
+    bins = np.append(np.diff(below), n - below[-1])
+    histogram = pd.DataFrame(
+        {
+            "bin": labels,
+            "low": chart,
+            "sessions": bins.astype(np.int64),
+            "share": bins / n,
+        }
+    )
+    ranks = ((n - 1) // 2, n // 2)
+    columns = np.searchsorted(cumulative, ranks, side="right")  # the fine bin of each
+    order = []
+    for column in sorted(set(columns.tolist())):
+        inside = np.ones(n, dtype=bool) if column == 0 else values >= fine[column - 1]
+        if column < len(fine):
+            inside &= values < fine[column]
+        found = values[inside]
+        if found.size != counts[column]:
+            return None
+        start = int(cumulative[column - 1]) if column else 0
+        wanted = [rank - start for rank, c in zip(ranks, columns, strict=True) if c == column]
+        order.extend(np.partition(found, wanted)[wanted])
+    median = float(np.mean(np.array(order)))
+    return Distribution(n, median, float(np.mean(values)), histogram)
+
+
+def _fine_rollup(name: str, values_of: ValuesOf, edges: tuple) -> rollups.Builder:
+    """The builder of a real-valued distribution's roll-up: ``<name>`` counts the kept values
+    per day and fine bin, ``<name>.edges`` are the bins' edges (ascending): the chart's
+    ``edges`` and about :data:`FINE_BINS` quantiles of the filter set's values (from a sample,
+    rounded down to a multiple of :data:`FINE_STEP`: any edges give the same numbers, even
+    ones keep the median's bin small). Column 0 counts values below the first edge, column
+    ``i`` those in ``[edges[i-1], edges[i])``, column ``len(edges)`` those from the last edge
+    up (∞ included), and the last column NaN values.
+
+    As every edge is a multiple of :data:`FINE_STEP` (a power of two: ``value / step`` and its
+    floor are exact), a value's column is a table lookup of ``floor(value / step)``: ~5 ms
+    for 1M values where a binary search among the edges takes ~35 ms."""
+    chart = np.asarray(edges, dtype=float)
+    top = float(chart[-1])
+    cells = int(top / FINE_STEP)  # grid cells [k step, (k + 1) step) for 0 <= k < cells
+
+    def build(every: Selection, days: np.ndarray, n_days: int) -> dict:
+        if every.n:
+            kept, value = values_of(every)
+            values, days = value[kept], days[kept]
+        else:
+            values = np.zeros(0)
+        nan = np.isnan(values)
+        finite = values[np.isfinite(values)]
+        sample = np.sort(finite[:: max(1, finite.size // (FINE_BINS * 64))])
+        if sample.size:
+            at = np.linspace(0, sample.size - 1, FINE_BINS + 1).astype(np.int64)
+            sample = np.clip(np.floor(sample[at] / FINE_STEP) * FINE_STEP, 0, top)
+        fine = np.unique(np.concatenate([chart, sample]))  # and the rounded quantiles
+        # grid index g: 0 below 0, 1 + k in cell k, cells + 1 from ``top`` up; its column is
+        # the number of edges <= the cell's lowest value (edges are grid points)
+        lookup = np.concatenate(
+            [[0], np.searchsorted(fine, np.arange(cells) * FINE_STEP, side="right"), [len(fine)]]
+        )
+        with np.errstate(invalid="ignore"):
+            grid = np.clip(np.floor(values / FINE_STEP) + 1, 0, cells + 1)
+        grid[nan] = 0
+        column = lookup[grid.astype(np.int64)]
+        column[nan] = len(fine) + 1
+        width = len(fine) + 2
+        flat = np.bincount(days * width + column, minlength=n_days * width)[: n_days * width]
+        return {name: flat.reshape(n_days, width).astype(np.int32), f"{name}.edges": fine}
+
+    if chart[0] < 0 or np.any(chart % FINE_STEP):
+        raise ValueError(f"{name}: chart edges must be multiples of {FINE_STEP} from 0")
+    return build
 
 
 def percentile_of_counts(counts: np.ndarray, q: float) -> float:

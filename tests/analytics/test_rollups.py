@@ -43,6 +43,9 @@ def same(a, b) -> None:
 ROLLUP_METRICS = [
     engagement.transcript_sessions,
     engagement.messages_per_session,
+    engagement.words_per_user_message,
+    engagement.words_per_bot_message,
+    engagement.session_duration,
     engagement.turn_dropoff,
     engagement.ratings,
     engagement.lexicon,
@@ -71,6 +74,20 @@ ROLLUP_METRICS = [
     lambda sel: anomalies.daily_series(sel, DEMO_ANCHOR),
     lambda sel: anomalies.anomalies(sel, DEMO_ANCHOR),
 ]
+
+
+FINE = {
+    "user_words": engagement._fine_rollup(
+        "user_words", engagement._user_word_values, engagement.WORD_EDGES
+    ),
+    "bot_words": engagement._fine_rollup(
+        "bot_words", engagement._bot_word_values, engagement.WORD_EDGES
+    ),
+    "duration": engagement._fine_rollup(
+        "duration", engagement._duration_values, engagement.DURATION_EDGES_MIN
+    ),
+}
+"""The builders of the real-valued distributions' roll-ups (words, bot words, duration)."""
 
 
 def both_ways(ds, state, today=DEMO_ANCHOR) -> None:
@@ -112,6 +129,9 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("lexicon", engagement._lexicon_rollup),
         ("verdicts", anomalies._verdicts_rollup),
         ("cohort_first", engagement._cohort_pairs_rollup),
+        ("user_words", FINE["user_words"]),
+        ("bot_words", FINE["bot_words"]),
+        ("duration", FINE["duration"]),
     ):
         assert rollups.window_rows(sel, name, build) is not None  # the roll-up answers
     span = (sel.start_ns, sel.end_ns)
@@ -187,6 +207,9 @@ def session_specs(draw) -> list[dict]:
             spec["down"] = draw(st.integers(0, 2))
             spec["liked"] = draw(st.none() | st.integers(0, 3))
             spec["disliked"] = draw(st.none() | st.integers(0, 3))
+            spec["words"] = draw(st.none() | st.integers(0, 60))
+            spec["bot_words"] = draw(st.none() | st.integers(0, 400))
+            spec["duration_s"] = draw(st.sampled_from([0, 30, 59, 60, 61]) | st.integers(0, 10**6))
         specs.append(spec)
     return specs
 
