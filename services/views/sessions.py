@@ -159,8 +159,8 @@ def table_page(
     n = metrics.session_count(selection)
     table = next_state(table, action, n)
     start, end = page_bounds(table.page, n)
-    order = metrics.table_order(selection, table.sort, table.desc)
-    rows = metrics.session_rows(selection, order[start:end], web_base_url, show_identifiers)
+    page = metrics.table_slice(selection, start, end, table.sort, table.desc)
+    rows = metrics.session_rows(selection, page, web_base_url, show_identifiers)
     return SessionsPage(table, n, rows)
 
 
