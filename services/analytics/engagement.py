@@ -273,12 +273,17 @@ def _whole_distribution(
     return Distribution(n, median, float(np.float64(total) / n), frame)
 
 
-def words_per_user_message(sel: Selection) -> Distribution:
+def words_per_user_message(sel: Selection, rows: np.ndarray | None = None) -> Distribution:
     """Words per participant message, per session: ``user_words / human_messages``.
 
     Only sessions with ≥1 participant message (and a synced transcript). The median and mean
     are over sessions (each session weighs the same, however long), not over messages.
+    ``rows``: only these of the selected sessions (a boolean mask over the selection, as the
+    Quality tab's version comparison takes one experiment's sessions of one version).
     """
+    if rows is not None:
+        kept, value = _user_word_values(sel)
+        return _distribution(value[kept & rows], WORD_EDGES, _range_labels(WORD_EDGES))
     return _float_distribution(
         sel, "user_words", _user_word_values, WORD_EDGES, _range_labels(WORD_EDGES)
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics, rollups
+from services.analytics import engagement, metrics, rollups
 from services.analytics.filters import NS_PER_DAY, FilterState
 from services.analytics.query import Selection, select
 from services.store.dataset import Dataset
@@ -263,30 +263,34 @@ class Comparison:
     warnings: list[str]
 
 
-def _side_numbers(selection: Selection, mask: np.ndarray) -> dict:
-    human = selection.column("human_messages")[mask]
-    ai = selection.column("ai_messages")[mask]
-    words = selection.column("user_words")[mask]
-    up = selection.column("thumbs_up")[mask]
-    down = selection.column("thumbs_down")[mask]
+def _masked(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return values if mask is None else values[mask]
+
+
+def _side_numbers(selection: Selection, mask: np.ndarray | None) -> dict:
+    """A side's engagement numbers: its sessions (``mask`` over the selection; None: every
+    selected session, read without a copy and with the roll-ups where they answer)."""
+
+    human = _masked(selection.column("human_messages"), mask)
+    ai = _masked(selection.column("ai_messages"), mask)
+    up = _masked(selection.column("thumbs_up"), mask)
+    down = _masked(selection.column("thumbs_down"), mask)
     messages = human + ai
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_message = np.where(human > 0, words / human, np.nan)
     ups, downs = float(np.nansum(up)), float(np.nansum(down))
     return {
-        "sessions": int(mask.sum()),
+        "sessions": selection.n if mask is None else int(mask.sum()),
         "messages_per_session": float(np.nanmean(messages))
         if np.isfinite(messages).any()
         else math.nan,
-        "words_per_user_message": float(np.nanmedian(per_message))
-        if np.isfinite(per_message).any()
-        else math.nan,
+        # the Engagement tab's number (one definition): the median over sessions with a
+        # participant message of their words per participant message
+        "words_per_user_message": engagement.words_per_user_message(selection, mask).median,
         "thumbs_up_rate": metrics.ratio(ups, ups + downs),
         "ratings": int(ups + downs),
     }
 
 
-def _category_counts(selection: Selection, mask: np.ndarray) -> dict[str, tuple[int, int]]:
+def _category_counts(selection: Selection, mask: np.ndarray | None) -> dict[str, tuple[int, int]]:
     """category → (good, n) for the masked sessions (same rules as annotation_breakdown)."""
     result = {}
     categories = metrics.annotation_categories(selection.dataset.tag_names)
@@ -295,7 +299,7 @@ def _category_counts(selection: Selection, mask: np.ndarray) -> dict[str, tuple[
     # sessions per annotation pattern among the masked ones; every count is a sum over patterns
     patterns = metrics.annotation_patterns(selection.dataset)
     size = len(patterns.table)
-    ids = metrics.pattern_ids(selection)[mask]
+    ids = _masked(metrics.pattern_ids(selection), mask)
     counts = np.bincount(ids, minlength=size)[:size] if ids.size else np.zeros(size, np.int64)
     annotated_any = int(counts[patterns.table.any(axis=1)].sum())
     for category in categories:
@@ -341,10 +345,7 @@ def compare(
         previous = select_previous(dataset, current)
         if previous is None:
             return None
-        sides = [
-            ("previous period", previous, np.ones(previous.n, dtype=bool)),
-            ("this period", current, np.ones(current.n, dtype=bool)),
-        ]
+        sides = [("previous period", previous, None), ("this period", current, None)]
     (label_a, sel_a, mask_a), (label_b, sel_b, mask_b) = sides
     counts_a = _category_counts(sel_a, mask_a)
     counts_b = _category_counts(sel_b, mask_b)
@@ -408,8 +409,8 @@ def compare(
     )
     frame = pd.DataFrame(rows)
     warnings = []
-    annotated_a = int(metrics.annotated_mask(sel_a)[mask_a].sum())
-    annotated_b = int(metrics.annotated_mask(sel_b)[mask_b].sum())
+    annotated_a = int(np.count_nonzero(_masked(metrics.annotated_mask(sel_a), mask_a)))
+    annotated_b = int(np.count_nonzero(_masked(metrics.annotated_mask(sel_b), mask_b)))
     for label, count in ((label_a, annotated_a), (label_b, annotated_b)):
         if count == 0:
             warnings.append(f"No annotated sessions for {label} in this selection.")
