@@ -336,3 +336,31 @@ def test_version_options_carry_descriptions_and_default_flag(demo_dataset):
     labels = [o["label"] for o in quality.version_options(demo_dataset, experiment)]
     assert "v3 — Refrigerator example added" in labels
     assert any(label.endswith("(default)") for label in labels)
+
+
+def test_comparison_words_per_message_is_the_engagement_number(demo_dataset):
+    """One definition: the comparison's "Words per user message (median)" of a side is the
+    Engagement tab's median for those sessions, in both modes."""
+    from services.analytics import engagement
+    from services.analytics.query import select_previous
+    from services.views.quality import resolve_comparison
+    from tests.conftest import DEMO_ANCHOR
+
+    state = FilterState(range="custom", start=date(2026, 8, 1), end=date(2026, 9, 29))
+    result = quality.compare(demo_dataset, state, "periods", None, None, None, DEMO_ANCHOR)
+    words = result.engagement.set_index("metric").loc["Words per user message (median)"]
+    current = select(demo_dataset, state, today=DEMO_ANCHOR)
+    previous = select_previous(demo_dataset, current)
+    assert words.a == engagement.words_per_user_message(previous).median
+    assert words.b == engagement.words_per_user_message(current).median
+
+    chosen = resolve_comparison(demo_dataset, state, DEMO_ANCHOR)  # the page's default pair
+    experiment, a, b = chosen.experiment, chosen.version_a, chosen.version_b
+    scoped = select(demo_dataset, state.with_changes(experiments=(experiment,)), DEMO_ANCHOR)
+    result = quality.compare(demo_dataset, state, "versions", experiment, a, b, DEMO_ANCHOR)
+    words = result.engagement.set_index("metric").loc["Words per user message (median)"]
+    side_a, side_b = quality.single_version_sides(scoped, (a, b))
+    kept, value = engagement._user_word_values(scoped)
+    for got, side in ((words.a, side_a), (words.b, side_b)):
+        assert side.any()
+        assert got == float(np.median(value[kept & side]))
