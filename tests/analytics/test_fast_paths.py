@@ -208,3 +208,20 @@ def test_words_per_message_equal_the_masked_division(demo_dataset, state):
     has = (ai >= 1) & ~np.isnan(words)
     bot = engagement._distribution(words[has] / ai[has], edges, labels)
     same(engagement.words_per_bot_message(selection), bot)
+
+
+@pytest.mark.parametrize(
+    ("position", "codes", "want"),
+    [
+        ([0, 0, 1, 2, 2], [0, 1, 1, 0, 1], True),  # in pair order, no repeat
+        ([0, 0, 1], [1, 0, 0], True),  # a session's models in another order
+        ([0, 0, 1], [1, 1, 0], False),  # a repeat next to itself
+        ([0, 0, 0], [0, 1, 0], False),  # a repeat apart
+        ([], [], True),
+    ],
+)
+def test_one_row_per_model_is_checked_once_per_dataset(position, codes, want):
+    got = cost._one_row_per_model(
+        np.array(position, dtype=np.int64), np.array(codes, dtype=np.int32), 2
+    )
+    assert got is want
