@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from services.analytics import metrics
+from services.analytics import metrics, rollups
 from services.analytics.filters import day_start_ns, today_in
 from services.analytics.metrics import bucket_labels, label_for, window_days
 from services.analytics.query import Selection
@@ -258,17 +258,25 @@ def cost_over_time(sel: Selection) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     first_day, last_day = span_days
     span = last_day - first_day + 1
-    days = sel.column("day").astype(np.int64) - first_day
-    cost = sel.column("cost_usd")
-    known = ~np.isnan(cost)
-    frame = pd.DataFrame(
-        {
-            "bucket": bucket_labels(np.arange(first_day, first_day + span), sel.granularity),
-            "cost_usd": np.bincount(days[known], weights=cost[known], minlength=span)[:span],
+    rows = rollups.window_rows(sel, "cost_per_day", _cost_rollup)
+    if rows is not None:
+        per_day = {
+            "cost_usd": rows[:, 0],
+            "sessions": rows[:, 1].astype(np.int64),
+            "known": rows[:, 2].astype(np.int64),
+        }
+    else:
+        days = sel.column("day").astype(np.int64) - first_day
+        cost = sel.column("cost_usd")
+        known = ~np.isnan(cost)
+        spent = np.bincount(days[known], weights=cost[known], minlength=span)[:span]
+        per_day = {
+            "cost_usd": spent.astype(float),  # np.bincount of nothing gives integers
             "sessions": np.bincount(days, minlength=span)[:span],
             "known": np.bincount(days[known], minlength=span)[:span],
         }
-    )
+    buckets = bucket_labels(np.arange(first_day, first_day + span), sel.granularity)
+    frame = pd.DataFrame({"bucket": buckets, **per_day})
     frame = frame.groupby("bucket", as_index=False, sort=True).sum()
     frame["bucket"] = pd.to_datetime(frame["bucket"])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,6 +284,25 @@ def cost_over_time(sel: Selection) -> pd.DataFrame:
             frame["sessions"] > 0, frame["known"] / frame["sessions"].clip(lower=1), np.nan
         )
     return frame
+
+
+def _cost_rollup(every: Selection, days: np.ndarray, n_days: int) -> dict:
+    """Per day: known cost, sessions, sessions with a known cost (:func:`cost_over_time`).
+
+    Exact although costs are not whole numbers: ``np.bincount`` adds each day's costs one by
+    one in row order, and a day's sessions are the same rows in the same order in any window,
+    so a day's sum is the same bits whether it is taken over the window or over all time."""
+    cost = every.column("cost_usd") if every.n else np.zeros(0)
+    known = ~np.isnan(cost)
+    return {
+        "cost_per_day": np.column_stack(
+            [
+                np.bincount(days[known], weights=cost[known], minlength=n_days)[:n_days],
+                np.bincount(days, minlength=n_days)[:n_days],
+                np.bincount(days[known], minlength=n_days)[:n_days],
+            ]
+        ).astype(float)
+    }
 
 
 # ---- monthly budget -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.analytics import anomalies, engagement, metrics, quality, rollups
+from services.analytics import anomalies, cost, engagement, metrics, quality, rollups
 from services.analytics.filters import FilterState
 from services.analytics.query import select, select_previous, shared_selections
 from tests.analytics.test_query import demo_states
@@ -66,6 +66,7 @@ ROLLUP_METRICS = [
     lambda sel: quality.quality_over_time(sel, "week"),
     lambda sel: quality.quality_over_time(sel, "month"),
     quality.coverage_over_time,
+    cost.cost_over_time,
     quality.coverage_by_experiment,
     quality.cooccurrence,
     quality.sample_warnings,
@@ -132,6 +133,7 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("user_words", FINE["user_words"]),
         ("bot_words", FINE["bot_words"]),
         ("duration", FINE["duration"]),
+        ("cost_per_day", cost._cost_rollup),
     ):
         assert rollups.window_rows(sel, name, build) is not None  # the roll-up answers
     span = (sel.start_ns, sel.end_ns)
@@ -209,6 +211,7 @@ def session_specs(draw) -> list[dict]:
             spec["disliked"] = draw(st.none() | st.integers(0, 3))
             spec["words"] = draw(st.none() | st.integers(0, 60))
             spec["bot_words"] = draw(st.none() | st.integers(0, 400))
+            spec["cost"] = draw(st.none() | st.floats(0, 3) | st.sampled_from([0.1, 0.2, 0.3]))
             spec["duration_s"] = draw(st.sampled_from([0, 30, 59, 60, 61]) | st.integers(0, 10**6))
         specs.append(spec)
     return specs
