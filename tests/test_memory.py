@@ -74,3 +74,32 @@ def test_freeze_long_lived_moves_what_is_alive_out_of_the_collections():
         [sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=60
     )
     assert result.returncode == 0
+
+
+def test_release_free_memory_calls_glibc():
+    from services import memory
+
+    assert memory.release_free_memory() is True  # this machine runs glibc
+
+
+def test_a_rollup_build_gives_its_free_memory_back(monkeypatch, make_dataset):
+    """Each roll-up build (a filter set's all-time temporaries) is followed by one
+    malloc_trim; a window read from a built roll-up is not."""
+    from datetime import date
+
+    from services import memory
+    from services.analytics import engagement, rollups
+    from services.analytics.filters import FilterState
+    from services.analytics.query import select
+
+    dataset = make_dataset(
+        [{"id": f"s{i}", "created": f"2026-10-{i + 1:02d}T10:00:00Z", "human": 1} for i in range(9)]
+    )  # a new dataset: no roll-up built yet
+    calls = []
+    monkeypatch.setattr(memory, "release_free_memory", lambda: calls.append(1) or True)
+    state = FilterState(range="custom", start=date(2026, 10, 1), end=date(2026, 10, 30))
+    sel = select(dataset, state)
+    assert rollups.window_rows(sel, "transcripts", engagement._transcript_rollup) is not None
+    assert calls == [1]
+    assert rollups.window_rows(sel, "transcripts", engagement._transcript_rollup) is not None
+    assert calls == [1]

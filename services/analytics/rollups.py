@@ -33,6 +33,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from services import memory
 from services.analytics.filters import day_start_ns, local_days
 from services.analytics.query import Selection, select
 
@@ -138,6 +139,7 @@ def _feature(sel: Selection, rollup: Rollup, name: str, build: Builder) -> np.nd
             else np.zeros(0, dtype=np.int64)
         )
         built = build(every, offsets, rollup.n_days)
+        memory.release_free_memory()  # the build's temporaries were the largest blocks
         if built is None:
             rollup.features[name] = None
         else:
