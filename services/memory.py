@@ -25,9 +25,9 @@ not done.
 sessions: the build's temporaries are the largest blocks a worker allocates, and the few
 hundred KB each feature keeps are allocated among them, so without help the freed space stays
 in the heap. :func:`release_free_memory` after each build: total PSS of the 1M soak (2 workers)
-688–741 → 610–615 MB after 300 interactions and 718–770 → 618–632 after 600, growth +1.1 to
-+3.7 % instead of up to +5.2 %, with no slower answers (docs/performance.md, 2026-12-06 third
-session). Trimming every 25 requests instead had changed nothing measurable at 100k (above).
+688–741 → 599–615 MB after 300 interactions and 718–770 → 613–633 after 600 (5 and 8 runs),
+with no slower answers (docs/performance.md, 2026-12-06 third session). Trimming every 25
+requests instead had changed nothing measurable at 100k (above).
 
 **Syncs: large blocks mapped on their own.** A sync reads the previous generation and writes
 the next one column by column (services/sync/previous.py); with glibc's default, blocks of a
