@@ -80,7 +80,10 @@ def release_free_memory() -> bool:
     global _trim
     if _trim is None:
         _trim = _libc_function("malloc_trim") or False
-    return bool(_trim and _trim(0) is not None)
+    if not _trim:
+        return False
+    _trim(0)
+    return True
 
 
 def limit_arenas(n: int = 2) -> bool:

@@ -361,21 +361,16 @@ def _float_distribution(
     kept, value = values_of(sel)
     values = value[kept]
     if values.size:
-        found = _binned_distribution(sel, name, values_of, values, edges, labels)
+        found = _binned_distribution(sel, name, values, edges, labels)
         if found is not None:
             return found
     return _distribution(values, edges, labels)
 
 
 def _binned_distribution(
-    sel: Selection,
-    name: str,
-    values_of: ValuesOf,
-    values: np.ndarray,
-    edges: tuple,
-    labels: list[str],
+    sel: Selection, name: str, values: np.ndarray, edges: tuple, labels: list[str]
 ) -> Distribution | None:
-    build = _fine_rollup(name, values_of, edges)
+    build = FINE_ROLLUPS[name]
     rows = rollups.window_rows(sel, name, build)
     if rows is None:
         return None
@@ -459,6 +454,14 @@ def _fine_rollup(name: str, values_of: ValuesOf, edges: tuple) -> rollups.Builde
     if chart[0] < 0 or np.any(chart % FINE_STEP):
         raise ValueError(f"{name}: chart edges must be multiples of {FINE_STEP} from 0")
     return build
+
+
+FINE_ROLLUPS = {
+    "user_words": _fine_rollup("user_words", _user_word_values, WORD_EDGES),
+    "bot_words": _fine_rollup("bot_words", _bot_word_values, WORD_EDGES),
+    "duration": _fine_rollup("duration", _duration_values, DURATION_EDGES_MIN),
+}
+"""The builders of the real-valued distributions' roll-ups, by feature name."""
 
 
 def percentile_of_counts(counts: np.ndarray, q: float) -> float:

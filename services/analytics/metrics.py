@@ -847,7 +847,11 @@ def _ascending_ranks(key: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def _table_key(sel: Selection, sort_by: str) -> np.ndarray | None:
-    """The sort key of the table's column ``sort_by`` (NaN as -1), None for row order."""
+    """The sort key of the table's column ``sort_by`` (NaN as -1), None for row order — also
+    for ``created_at``: rows are stored by (created_at, session id), so row order is already
+    the stable sort by start time (no sort or partition of every row for the default page)."""
+    if sort_by == "created_at":
+        return None
     if sort_by == "messages":
         return np.nan_to_num(sel.column("human_messages") + sel.column("ai_messages"), nan=-1)
     if _SORTABLE.get(sort_by):

@@ -77,20 +77,6 @@ ROLLUP_METRICS = [
 ]
 
 
-FINE = {
-    "user_words": engagement._fine_rollup(
-        "user_words", engagement._user_word_values, engagement.WORD_EDGES
-    ),
-    "bot_words": engagement._fine_rollup(
-        "bot_words", engagement._bot_word_values, engagement.WORD_EDGES
-    ),
-    "duration": engagement._fine_rollup(
-        "duration", engagement._duration_values, engagement.DURATION_EDGES_MIN
-    ),
-}
-"""The builders of the real-valued distributions' roll-ups (words, bot words, duration)."""
-
-
 def both_ways(ds, state, today=DEMO_ANCHOR) -> None:
     fresh = {}
     with shared_selections():
@@ -130,9 +116,9 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("lexicon", engagement._lexicon_rollup),
         ("verdicts", anomalies._verdicts_rollup),
         ("cohort_first", engagement._cohort_pairs_rollup),
-        ("user_words", FINE["user_words"]),
-        ("bot_words", FINE["bot_words"]),
-        ("duration", FINE["duration"]),
+        ("user_words", engagement.FINE_ROLLUPS["user_words"]),
+        ("bot_words", engagement.FINE_ROLLUPS["bot_words"]),
+        ("duration", engagement.FINE_ROLLUPS["duration"]),
         ("cost_per_day", cost._cost_rollup),
     ):
         assert rollups.window_rows(sel, name, build) is not None  # the roll-up answers

@@ -65,3 +65,13 @@ def test_the_last_page_and_empty_pages(demo_dataset, sort):
         for start, end in ((n - 7, n), (n - 1, n + 50), (n, n + 50), (0, 0), (-5, 3)):
             got = metrics.table_slice(selection, start, end, sort, descending)
             assert np.array_equal(got, whole[max(start, 0) : max(end, 0)]), (start, end)
+
+
+@pytest.mark.parametrize("descending", [True, False])
+def test_row_order_is_the_stable_sort_by_start_time(demo_dataset, descending):
+    """The default sort reads rows in stored order: the same as sorting them by start."""
+    selection = select(demo_dataset, FilterState(range="90d", tags=("safe",)), today=DEMO_ANCHOR)
+    positions = selection.positions()
+    by_start = positions[np.argsort(demo_dataset.created_ns[positions], kind="stable")]
+    want = by_start[::-1] if descending else by_start
+    assert np.array_equal(metrics.table_order(selection, "created_at", descending), want)
