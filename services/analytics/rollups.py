@@ -13,9 +13,11 @@ up to a million sessions.
   from the all-time :class:`~services.analytics.query.Selection` (:class:`Builder`); a feature is
   built the first time it is asked for, so a tab pays only for the features it reads.
 * **Small**: a feature is an array ``[day, k]`` over the data's days (365 days × a few
-  columns, or × :data:`HISTOGRAM_CAP` for a histogram of counts: ~0.4 MB at most). At most
-  :data:`FILTER_SETS` filter sets are kept per dataset (least recently used first out), and
-  they go with the dataset when a new generation is loaded.
+  columns, or × :data:`HISTOGRAM_CAP` for a histogram of counts: ~0.2 MB at most), kept in
+  the narrowest integer type that holds it (:func:`narrowed`; ~1.1 MB for a filter set with
+  every tab opened, 1M sessions over a year). At most :data:`FILTER_SETS` filter sets and
+  :data:`ROLLUP_BYTES` are kept per dataset (least recently used first out), and they go with
+  the dataset when a new generation is loaded.
 * **Exact or nothing**: :func:`window_rows` answers only for a window of whole local days (the
   page's presets and custom ranges; not, say, a previous period cut at the data's last
   moment); a builder returns None when its sum would not be exact (e.g. non-integral values,
@@ -39,6 +41,9 @@ from services.analytics.query import Selection, select
 
 FILTER_SETS = 4
 """Filter sets (without their dates) whose roll-ups are kept per dataset."""
+ROLLUP_BYTES = 8 * 2**20
+"""Bytes of roll-ups kept per dataset: fewer filter sets than :data:`FILTER_SETS` when their
+roll-ups are larger (many days); the filter set in use is always kept."""
 HISTOGRAM_CAP = 256
 """Histograms of counts (:func:`count_histogram`) keep one column per value below this; the
 values from here up share the last column (an order statistic there needs the sessions)."""
@@ -58,13 +63,34 @@ _enabled = threading.local()
 
 
 class Rollup:
-    """The features of one filter set over the days ``first_day .. first_day + n_days - 1``."""
+    """The features of one filter set over the days ``first_day .. first_day + n_days - 1``.
+
+    A feature of integers is kept in the narrowest integer type that holds its values
+    (:func:`narrowed`: most daily counts fit 16 bits) and read back in the type its builder
+    gave (``dtypes``)."""
 
     def __init__(self, first_day: int, n_days: int):
         self.first_day = first_day
         self.n_days = n_days
         self.features: dict[str, np.ndarray | None] = {}
+        self.dtypes: dict[str, np.dtype] = {}
+        self.nbytes = 0
         self.lock = threading.Lock()
+
+
+def narrowed(array: np.ndarray) -> np.ndarray:
+    """``array`` in the narrowest of the (u)int 8/16/32 types that holds its values, when
+    narrower than its own type; the array itself otherwise (floats, empty arrays)."""
+    if array.dtype.kind not in "iu" or array.size == 0 or array.dtype.itemsize == 1:
+        return array
+    low, high = int(array.min()), int(array.max())
+    for dtype in (np.uint8, np.uint16, np.uint32) if low >= 0 else (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if np.dtype(dtype).itemsize >= array.dtype.itemsize:
+            break
+        if info.min <= low and high <= info.max:
+            return array.astype(dtype)
+    return array
 
 
 @contextmanager
@@ -144,9 +170,34 @@ def _feature(sel: Selection, rollup: Rollup, name: str, build: Builder) -> np.nd
             rollup.features[name] = None
         else:
             for feature, array in built.items():
+                rollup.dtypes[feature] = array.dtype
+                array = narrowed(array)
                 array.flags.writeable = False
                 rollup.features[feature] = array
+                rollup.nbytes += array.nbytes
+            _keep_within_budget(sel.dataset, rollup)
         return rollup.features.get(name)
+
+
+def _keep_within_budget(dataset, keep: Rollup) -> None:
+    """Drop the least recently used filter sets' roll-ups (never ``keep``, the one just
+    grown) while the dataset's roll-ups hold more than :data:`ROLLUP_BYTES`."""
+    with _lock:
+        cache = dataset._derived.get("daily_rollups")
+        if cache is None:
+            return
+        total = sum(rollup.nbytes for rollup in cache.values())
+        for key in [key for key, rollup in cache.items() if rollup is not keep]:
+            if total <= ROLLUP_BYTES:
+                break
+            total -= cache.pop(key).nbytes
+
+
+def nbytes(dataset) -> int:
+    """Bytes the dataset's roll-ups hold now."""
+    with _lock:
+        cache = dataset._derived.get("daily_rollups", {})
+        return sum(rollup.nbytes for rollup in cache.values())
 
 
 def window_rows(sel: Selection, name: str, build: Builder, before: int = 0) -> np.ndarray | None:
@@ -166,7 +217,7 @@ def window_rows(sel: Selection, name: str, build: Builder, before: int = 0) -> n
         return None
     first, last = span[0] - before - rollup.first_day, span[1] - rollup.first_day
     size = last - first + 1
-    out = np.zeros((size, *feature.shape[1:]), dtype=feature.dtype)
+    out = np.zeros((size, *feature.shape[1:]), dtype=rollup.dtypes[name])
     lo, hi = max(first, 0), min(last + 1, rollup.n_days)
     if hi > lo:
         out[lo - first : hi - first] = feature[lo:hi]
@@ -183,7 +234,9 @@ def feature(sel: Selection, name: str, build: Builder) -> tuple[np.ndarray, int]
     if rollup is None:
         return None
     found = _feature(sel, rollup, name, build)
-    return None if found is None else (found, rollup.first_day)
+    if found is None:
+        return None
+    return found.astype(rollup.dtypes[name], copy=False), rollup.first_day
 
 
 def window_sum(sel: Selection, name: str, build: Builder) -> np.ndarray | None:

@@ -115,7 +115,7 @@ def test_rollups_equal_the_scans_on_the_page_windows(demo_dataset, tz, days):
         ("messages", engagement._messages_rollup),
         ("lexicon", engagement._lexicon_rollup),
         ("verdicts", anomalies._verdicts_rollup),
-        ("cohort_first", engagement._cohort_pairs_rollup),
+        ("cohort_counts", engagement._cohort_counts_rollup),
         ("user_words", engagement.FINE_ROLLUPS["user_words"]),
         ("bot_words", engagement.FINE_ROLLUPS["bot_words"]),
         ("duration", engagement.FINE_ROLLUPS["duration"]),
@@ -332,3 +332,60 @@ def test_sparse_per_day_cells_equal_the_sessions(offsets, width, dense):
     np.add.at(want, (days, codes), 1)
     assert np.array_equal(table, want)
     assert (counts > 0).all()
+
+
+# ---- storage: narrow integer types, a byte budget --------------------------------------------
+
+
+@given(
+    values=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=20),
+    dtype=st.sampled_from([np.int16, np.int32, np.int64, np.uint16, np.uint32]),
+)
+def test_narrowed_keeps_every_value_in_a_type_no_wider(values, dtype):
+    info = np.iinfo(dtype)
+    array = np.clip(np.array(values), info.min, info.max).astype(dtype)
+    stored = rollups.narrowed(array)
+    assert stored.dtype.itemsize <= array.dtype.itemsize
+    assert np.array_equal(stored.astype(dtype), array)
+    if array.min() >= 0 and array.max() <= 255:
+        assert stored.dtype == np.uint8
+    if array.min() < -(2**31) or array.max() >= 2**32:
+        assert stored.dtype == array.dtype
+    floats = array.astype(np.float64)
+    assert rollups.narrowed(floats) is floats
+
+
+def test_a_feature_is_stored_narrow_and_read_in_its_builders_type(demo_dataset):
+    sel = select(demo_dataset, FilterState(range="30d"), today=DEMO_ANCHOR)
+    rows = rollups.window_rows(sel, "messages", engagement._messages_rollup)
+    assert rows.dtype == np.int32
+    key = sel.state.with_changes(range="all", start=None, end=None)
+    rollup = demo_dataset._derived["daily_rollups"][key]
+    assert rollup.features["messages"].dtype in (np.uint8, np.uint16)
+    whole, _ = rollups.feature(sel, "patterns.starts", metrics.pattern_rollup)
+    assert whole.dtype == np.int64
+    assert rollup.features["patterns.starts"].dtype.itemsize < 8
+
+
+def test_rollups_stay_within_their_byte_budget(demo_dataset, monkeypatch):
+    cache = demo_dataset._derived.setdefault("daily_rollups", {})
+    cache.clear()
+    one = select(demo_dataset, FilterState(range="30d"), today=DEMO_ANCHOR)
+    engagement.messages_per_session(one)
+    size = rollups.nbytes(demo_dataset)
+    assert size > 0
+    # room for two filter sets' message histograms, not three
+    monkeypatch.setattr(rollups, "ROLLUP_BYTES", 2 * size + size // 2)
+    for experiment in sorted(demo_dataset.experiments)[:3]:
+        state = FilterState(range="30d", experiments=(experiment,))
+        engagement.messages_per_session(select(demo_dataset, state, today=DEMO_ANCHOR))
+        assert rollups.nbytes(demo_dataset) <= rollups.ROLLUP_BYTES
+    assert len(cache) >= 2  # the oldest went first
+    assert FilterState(range="all") not in cache
+    # the filter set in use is kept even alone above the budget
+    monkeypatch.setattr(rollups, "ROLLUP_BYTES", 1)
+    engagement.messages_per_session(one)
+    assert len(cache) == 1 and rollups.nbytes(demo_dataset) == size
+    with rollups.disabled():
+        want = engagement.messages_per_session(one)
+    same(engagement.messages_per_session(one), want)
