@@ -17,8 +17,8 @@ the thread count. ``mallopt(M_ARENA_MAX, 2)`` (what the ``MALLOC_ARENA_MAX`` env
 variable does when set before a process starts) caps that; gunicorn.conf.py calls it in every
 new worker. Measured with the Procfile's gunicorn at 100k sessions after 600 interactions on
 both workers: 394 → 373 MB total PSS (docs/performance.md). Returning free pages with
-``malloc_trim`` every 25 requests on top of it changed nothing measurable then (369 MB); after
-every computed answer it does (below).
+``malloc_trim`` every 25 requests on top of it changed nothing measurable (369 MB), so it is
+not done.
 
 **Web workers: free memory given back after a roll-up build.** A filter set's per-day roll-ups
 (services/analytics/rollups.py) are built from its all-time selection, a million rows at 1M
@@ -26,14 +26,12 @@ sessions: the build's temporaries are the largest blocks a worker allocates, and
 hundred KB each feature keeps are allocated among them, so without help the freed space stays
 in the heap. :func:`release_free_memory` after each build: total PSS of the 1M soak (2 workers)
 688–741 → 599–615 MB after 300 interactions and 718–770 → 613–633 after 600 (5 and 8 runs),
-with no slower answers (docs/performance.md, 2026-12-06 third session).
-
-**Web workers: free memory given back after every computed answer.** What one callback frees
-stays in the heap in pieces between live blocks, so a worker's resident memory drifted by
-±10–30 MB with the last requests (the 1M soak "flat within 5 %" failed 1 run in 12).
-services/web/heap.py calls :func:`release_free_memory` when a callback or API answer has been
-sent: in one process at 1M over 900 interactions, PSS 580–605 MB without it, 581–584 MB with
-it (docs/performance.md, 2026-12-06 fourth session).
+with no slower answers (docs/performance.md, 2026-12-06 third session). Trimming every 25
+requests instead had changed nothing measurable at 100k (above). Trimming after *every*
+callback answer (tried 2026-12-06, fourth session) kept one process at 1M within 581–584 MB
+over 900 interactions (580–605 without), but the next answer then faults the given-back pages
+in again: every tab's computation took 4–13 ms (20–50 %) longer in one process, and the 1M
+soak's growth was no better (+1.5 to +2.1 % against +1.5 to +3.1 %), so it is not done.
 
 **Syncs: large blocks mapped on their own.** A sync reads the previous generation and writes
 the next one column by column (services/sync/previous.py); with glibc's default, blocks of a
