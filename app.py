@@ -27,7 +27,7 @@ import callbacks  # noqa: F401  (registers every callback)
 from layouts.page import dropdown_options, page
 from services import memory, runtime
 from services.settings import Settings, SettingsError, load_settings
-from services.web import not_found, response_cache, timing
+from services.web import heap, not_found, response_cache, timing
 from services.web.api import create_blueprint as api_blueprint
 
 ROOT = Path(__file__).resolve().parent
@@ -138,6 +138,7 @@ def build_app(settings: Settings, *, hosted: bool = False) -> Dash:
     app.index_string = index_string(app.index_string)
     app.server.register_blueprint(api_blueprint())  # read-only JSON API, /api/v1/
     timing.install(app.server)
+    heap.install(app.server)  # free heap memory given back now and then (services/web/heap.py)
     from services.web import security as web
 
     if hosted:

@@ -389,3 +389,8 @@ def test_any_api_query_string_gets_an_answer_never_a_500(member, pairs):
             response.get_data(as_text=True)[:300],
         )
         assert response.is_json
+
+
+def test_the_app_trims_the_heap_after_computed_answers(hosted):
+    hooks = [getattr(f, "__name__", None) for f in hosted.server.after_request_funcs[None]]
+    assert "trim_after_sending" in hooks

@@ -1,0 +1,62 @@
+"""Free heap memory given back now and then, after a computed answer has been sent.
+
+A callback or API answer at 1M sessions allocates and frees arrays of up to a million rows.
+glibc keeps what was freed inside its heaps, in pieces between the blocks still alive, so a
+worker's resident memory drifts by ±10–30 MB with the last requests: the 1M soak's total PSS
+grew by +1.5 to +3.1 % over its second 300 interactions, and by up to +5.6 % when one worker
+started the soak cold (docs/performance.md, 2026-12-06, fourth session).
+
+:func:`install` registers, for every POST (the Dash callbacks, sign-in) and every ``/api/``
+request, :func:`trim_now` on the response's ``close``: the WSGI server calls it after the last
+byte is written, so the answer is not delayed. It trims (glibc ``malloc_trim``,
+:func:`services.memory.release_free_memory`) at most once per :data:`INTERVAL_S` per process:
+the pages a trim gives back are faulted in again by the next answers, and a trim after
+*every* answer made each tab's computation 4–13 ms (20–50 %) slower in one process at 1M;
+once per 5 s costs nothing measurable (every tab's miss p50 within the runs of the code
+without it) and keeps the 1M soak at 609–616 MB after 300 interactions and 625–628 after 600
+(617–628 and 631–645 without). Static files (scripts, styles, the favicon) free nothing worth
+a trim and are left out.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask import Flask, request
+
+from services import memory
+
+INTERVAL_S = 5.0
+"""At most one trim per this many seconds per process: the pages a trim gives back are
+faulted in again by the next answers (a trim after every answer made each tab's computation
+4–13 ms slower at 1M), so trims are spaced out."""
+
+_lock = threading.Lock()
+_last = [float("-inf")]
+
+
+def trim_now() -> bool:
+    """Trim the heap unless one was done less than :data:`INTERVAL_S` ago in this process."""
+    now = time.monotonic()
+    with _lock:
+        if now - _last[0] < INTERVAL_S:
+            return False
+        _last[0] = now
+    memory.release_free_memory()
+    return True
+
+
+def wants_trim() -> bool:
+    """Whether this request is one whose answer is computed (not a static file)."""
+    return request.method == "POST" or request.path.startswith("/api/")
+
+
+def install(server: Flask) -> None:
+    """Trim the heap after every computed response is sent (see the module's docstring)."""
+
+    @server.after_request
+    def trim_after_sending(response):
+        if wants_trim():
+            response.call_on_close(trim_now)
+        return response
