@@ -338,10 +338,11 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--tab-parts",
-        choices=["both", "compute", "gunicorn", "restart"],
+        choices=["both", "compute", "gunicorn", "restart", "cold-soak"],
         default="both",
         help="per-tab parts to run: in-process fast vs naive, the gunicorn server, or both; "
-        "restart: only kill-every-worker → first full page, 3 times, with PSS",
+        "restart: only kill-every-worker → first full page, 3 times, with PSS; cold-soak: only "
+        "the memory soak, started with one worker just replaced (cold)",
     )
     cli.add_argument(
         "--run-start",
@@ -405,6 +406,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{res['pss_start']['total']:.0f} MB at start, "
                 f"{res['pss_after_restart']['total']:.0f} MB after"
             )
+            continue
+        if args.tab_parts == "cold-soak":
+            tables = Store(data_dir / "store").read()
+            dataset = Dataset.from_tables(tables, int(tables.meta["generation"]))
+            del tables
+            res = tabs.measure_cold_soak(data_dir, n, dataset, ANCHOR, args.soak or 300)
+            results["sizes"][n] = {"cold_soak": res}
+            tabs.print_cold_soak(n, res)
             continue
         load, dataset, tables = measure_load(data_dir, 1 if args.quick else 3)
         res = {"load": load}

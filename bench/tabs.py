@@ -195,6 +195,29 @@ def soak_both_workers(
     }
 
 
+def pss_at_rest(master, limit_s: float = 15.0) -> dict:
+    """Total PSS once the workers have been quiet for longer than their idle trim
+    (services/web/heap.py ``IDLE_S``) and two samples 0.25 s apart agree within 1 MB: the
+    memory a worker keeps between bursts, without the free heap pages of its last answers."""
+    from services.web.heap import IDLE_S
+
+    started = time.monotonic()
+    earliest = started + IDLE_S + 0.5
+    last = None
+    while True:
+        now = time.monotonic()
+        if now >= earliest:
+            sample = pss_mb(master)
+            if last is not None and abs(sample["total"] - last["total"]) < 1.0:
+                break
+            if now - started > limit_s:
+                break
+            last = sample
+        time.sleep(0.25)
+    sample["settled_s"] = round(time.monotonic() - started, 2)
+    return sample
+
+
 def first_full_page(base: str) -> DashClient:
     """What a first visit asks the server for: the page, layout, dependencies, then the
     callbacks the URL triggers (filters → overview, count, …)."""
@@ -238,6 +261,63 @@ def measure_restarts(data_dir: Path, n: int, dataset, anchor: date, rounds: int 
     return result
 
 
+def measure_cold_soak(data_dir: Path, n: int, dataset, anchor: date, soak_n: int) -> dict:
+    """The soak with **one worker cold**, the harshest start for "flat afterwards": first pages
+    and one round of the tab measurements (one keep-alive client: one worker warm), then the
+    worker with the smaller PSS is killed and gunicorn's new one starts with no data mapped
+    and empty caches; then ``soak_n`` + ``soak_n`` interactions on both workers, PSS after each."""
+    from services.store import mapped
+
+    mapped.load_or_build(data_dir / "mapped", dataset.generation, lambda: dataset)
+    with running_gunicorn(data_dir, n, anchor) as (base, master):
+        for _ in range(5):
+            first_full_page(base)
+        measure_tabs(base, anchor, 1)
+        victim = min(workers(master), key=lambda w: w.memory_full_info().pss)
+        os.kill(victim.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = workers(master)
+            if len(now) == 2 and victim.pid not in {w.pid for w in now}:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not replace the killed worker in 60 s")
+            time.sleep(0.1)
+        first_full_page(base)
+        result: dict = {"killed_pid": victim.pid, "pss_cold": pss_mb(master)}
+        result["soak1"] = soak_both_workers(base, master, dataset, anchor, 0, soak_n, 900)
+        result["pss_soak1_busy"] = pss_mb(master)
+        result["pss_soak1"] = pss_at_rest(master)
+        result["soak2"] = soak_both_workers(base, master, dataset, anchor, soak_n, soak_n, 900)
+        result["pss_soak2_busy"] = pss_mb(master)
+        result["pss_soak2"] = pss_at_rest(master)
+    result["growth"] = result["pss_soak2"]["total"] / result["pss_soak1"]["total"] - 1
+    result["growth_busy"] = (
+        result["pss_soak2_busy"]["total"] / result["pss_soak1_busy"]["total"] - 1
+    )
+    return result
+
+
+def print_cold_soak(n: int, res: dict) -> None:
+    print(f"\n=== {n:,} sessions: soak with one worker cold at its start ===")
+    first, second = res["soak1"]["interactions"], res["soak2"]["interactions"]
+    for key, label in (
+        ("pss_cold", "one worker just replaced"),
+        ("pss_soak1_busy", f"after {first} interactions"),
+        ("pss_soak1", "  … at rest"),
+        ("pss_soak2_busy", f"after {second} more"),
+        ("pss_soak2", "  … at rest"),
+    ):
+        pss = res[key]
+        per = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
+        print(f"  {label:<28} {pss['total']:5.0f} MB  ({per}; anon {pss['anon']:.0f})")
+    print(
+        f"  soak growth at rest {res['growth']:+.1%} (flat < 5%), right after the last answer "
+        f"{res['growth_busy']:+.1%}; worker CPU seconds "
+        f"{res['soak1'].get('worker_cpu_s')} / {res['soak2'].get('worker_cpu_s')}"
+    )
+
+
 def measure_gunicorn(
     data_dir: Path,
     n: int,
@@ -268,11 +348,13 @@ def measure_gunicorn(
         result["soak1"] = soak_both_workers(
             base, master, dataset, anchor, 0, soak_n, limit_s=soak_limit_s
         )
-        result["pss_soak1"] = pss_mb(master)
+        result["pss_soak1_busy"] = pss_mb(master)
+        result["pss_soak1"] = pss_at_rest(master)
         result["soak2"] = soak_both_workers(
             base, master, dataset, anchor, soak_n, soak_n, limit_s=soak_limit_s
         )
-        result["pss_soak2"] = pss_mb(master)
+        result["pss_soak2_busy"] = pss_mb(master)
+        result["pss_soak2"] = pss_at_rest(master)
         result["restart"] = measure_restart(base, master)
         result["pss_after_restart"] = pss_mb(master)
     return result
@@ -397,17 +479,23 @@ def print_results(n: int, compute: dict | None, res: dict | None) -> None:
     print("memory, total PSS of the gunicorn master + workers (+ any background job), MB:")
     for key, label in (
         ("pss_start", "after start (5 first pages)"),
-        ("pss_soak1", f"after {res['soak1']['interactions']} interactions"),
-        ("pss_soak2", f"after {res['soak2']['interactions']} more"),
+        ("pss_soak1_busy", f"after {res['soak1']['interactions']} interactions"),
+        ("pss_soak1", "  … at rest (idle trim done)"),
+        ("pss_soak2_busy", f"after {res['soak2']['interactions']} more"),
+        ("pss_soak2", "  … at rest (idle trim done)"),
         ("pss_after_restart", "after killing the workers + first page"),
     ):
+        if key not in res:  # results of an older run
+            continue
         pss = res[key]
         parts = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
         split = f"; files {pss['files']:.0f}, anon {pss['anon']:.0f}" if "files" in pss else ""
         print(f"  {label:<40} {pss['total']:7.0f}  ({parts}{split})")
     growth = res["pss_soak2"]["total"] / res["pss_soak1"]["total"] - 1
+    busy = res["pss_soak2_busy"]["total"] / res["pss_soak1_busy"]["total"] - 1
     print(
-        f"  soak growth {growth:+.1%} (flat < 5%); soak peaks {res['soak1']['peak_total']:.0f} / "
+        f"  soak growth at rest {growth:+.1%} (flat < 5%), right after the last answer "
+        f"{busy:+.1%}; soak peaks {res['soak1']['peak_total']:.0f} / "
         f"{res['soak2']['peak_total']:.0f} MB; {res['soak1']['seconds']:.0f} + "
         f"{res['soak2']['seconds']:.0f} s; worker CPU seconds (both busy?) "
         f"{res['soak1'].get('worker_cpu_s')} / {res['soak2'].get('worker_cpu_s')}"

@@ -76,3 +76,28 @@ def test_soak_windows_are_distinct_and_end_near_the_anchor():
     assert len(set(windows)) == len(windows)  # every one defeats the response cache
     assert all(anchor - timedelta(days=96) <= end <= anchor for _, end in windows)
     assert all(7 <= (end - start).days + 1 <= 365 for start, end in windows)
+
+
+@pytest.mark.timeout(180)
+def test_cold_soak_replaces_a_worker_and_reports_the_growth(monkeypatch, tmp_path, capsys):
+    """``--tab-parts cold-soak`` on a small store: the Procfile's gunicorn, one worker killed
+    and replaced, two soak halves, PSS after each (the real thing at 1M is in
+    docs/performance.md)."""
+    import json
+
+    from bench import data
+
+    monkeypatch.setattr(data, "OUT", tmp_path)
+    monkeypatch.setattr(bench_cli, "OUT", tmp_path)
+    bench_cli.main(
+        ["--sizes", "1500", "--tab-parts", "cold-soak", "--soak", "10", "--no-sync", "--no-browser"]
+    )
+    out = capsys.readouterr().out
+    assert "soak with one worker cold at its start" in out
+    assert "soak growth" in out
+    (written,) = tmp_path.glob("results-*.json")
+    res = json.loads(written.read_text())["sizes"]["1500"]["cold_soak"]
+    assert res["soak1"]["interactions"] == 10 and res["soak2"]["interactions"] == 10
+    assert len(res["pss_soak2"]["processes"]) == 3  # the master and two workers
+    cold = res["pss_cold"]["processes"]
+    assert len(cold) == 3 and not any(str(res["killed_pid"]) in name for name in cold)

@@ -28,21 +28,61 @@ from flask import Flask, request
 from services import memory
 
 INTERVAL_S = 5.0
-"""At most one trim per this many seconds per process: the pages a trim gives back are
-faulted in again by the next answers (a trim after every answer made each tab's computation
-4–13 ms slower at 1M), so trims are spaced out."""
+"""At most one trim per this many seconds per process while answers keep coming: the pages a
+trim gives back are faulted in again by the next answers (a trim after every answer made each
+tab's computation 4–13 ms slower at 1M), so trims are spaced out."""
+IDLE_S = 1.0
+"""A process that has sent no computed answer for this long trims once: the free pages it
+gives back are needed again only by the next burst of answers."""
 
 _lock = threading.Lock()
-_last = [float("-inf")]
+_clock = time.monotonic
+_state: dict = {
+    "last_trim": float("-inf"),
+    "last_answer": float("-inf"),
+    "untrimmed": False,  # answers were sent since the last trim
+    "timer": None,
+}
 
 
-def trim_now() -> bool:
-    """Trim the heap unless one was done less than :data:`INTERVAL_S` ago in this process."""
-    now = time.monotonic()
+def _start_timer(delay: float) -> threading.Timer:
+    timer = threading.Timer(delay, when_idle)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def answered() -> bool:
+    """A computed answer has been sent: trim now if the last trim is :data:`INTERVAL_S` old,
+    else make sure :func:`when_idle` runs once the process is quiet. True if it trimmed."""
+    now = _clock()
     with _lock:
-        if now - _last[0] < INTERVAL_S:
+        _state["last_answer"] = now
+        due = now - _state["last_trim"] >= INTERVAL_S
+        if due:
+            _state["last_trim"] = now
+        _state["untrimmed"] = not due
+        if not due and _state["timer"] is None:
+            _state["timer"] = _start_timer(IDLE_S)
+    if due:
+        memory.release_free_memory()
+    return due
+
+
+def when_idle() -> bool:
+    """Timer: trim if no answer was sent for :data:`IDLE_S` (and some since the last trim),
+    else wait for the rest of the quiet time. True if it trimmed."""
+    now = _clock()
+    with _lock:
+        _state["timer"] = None
+        if not _state["untrimmed"]:
             return False
-        _last[0] = now
+        quiet = now - _state["last_answer"]
+        if quiet < IDLE_S:
+            _state["timer"] = _start_timer(IDLE_S - quiet)
+            return False
+        _state["last_trim"] = now
+        _state["untrimmed"] = False
     memory.release_free_memory()
     return True
 
@@ -53,10 +93,10 @@ def wants_trim() -> bool:
 
 
 def install(server: Flask) -> None:
-    """Trim the heap after every computed response is sent (see the module's docstring)."""
+    """Trim the heap after computed responses are sent (see the module's docstring)."""
 
     @server.after_request
     def trim_after_sending(response):
         if wants_trim():
-            response.call_on_close(trim_now)
+            response.call_on_close(answered)
         return response
