@@ -31,9 +31,9 @@ requests instead had changed nothing measurable at 100k (above). Trimming after 
 callback answer (tried 2026-12-06, fourth session) kept one process at 1M within 581–584 MB
 over 900 interactions (580–605 without), but the next answer then faults the given-back pages
 in again: every tab's computation took 4–13 ms (20–50 %) longer in one process, and the 1M
-soak's growth was no better (+1.5 to +2.1 % against +1.5 to +3.1 %), so it is not done; at
-most once per 5 s after an answer (services/web/heap.py) costs nothing measurable and keeps
-the 1M soak ~10 MB lower.
+soak's growth was no better (+1.5 to +2.1 % against +1.5 to +3.1 %), so it is not done;
+services/web/heap.py trims at most once per 5 s during traffic and once a worker is quiet for
+1 s, which costs nothing measurable.
 
 **Syncs: large blocks mapped on their own.** A sync reads the previous generation and writes
 the next one column by column (services/sync/previous.py); with glibc's default, blocks of a

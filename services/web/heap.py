@@ -1,21 +1,26 @@
-"""Free heap memory given back now and then, after a computed answer has been sent.
+"""Free heap memory given back after computed answers: now and then, and when a worker is quiet.
 
 A callback or API answer at 1M sessions allocates and frees arrays of up to a million rows.
-glibc keeps what was freed inside its heaps, in pieces between the blocks still alive, so a
-worker's resident memory drifts by ±10–30 MB with the last requests: the 1M soak's total PSS
-grew by +1.5 to +3.1 % over its second 300 interactions, and by up to +5.6 % when one worker
-started the soak cold (docs/performance.md, 2026-12-06, fourth session).
+glibc keeps what was freed inside its heaps (in one process at 1M: ~65 MB in use, 70–95 MB
+free), and how much of that free memory is resident at a given moment depends on the last
+few answers: a worker's PSS moved by ±10–30 MB from one moment to the next, so the 1M soak's
+"another 300 interactions add < 5 %" held or failed by chance (+0.1 to +5.7 %; one worker
+cold at the soak's start: up to +5.6 %; docs/performance.md, 2026-12-06, fourth session).
 
-:func:`install` registers, for every POST (the Dash callbacks, sign-in) and every ``/api/``
-request, :func:`trim_now` on the response's ``close``: the WSGI server calls it after the last
-byte is written, so the answer is not delayed. It trims (glibc ``malloc_trim``,
-:func:`services.memory.release_free_memory`) at most once per :data:`INTERVAL_S` per process:
-the pages a trim gives back are faulted in again by the next answers, and a trim after
-*every* answer made each tab's computation 4–13 ms (20–50 %) slower in one process at 1M;
-once per 5 s costs nothing measurable (every tab's miss p50 within the runs of the code
-without it) and keeps the 1M soak at 609–616 MB after 300 interactions and 625–628 after 600
-(617–628 and 631–645 without). Static files (scripts, styles, the favicon) free nothing worth
-a trim and are left out.
+:func:`install` registers :func:`answered` on the response's ``close`` of every POST (the Dash
+callbacks, sign-in) and every ``/api/`` request: the WSGI server calls it after the last byte
+is written, so no answer waits for it. A trim (glibc ``malloc_trim``,
+:func:`services.memory.release_free_memory`) then happens
+
+* at most once per :data:`INTERVAL_S` while answers keep coming, and
+* once the worker has sent no computed answer for :data:`IDLE_S` (:func:`when_idle`, a timer).
+
+Not after every answer: the pages a trim gives back are faulted in again by the next answers,
+and trimming after each one made every tab's computation 4–13 ms (20–50 %) slower in one
+process at 1M. Spaced out like this it costs nothing measurable (every tab's miss p50 within
+the runs of the code without it), and between bursts a worker holds what it keeps alive (the
+data's pages, its caches) rather than its last answers' leftovers. Static files free nothing
+worth a trim and are left out.
 """
 
 from __future__ import annotations
