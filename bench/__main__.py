@@ -408,8 +408,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             continue
         if args.tab_parts == "cold-soak":
-            tables = Store(data_dir / "store").read()
-            dataset = Dataset.from_tables(tables, int(tables.meta["generation"]))
+            _, dataset, tables = measure_load(data_dir, 1)
             del tables
             res = tabs.measure_cold_soak(data_dir, n, dataset, ANCHOR, args.soak or 300)
             results["sizes"][n] = {"cold_soak": res}

@@ -218,6 +218,31 @@ def pss_at_rest(master, limit_s: float = 15.0) -> dict:
     return sample
 
 
+def soak_halves(base: str, master, dataset, anchor: date, soak_n: int, limit_s: float) -> dict:
+    """``soak_n`` + ``soak_n`` interactions on both workers; after each half the total PSS right
+    after the last answer (``pss_soak<k>_busy``) and at rest (``pss_soak<k>``), and the growth
+    over the second half both ways (flat = < 5 %, judged at rest)."""
+    result: dict = {}
+    for k, start in ((1, 0), (2, soak_n)):
+        result[f"soak{k}"] = soak_both_workers(
+            base, master, dataset, anchor, start, soak_n, limit_s=limit_s
+        )
+        result[f"pss_soak{k}_busy"] = pss_mb(master)
+        result[f"pss_soak{k}"] = pss_at_rest(master)
+    for suffix in ("", "_busy"):
+        after, before = result[f"pss_soak2{suffix}"], result[f"pss_soak1{suffix}"]
+        result[f"growth{suffix}"] = after["total"] / before["total"] - 1
+    return result
+
+
+def print_pss(label: str, pss: dict) -> None:
+    """One memory line: the total and each process, and its file-backed / anonymous split."""
+    parts = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
+    print(
+        f"  {label:<40} {pss['total']:7.0f}  ({parts}; files {pss['files']:.0f}, anon {pss['anon']:.0f})"
+    )
+
+
 def first_full_page(base: str) -> DashClient:
     """What a first visit asks the server for: the page, layout, dependencies, then the
     callbacks the URL triggers (filters → overview, count, …)."""
@@ -285,32 +310,23 @@ def measure_cold_soak(data_dir: Path, n: int, dataset, anchor: date, soak_n: int
             time.sleep(0.1)
         first_full_page(base)
         result: dict = {"killed_pid": victim.pid, "pss_cold": pss_mb(master)}
-        result["soak1"] = soak_both_workers(base, master, dataset, anchor, 0, soak_n, 900)
-        result["pss_soak1_busy"] = pss_mb(master)
-        result["pss_soak1"] = pss_at_rest(master)
-        result["soak2"] = soak_both_workers(base, master, dataset, anchor, soak_n, soak_n, 900)
-        result["pss_soak2_busy"] = pss_mb(master)
-        result["pss_soak2"] = pss_at_rest(master)
-    result["growth"] = result["pss_soak2"]["total"] / result["pss_soak1"]["total"] - 1
-    result["growth_busy"] = (
-        result["pss_soak2_busy"]["total"] / result["pss_soak1_busy"]["total"] - 1
-    )
+        result.update(soak_halves(base, master, dataset, anchor, soak_n, limit_s=900))
     return result
+
+
+def print_soak_pss(res: dict) -> None:
+    """The four memory lines of :func:`soak_halves`."""
+    print_pss(f"after {res['soak1']['interactions']} interactions", res["pss_soak1_busy"])
+    print_pss("  … at rest (idle trim done)", res["pss_soak1"])
+    print_pss(f"after {res['soak2']['interactions']} more", res["pss_soak2_busy"])
+    print_pss("  … at rest (idle trim done)", res["pss_soak2"])
 
 
 def print_cold_soak(n: int, res: dict) -> None:
     print(f"\n=== {n:,} sessions: soak with one worker cold at its start ===")
-    first, second = res["soak1"]["interactions"], res["soak2"]["interactions"]
-    for key, label in (
-        ("pss_cold", "one worker just replaced"),
-        ("pss_soak1_busy", f"after {first} interactions"),
-        ("pss_soak1", "  … at rest"),
-        ("pss_soak2_busy", f"after {second} more"),
-        ("pss_soak2", "  … at rest"),
-    ):
-        pss = res[key]
-        per = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
-        print(f"  {label:<28} {pss['total']:5.0f} MB  ({per}; anon {pss['anon']:.0f})")
+    print("memory, total PSS of the gunicorn master + workers, MB:")
+    print_pss("one worker just replaced", res["pss_cold"])
+    print_soak_pss(res)
     print(
         f"  soak growth at rest {res['growth']:+.1%} (flat < 5%), right after the last answer "
         f"{res['growth_busy']:+.1%}; worker CPU seconds "
@@ -345,16 +361,7 @@ def measure_gunicorn(
             first_full_page(base)
         result["pss_start"] = pss_mb(master)
         result["tabs"] = measure_tabs(base, anchor, rounds)
-        result["soak1"] = soak_both_workers(
-            base, master, dataset, anchor, 0, soak_n, limit_s=soak_limit_s
-        )
-        result["pss_soak1_busy"] = pss_mb(master)
-        result["pss_soak1"] = pss_at_rest(master)
-        result["soak2"] = soak_both_workers(
-            base, master, dataset, anchor, soak_n, soak_n, limit_s=soak_limit_s
-        )
-        result["pss_soak2_busy"] = pss_mb(master)
-        result["pss_soak2"] = pss_at_rest(master)
+        result.update(soak_halves(base, master, dataset, anchor, soak_n, limit_s=soak_limit_s))
         result["restart"] = measure_restart(base, master)
         result["pss_after_restart"] = pss_mb(master)
     return result
@@ -477,25 +484,12 @@ def print_results(n: int, compute: dict | None, res: dict | None) -> None:
         for name, values in row["extra"].items():
             print(f"    {name:<20} {'':>6} {_p(values, 50):9.1f} {_p(values, 95):7.1f}")
     print("memory, total PSS of the gunicorn master + workers (+ any background job), MB:")
-    for key, label in (
-        ("pss_start", "after start (5 first pages)"),
-        ("pss_soak1_busy", f"after {res['soak1']['interactions']} interactions"),
-        ("pss_soak1", "  … at rest (idle trim done)"),
-        ("pss_soak2_busy", f"after {res['soak2']['interactions']} more"),
-        ("pss_soak2", "  … at rest (idle trim done)"),
-        ("pss_after_restart", "after killing the workers + first page"),
-    ):
-        if key not in res:  # results of an older run
-            continue
-        pss = res[key]
-        parts = ", ".join(f"{name} {mb:.0f}" for name, mb in pss["processes"].items())
-        split = f"; files {pss['files']:.0f}, anon {pss['anon']:.0f}" if "files" in pss else ""
-        print(f"  {label:<40} {pss['total']:7.0f}  ({parts}{split})")
-    growth = res["pss_soak2"]["total"] / res["pss_soak1"]["total"] - 1
-    busy = res["pss_soak2_busy"]["total"] / res["pss_soak1_busy"]["total"] - 1
+    print_pss("after start (5 first pages)", res["pss_start"])
+    print_soak_pss(res)
+    print_pss("after killing the workers + first page", res["pss_after_restart"])
     print(
-        f"  soak growth at rest {growth:+.1%} (flat < 5%), right after the last answer "
-        f"{busy:+.1%}; soak peaks {res['soak1']['peak_total']:.0f} / "
+        f"  soak growth at rest {res['growth']:+.1%} (flat < 5%), right after the last answer "
+        f"{res['growth_busy']:+.1%}; soak peaks {res['soak1']['peak_total']:.0f} / "
         f"{res['soak2']['peak_total']:.0f} MB; {res['soak1']['seconds']:.0f} + "
         f"{res['soak2']['seconds']:.0f} s; worker CPU seconds (both busy?) "
         f"{res['soak1'].get('worker_cpu_s')} / {res['soak2'].get('worker_cpu_s')}"

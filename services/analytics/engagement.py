@@ -1050,8 +1050,9 @@ def _cohort_counts_rollup(every: Selection, days: np.ndarray, n_days: int) -> di
     width = MAX_COHORT_WEEKS + 1
     if every.n == 0:
         return {"cohort_counts": np.zeros((n_days, width, 7), dtype=np.int32)}
+    first_days = first_session_day(every)
     codes = every.column("participant_codes").astype(np.int64)
-    first = first_session_day(every)[codes].astype(np.int64)
+    first = first_days[codes].astype(np.int64)
     day = every.column("day").astype(np.int64)
     k = (day + 3) // 7 - (first + 3) // 7
     keep = k <= MAX_COHORT_WEEKS
@@ -1060,7 +1061,7 @@ def _cohort_counts_rollup(every: Selection, days: np.ndarray, n_days: int) -> di
     pairs, earliest = rollups.earliest_per_cell(
         codes[keep] * width + k[keep], every.dataset.n_participants * width, days[keep]
     )
-    pair_first = first_session_day(every)[pairs // width].astype(np.int64) - origin
+    pair_first = first_days[pairs // width].astype(np.int64) - origin
     weekday = (earliest + origin + 3) % 7  # day 0 (1970-01-01) was a Thursday
     cells = (pair_first * width + pairs % width) * 7 + weekday
     counts = np.bincount(cells, minlength=n_days * width * 7)[: n_days * width * 7]

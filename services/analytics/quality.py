@@ -270,7 +270,6 @@ def _masked(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 def _side_numbers(selection: Selection, mask: np.ndarray | None) -> dict:
     """A side's engagement numbers: its sessions (``mask`` over the selection; None: every
     selected session, read without a copy and with the roll-ups where they answer)."""
-
     human = _masked(selection.column("human_messages"), mask)
     ai = _masked(selection.column("ai_messages"), mask)
     up = _masked(selection.column("thumbs_up"), mask)

@@ -193,13 +193,6 @@ def _keep_within_budget(dataset, keep: Rollup) -> None:
             total -= cache.pop(key).nbytes
 
 
-def nbytes(dataset) -> int:
-    """Bytes the dataset's roll-ups hold now."""
-    with _lock:
-        cache = dataset._derived.get("daily_rollups", {})
-        return sum(rollup.nbytes for rollup in cache.values())
-
-
 def window_rows(sel: Selection, name: str, build: Builder, before: int = 0) -> np.ndarray | None:
     """The feature ``name``'s rows for the selection's days (first .. last day of its window,
     and ``before`` more days ahead of it), zero rows for days without data; None when the
